@@ -1,0 +1,70 @@
+"""API Gateway (REST) -> predictions from the champion, with the features that drove them."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tabflow.adapters.dynamodb import DynamoRegistry
+from tabflow.adapters.s3 import S3Store
+from tabflow.errors import BadRequest, ModelNotFound
+from tabflow.observability import logger, metrics, tracer
+from tabflow.serving import ChampionCache, Predictor
+from tabflow.settings import PredictSettings
+
+settings = PredictSettings()  # type: ignore[call-arg]
+store = S3Store()
+cache = ChampionCache(DynamoRegistry(settings.registry_table), store, ttl=settings.model_cache_ttl_seconds)
+predictor = Predictor(cache, store, lake_bucket=settings.lake_bucket, max_records=settings.max_records)
+app = APIGatewayRestResolver()
+
+
+@app.get("/health")
+def health() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@app.post("/v1/datasets/<dataset>/predict")
+@tracer.capture_method
+def predict(dataset: str) -> dict[str, Any]:
+    try:
+        body = json.loads(app.current_event.body or "")
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON body: {exc}", [{"record": None, "field": "body",
+                                                          "problem": str(exc)}], 400) from exc
+    answer = predictor.predict(dataset, body, app.current_event.request_context.request_id or "local")
+    metrics.add_metric(name="PredictedRecords", unit="Count", value=len(answer["predictions"]))
+    return answer
+
+
+@app.get("/v1/datasets/<dataset>/model")
+def model(dataset: str) -> dict[str, Any]:
+    return predictor.model_info(dataset)
+
+
+@app.exception_handler(BadRequest)
+def bad_request(exc: BadRequest) -> Response:
+    return Response(status_code=exc.status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({"message": str(exc), "errors": exc.errors}))
+
+
+@app.exception_handler(ModelNotFound)
+def no_model(exc: ModelNotFound) -> Response:
+    return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({"message": str(exc)}))
+
+
+@app.not_found
+def unknown_route(exc: NotFoundError) -> Response:
+    return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({"message": f"no route {app.current_event.http_method} "
+                                                f"{app.current_event.path}"}))
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,22 @@
+"""Step Functions task: fit the candidates (LightGBM and the linear baseline)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tabflow import pipeline
+from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.tables import WranglerTables
+from tabflow.observability import logger, tracer
+from tabflow.settings import Settings
+
+settings = Settings()  # type: ignore[call-arg]
+store = S3Store()
+tables = WranglerTables()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return pipeline.train(event, store=store, tables=tables, model_bucket=settings.model_bucket,
+                          lake_bucket=settings.lake_bucket)

@@ -1,0 +1,53 @@
+"""Named domain errors. Adapters translate AWS errors into these; the API maps them to HTTP
+status codes in one place; Lambda tasks let them propagate so ASL Retry/Catch can match
+them by name (the errorType is the class name)."""
+
+
+class TabflowError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class TransientError(TabflowError):
+    """A failure worth retrying (throttling, a dependency briefly unavailable)."""
+
+
+class ContractError(TabflowError):
+    """A dataset contract is missing or invalid."""
+
+
+class ContractNotFound(ContractError):
+    pass
+
+
+class SchemaError(TabflowError):
+    """A file does not match its contract as a whole (missing columns, unreadable)."""
+
+    def __init__(self, message: str, *, file: str = "", problems: list[str] | None = None):
+        super().__init__(message)
+        self.file = file
+        self.problems = problems or [message]
+
+
+class FileRejected(TabflowError):
+    """A file was read but rejected whole (e.g. too many bad rows)."""
+
+
+class ObjectNotFound(TabflowError):
+    pass
+
+
+class ModelNotFound(TabflowError):
+    """No champion (or no such version) for a dataset."""
+
+
+class ConcurrentUpdate(TabflowError):
+    """A conditional write lost a race: someone else moved the pointer first."""
+
+
+class BadRequest(TabflowError):
+    """A client mistake. ``errors`` lists {record, field, problem} items for the response."""
+
+    def __init__(self, message: str, errors: list[dict] | None = None, status: int = 422):
+        super().__init__(message)
+        self.errors = errors or []
+        self.status = status

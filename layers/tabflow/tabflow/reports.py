@@ -1,0 +1,29 @@
+"""Rendering of validation reports (the JSON document is the source; HTML is a view of it)."""
+
+import json
+from html import escape
+from typing import Any
+
+
+def validation_html(report: dict[str, Any]) -> str:
+    counts = report.get("counts") or {}
+    head = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in counts.items())
+    problems = "".join(f"<li>{escape(p)}</li>" for p in report.get("problems", []))
+    cols = ""
+    for name, c in (report.get("columns") or {}).items():
+        examples = "; ".join(f"{e['value']!r}: {e['reason']}" for e in c.get("invalid_examples", []))
+        stats = {k: c[k] for k in ("min", "max", "mean", "p50") if k in c}
+        cols += (f"<tr><td>{escape(name)}</td><td>{c.get('missing', 0)}</td><td>{c.get('invalid', 0)}</td>"
+                 f"<td>{escape(examples)}</td><td>{escape(json.dumps(stats or c.get('top_values', {})))}</td></tr>")
+    return (
+        "<html><head><meta charset='utf-8'><title>Validation report</title>"
+        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "table{border-collapse:collapse}</style></head><body>"
+        f"<h1>Validation: {escape(report.get('file', ''))}</h1>"
+        f"<p>Status: <b>{escape(report.get('status', ''))}</b> - dataset {escape(report.get('dataset', ''))},"
+        f" run {escape(report.get('run_id', ''))}</p>"
+        f"<table>{head}</table>"
+        + (f"<h2>Problems</h2><ul>{problems}</ul>" if problems else "")
+        + "<h2>Columns</h2><table><tr><th>column</th><th>missing</th><th>invalid</th>"
+        f"<th>examples</th><th>summary</th></tr>{cols}</table></body></html>"
+    )

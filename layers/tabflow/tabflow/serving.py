@@ -1,0 +1,171 @@
+"""The prediction use case: validate records against the champion's feature spec, score
+them, explain them, capture them. No pandas or scikit-learn on this path (cold start)."""
+
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tabflow.errors import BadRequest, ModelNotFound
+from tabflow.features import FeatureSpec
+from tabflow.observability import logger
+from tabflow.ports import ModelVersion, ObjectStore, Registry, s3_uri
+from tabflow.scoring import Model, load_model, score
+
+MAX_ERRORS_REPORTED = 50
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: ModelVersion
+    model: Model
+    spec: FeatureSpec
+    checked_at: float
+
+
+class ChampionCache:
+    """The champion per dataset, loaded once and re-checked against the registry every
+    ``ttl`` seconds. A new model that fails to load (or fails its sha256 check) never
+    replaces a working one: the old one keeps serving and the failure is logged."""
+
+    def __init__(self, registry: Registry, store: ObjectStore, *, ttl: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._registry, self._store, self._ttl, self._clock = registry, store, ttl, clock
+        self._loaded: dict[str, Champion] = {}
+        self._lock = threading.Lock()
+
+    def get(self, dataset: str) -> Champion:
+        current = self._loaded.get(dataset)
+        if current and self._clock() - current.checked_at < self._ttl:
+            return current
+        with self._lock:
+            return self._refresh(dataset, self._loaded.get(dataset))
+
+    def _refresh(self, dataset: str, current: Champion | None) -> Champion:
+        now = self._clock()
+        version = self._registry.champion(dataset)
+        if version is None:
+            raise ModelNotFound(f"no champion model for dataset {dataset!r} yet")
+        if current and current.version.version == version.version:
+            fresh = Champion(current.version, current.model, current.spec, now)
+        else:
+            try:
+                fresh = self._load(version, now)
+            except Exception:
+                if current is None:
+                    raise
+                logger.exception("new champion failed to load; the previous one keeps serving",
+                                 extra={"dataset": dataset, "version": version.version,
+                                        "serving": current.version.version})
+                fresh = Champion(current.version, current.model, current.spec, now)
+        self._loaded[dataset] = fresh
+        return fresh
+
+    def _load(self, version: ModelVersion, now: float) -> Champion:
+        payload = self._store.get(version.model_uri)
+        digest = hashlib.sha256(payload).hexdigest()
+        if digest != version.sha256:
+            raise ValueError(f"{version.model_uri}: sha256 {digest} does not match the registry")
+        spec = FeatureSpec.from_json(self._store.get(version.spec_uri))
+        return Champion(version, load_model(version.kind, payload), spec, now)
+
+
+def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[Any]]:
+    """Validate request records against the feature spec; every problem names its field."""
+    errors: list[dict[str, Any]] = []
+    columns: dict[str, list[Any]] = {f.name: [] for f in spec.features}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            errors.append({"record": i, "field": None, "problem": "a record must be a JSON object"})
+            continue
+        for feat in spec.features:
+            value = record.get(feat.name)
+            problem = None
+            if feat.name not in record:
+                problem = "missing field" if not feat.nullable else None
+            elif value is None:
+                problem = None if feat.nullable else "must not be null"
+            elif feat.kind == "numeric":
+                if isinstance(value, bool):
+                    value = float(value)
+                elif not isinstance(value, int | float) or not math.isfinite(value):
+                    problem = f"expected a number, got {type(value).__name__}"
+                elif feat.min is not None and value < feat.min:
+                    problem = f"{value} is below the minimum {feat.min:g}"
+                elif feat.max is not None and value > feat.max:
+                    problem = f"{value} is above the maximum {feat.max:g}"
+            else:
+                if not isinstance(value, str):
+                    problem = f"expected a string, got {type(value).__name__}"
+                elif feat.strict and value not in feat.categories:
+                    shown = ", ".join(feat.categories[:20])
+                    problem = f"{value!r} is not one of the known categories: {shown}"
+            if problem:
+                errors.append({"record": i, "field": feat.name, "problem": problem})
+            columns[feat.name].append(value)
+    if errors:
+        first = errors[0]
+        raise BadRequest(
+            f"record {first['record']}, field {first['field']!r}: {first['problem']}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            errors[:MAX_ERRORS_REPORTED],
+        )
+    return columns
+
+
+class Predictor:
+    def __init__(self, cache: ChampionCache, store: ObjectStore, *, lake_bucket: str,
+                 max_records: int) -> None:
+        self._cache, self._store = cache, store
+        self._lake, self._max = lake_bucket, max_records
+
+    def predict(self, dataset: str, body: Any, request_id: str) -> dict[str, Any]:
+        records = body.get("records") if isinstance(body, dict) and "records" in body else body
+        if isinstance(records, dict):
+            records = [records]
+        if not isinstance(records, list) or not records:
+            raise BadRequest("the body must be a record, a list of records or {\"records\": [...]}",
+                             [{"record": None, "field": "records", "problem": "no records"}], 400)
+        if len(records) > self._max:
+            raise BadRequest(f"too many records: {len(records)} > {self._max}",
+                             [{"record": None, "field": "records", "problem": f"at most {self._max}"}],
+                             413)
+        champion = self._cache.get(dataset)
+        spec = champion.spec
+        x = spec.matrix(records_to_columns(spec, records))
+        scored = score(champion.model, spec, x, threshold=champion.version.threshold)
+        predictions = [
+            {"score": round(float(s), 6), "label": label, "top_features": top}
+            for s, label, top in zip(scored.scores, scored.labels, scored.top_features, strict=True)
+        ]
+        answer = {"request_id": request_id, "dataset": dataset,
+                  "model_version": champion.version.version, "model_kind": champion.version.kind,
+                  "threshold": champion.version.threshold, "predictions": predictions}
+        self._capture(dataset, request_id, [{n: r.get(n) for n in spec.names} for r in records], answer)
+        return answer
+
+    def model_info(self, dataset: str) -> dict[str, Any]:
+        champion = self._cache.get(dataset)
+        v = champion.version
+        return {"dataset": dataset, "version": v.version, "kind": v.kind, "threshold": v.threshold,
+                "metrics": v.metrics, "run_id": v.run_id, "created_at": v.created_at.isoformat(),
+                "features": [{"name": f.name, "kind": f.kind, "categories": list(f.categories),
+                              "nullable": f.nullable} for f in champion.spec.features],
+                "sha256": v.sha256}
+
+    def _capture(self, dataset: str, request_id: str, records: list[dict], answer: dict) -> None:
+        """Store what the model saw (feature fields only: nothing else of the request, so no
+        PII) and what it answered, for the drift monitor."""
+        now = datetime.now(UTC)
+        key = f"captures/{dataset}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{request_id}.json"
+        doc = {"request_id": request_id, "at": now.isoformat(), "model_version": answer["model_version"],
+               "records": records, "scores": [p["score"] for p in answer["predictions"]]}
+        try:
+            self._store.put(s3_uri(self._lake, key), json.dumps(doc).encode(), "application/json")
+        except Exception:  # a capture failure must not fail the prediction
+            logger.exception("capture failed", extra={"dataset": dataset, "request_id": request_id})

@@ -1,0 +1,43 @@
+"""Function settings, read from environment variables once at start (see template Globals).
+
+Domain code receives these objects; it never reads ``os.environ`` itself."""
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    raw_bucket: str
+    lake_bucket: str
+    model_bucket: str
+    registry_table: str
+    sender_email: str = "tabflow-alerts@example.com"
+    # A comma-separated string in the environment (a template parameter).
+    alert_recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    code_version: str = "dev"
+    stage: str = "dev"
+
+    @field_validator("alert_recipients", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [a.strip() for a in value.split(",") if a.strip()]
+        return value
+
+
+class IngestSettings(Settings):
+    state_machine_arn: str
+    max_file_bytes: int = 512 * 1024 * 1024
+
+
+class PredictSettings(Settings):
+    model_cache_ttl_seconds: float = 60.0
+    max_records: int = 1000
+
+
+class MonitorSettings(Settings):
+    monitor_window_days: int = 1
