@@ -24,6 +24,7 @@ class Feature:
     categories: tuple[str, ...] = ()  # categorical: code i means categories[i]
     # What the API accepts for this feature (from the contract):
     nullable: bool = True
+    required: bool = True  # a request must name it (null allowed when nullable)
     min: float | None = None
     max: float | None = None
     strict: bool = True  # categorical: reject values outside ``categories``
@@ -68,7 +69,7 @@ class FeatureSpec:
                 "negative_label": self.negative_label,
                 "features": [
                     {"name": f.name, "kind": f.kind, "categories": list(f.categories),
-                     "nullable": f.nullable, "min": f.min, "max": f.max, "strict": f.strict}
+                     "nullable": f.nullable, "required": f.required, "min": f.min, "max": f.max, "strict": f.strict}
                     for f in self.features
                 ],
             },
@@ -83,7 +84,7 @@ class FeatureSpec:
         return cls(
             features=tuple(
                 Feature(f["name"], f["kind"], tuple(f.get("categories", ())), f.get("nullable", True),
-                        f.get("min"), f.get("max"), f.get("strict", True))
+                        f.get("required", True), f.get("min"), f.get("max"), f.get("strict", True))
                 for f in data["features"]
             ),
             target=data["target"],

@@ -87,7 +87,7 @@ def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[
             value = record.get(feat.name)
             problem = None
             if feat.name not in record:
-                problem = "missing field" if not feat.nullable else None
+                problem = "missing field" if feat.required else None
             elif value is None:
                 problem = None if feat.nullable else "must not be null"
             elif feat.kind == "numeric":

@@ -21,11 +21,12 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
     for name in contract.feature_columns:
         col = contract.columns[name]
         if col.type in NUMERIC_TYPES:
-            features.append(Feature(name, "numeric", nullable=col.nullable, min=col.min, max=col.max))
+            features.append(Feature(name, "numeric", nullable=col.nullable, required=col.required,
+                                    min=col.min, max=col.max))
         else:
             levels = col.categories or sorted(frame[name].dropna().astype(str).unique().tolist())
             features.append(Feature(name, "categorical", tuple(levels), nullable=col.nullable,
-                                    strict=col.unseen == "reject"))
+                                    required=col.required, strict=col.unseen == "reject"))
     target = contract.columns[contract.target.column]
     negatives = [c for c in (target.categories or []) if c != contract.target.positive_label]
     if not negatives:

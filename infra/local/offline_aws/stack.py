@@ -1,0 +1,209 @@
+"""The offline stack: moto server + the template deployed into it + Lambda runtime + local
+API gateway + scheduler + SES outbox, all on 127.0.0.1."""
+
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+
+from offline_aws import outbox
+from offline_aws.deploy import Deployment, Schedule, deploy
+from offline_aws.gateway import LocalGateway
+from offline_aws.runtime import Invocation, LambdaRuntime, worker_base_env
+from offline_aws.scheduler import Scheduler, scheduled_event
+from offline_aws.template import REGION
+
+_current: "OfflineStack | None" = None
+_patched = False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _install_moto_patches() -> None:
+    """Route moto's Lambda invocations to our runtime, and make S3 notifications async (as on
+    AWS) instead of moto's synchronous call that swallows errors."""
+    global _patched
+    if _patched:
+        return
+    from moto.awslambda.models import LambdaFunction
+    from moto.s3 import notifications
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        self.logs_backend.ensure_log_group(self.logs_group_name)
+        if _current is None:
+            return json.dumps({"errorType": "Runtime.Unavailable", "errorMessage": "no offline stack"}), True, ""
+        result = _current.runtime.invoke(self.function_name, event if event is not None else {})
+        return json.dumps(result.payload, default=str), result.errored, result.logs
+
+    def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        if _current is not None:
+            _current.invoke_async(fn_arn.split(":")[6], event_body)
+
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    notifications._invoke_awslambda = _invoke_awslambda
+    _patched = True
+
+
+class OfflineStack:
+    def __init__(self, root: Path, *, moto_port: int = 0, api_port: int = 0,
+                 stack_name: str = "tabflow-local", state_dir: Path | None = None,
+                 echo_logs: bool = False, parameters: dict[str, str] | None = None,
+                 run_scheduler: bool = True, api_keys: set[str] | None = None) -> None:
+        self.root = root.resolve()
+        self.moto_port = moto_port or free_port()
+        self.api_port = api_port
+        self.stack_name = stack_name
+        self.state_dir = state_dir or self.root / ".local"
+        self.echo_logs = echo_logs
+        self.parameters = parameters or {}
+        self.run_scheduler = run_scheduler
+        self.api_keys = api_keys
+        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        self.runtime = LambdaRuntime(worker_base_env(self.endpoint, REGION), self.state_dir / "logs",
+                                     echo_logs=echo_logs)
+        self._async = ThreadPoolExecutor(max_workers=4, thread_name_prefix="async-invoke")
+        self._pending: list[Future[Invocation]] = []
+        self._pending_lock = threading.Lock()
+        self.deployment: Deployment | None = None
+        self.gateway: LocalGateway | None = None
+        self.scheduler: Scheduler | None = None
+        self._server: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "OfflineStack":
+        global _current
+        if _current is not None:
+            raise RuntimeError("an offline stack is already running in this process")
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+
+        os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions calls Lambda here
+        _install_moto_patches()
+        outbox.install(self.state_dir / "outbox")
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._server.start()
+        _current = self
+        requests.post(f"{self.endpoint}/moto-api/config",
+                      json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
+        self.deployment = deploy(self.root, self.stack_name, self.client, self.parameters)
+        for spec in self.deployment.functions.values():
+            self.runtime.register(spec)
+        self.gateway = LocalGateway(self.deployment.routes, self.deployment.stages, self._invoke_sync,
+                                    self.api_port, api_keys=self.api_keys)
+        self.gateway.start()
+        self.api_port = self.gateway.port
+        if self.run_scheduler and self.deployment.schedules:
+            self.scheduler = Scheduler(self.deployment.schedules, self._fire_schedule)
+            self.scheduler.start()
+        self.upload_contracts()
+        self._write_state()
+        return self
+
+    def stop(self) -> None:
+        global _current
+        if self.scheduler:
+            self.scheduler.stop()
+        if self.gateway:
+            self.gateway.stop()
+        self._async.shutdown(wait=False, cancel_futures=True)
+        self.runtime.shutdown()
+        if self._server:
+            self._server.stop()
+        _current = None
+
+    def __enter__(self) -> "OfflineStack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            config=Config(retries={"max_attempts": 2}, read_timeout=900))
+
+    def ref(self, logical: str) -> str:
+        assert self.deployment
+        return self.deployment.ref(logical)
+
+    def upload_contracts(self) -> list[str]:
+        """Sync datasets/*.yaml to the raw bucket's contracts/ (what a user does with `aws s3 cp`)."""
+        s3 = self.client("s3")
+        names = []
+        for path in sorted((self.root / "datasets").glob("*.yaml")):
+            s3.put_object(Bucket=self.ref("RawBucket"), Key=f"contracts/{path.name}", Body=path.read_bytes())
+            names.append(path.stem)
+        return names
+
+    def _invoke_sync(self, function: str, event: dict[str, Any]) -> tuple[Any, bool]:
+        result = self.runtime.invoke(function, event)
+        return result.payload, result.errored
+
+    def invoke_async(self, function: str, event: Any) -> Future[Invocation]:
+        future = self._async.submit(self.runtime.invoke, function, event)
+        with self._pending_lock:
+            self._pending.append(future)
+        return future
+
+    def wait_idle(self, timeout: float = 300) -> None:
+        """Wait for asynchronous invocations (S3-triggered) to finish."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._pending_lock:
+                self._pending = [f for f in self._pending if not f.done()]
+                pending = list(self._pending)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} asynchronous invocations still running")
+            pending[0].result(timeout=max(0.1, deadline - time.monotonic()))
+
+    def _fire_schedule(self, schedule: Schedule) -> Invocation:
+        sys.stderr.write(f">> schedule {schedule.rule} ({schedule.expression}) fired\n")
+        return self.runtime.invoke(schedule.function, schedule.payload or scheduled_event(schedule.rule))
+
+    def fire(self, logical_id: str) -> Invocation:
+        """Run a scheduled function now, with the event EventBridge would send."""
+        assert self.deployment
+        for s in self.deployment.schedules:
+            if self.deployment.functions[s.function].logical_id == logical_id:
+                return self._fire_schedule(s)
+        raise KeyError(f"{logical_id} has no Schedule event")
+
+    def _write_state(self) -> None:
+        assert self.deployment
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "endpoint": self.endpoint,
+            "api_url": self.api_url,
+            "region": REGION,
+            "stack_name": self.stack_name,
+            "pid": os.getpid(),
+            "resources": dict(self.deployment.resolver.refs),
+            "functions": {s.logical_id: s.name for s in self.deployment.functions.values()},
+            "schedules": [{"function": s.function, "expression": s.expression, "rule": s.rule}
+                          for s in self.deployment.schedules],
+            "routes": [f"{r.method} {r.path}" for r in self.deployment.routes],
+            "skipped": self.deployment.skipped,
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(state, indent=1))
