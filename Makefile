@@ -1,0 +1,75 @@
+# tabflow - the verbs people expect. Every target bootstraps what it needs (.venv, packages).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12 (the Lambda runtime): PATH first, then pyenv's versions, then common prefixes.
+PY312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+STAMP := $(VENV)/.installed
+FUNCTION ?= MonitorFunction
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+
+$(STAMP): pyproject.toml
+	@test -n "$(PY312)" || { echo "Python 3.12 not found (PATH or ~/.pyenv/versions/3.12*): install it, or pass PY312=/path/to/python3.12"; exit 1; }
+	test -x $(PY) || $(PY312) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+$(SAM): 
+	@test -n "$(PY312)" || { echo "Python 3.12 not found"; exit 1; }
+	$(PY312) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.120'
+
+test: $(STAMP) ## the whole offline suite: unit, integration, e2e
+	$(PY) -m pytest -q
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
+
+demo: $(STAMP) ## the product's main job on the offline AWS: file drop -> model -> API -> drift email
+	$(PY) -m offline_aws demo
+
+local: $(STAMP) ## start the offline AWS in the foreground (endpoint :4599, API :3000)
+	$(PY) -m offline_aws serve
+
+fire: $(STAMP) ## run a scheduled function now on the running offline AWS (FUNCTION=MonitorFunction)
+	$(PY) -m offline_aws fire $(FUNCTION)
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy layers/tabflow/tabflow
+
+validate: $(SAM) ## sam validate --lint (SAM CLI in its own virtualenv)
+	$(SAM) validate --lint --region us-east-1
+
+build: $(SAM) ## sam build (no container)
+	PATH="$(dir $(PY312)):$$PATH" $(SAM) build --region us-east-1
+
+clean:
+	rm -rf .local .aws-sam .pytest_cache .ruff_cache .mypy_cache

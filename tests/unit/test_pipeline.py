@@ -1,0 +1,213 @@
+"""The whole pipeline on in-memory adapters: ingest -> train -> evaluate -> promote -> serve
+-> monitor, on the real Telco churn file."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from tabflow import pipeline
+from tabflow.adapters.memory import MemoryMailer, MemoryRegistry, MemoryStore, MemoryTables, MemoryWorkflow
+from tabflow.contract import parse_contract
+from tabflow.errors import BadRequest, ConcurrentUpdate, ModelNotFound
+from tabflow.features import FeatureSpec
+from tabflow.ingestion import IngestConfig, ingest_object
+from tabflow.monitoring import check_dataset
+from tabflow.scoring import load_model
+from tabflow.serving import ChampionCache, Predictor
+from tabflow.training import frame_columns
+
+CONFIG = IngestConfig("raw", "lake", ["team@example.com"], 10**9)
+
+
+class World:
+    def __init__(self, contract_text: str):
+        self.store = MemoryStore()
+        self.tables = MemoryTables(self.store)
+        self.workflow = MemoryWorkflow()
+        self.mailer = MemoryMailer()
+        self.registry = MemoryRegistry()
+        self.store.put("s3://raw/contracts/telco_churn.yaml", contract_text.encode())
+
+    def ingest(self, data: bytes, key: str = "incoming/telco_churn/export.csv", etag: str = "e1"):
+        self.store.put(f"s3://raw/{key}", data)
+        return ingest_object(key=key, etag=etag, size=len(data), config=CONFIG, store=self.store,
+                             tables=self.tables, workflow=self.workflow, mailer=self.mailer)
+
+    def run_training(self, state):
+        state = dict(state)
+        state["train"] = pipeline.train(state, store=self.store, tables=self.tables,
+                                        model_bucket="models", lake_bucket="lake")
+        state["evaluation"] = pipeline.evaluate(state, store=self.store, tables=self.tables, lake_bucket="lake")
+        if state["evaluation"]["promote"]:
+            state["promotion"] = pipeline.promote(state, store=self.store, registry=self.registry,
+                                                  model_bucket="models", code_version="test")
+        return state
+
+
+@pytest.fixture(scope="module")
+def trained(telco_csv, telco_contract_text):
+    world = World(telco_contract_text)
+    outcome = world.ingest(telco_csv)
+    state = world.run_training(world.workflow.started[outcome.run_id])
+    return world, state
+
+
+def test_ingest_accepts_the_file_and_starts_one_run(telco_csv, telco_contract_text):
+    world = World(telco_contract_text)
+    first = world.ingest(telco_csv)
+    again = world.ingest(telco_csv)  # the same S3 event delivered twice
+    assert first.status == "accepted" and first.run_id == again.run_id
+    assert len(world.workflow.started) == 1
+    assert first.counts["rows_in"] == first.counts["curated"] == 7043
+    report = json.loads(world.store.get(first.report_uri))
+    assert report["status"] == "accepted" and report["sha256"]
+    assert world.store.get("s3://raw/incoming/telco_churn/export.csv") == telco_csv  # raw untouched
+
+
+def test_a_file_missing_a_required_column_is_rejected_with_report_and_email(telco_csv, telco_contract_text):
+    world = World(telco_contract_text)
+    lines = telco_csv.decode().splitlines()
+    header = lines[0].split(",")
+    drop = header.index("tenure")
+    broken = "\n".join(",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines[:50])
+    outcome = world.ingest(broken.encode(), key="incoming/telco_churn/no_tenure.csv")
+    assert outcome.status == "rejected" and not world.workflow.started
+    report = json.loads(world.store.get(outcome.report_uri))
+    assert report["problems"] == ["missing required column 'tenure'"]
+    (email, to), = world.mailer.sent
+    assert "tenure" in email.subject and to == ["team@example.com"]
+    assert not [u for u in world.store.objects if "/curated/" in u]  # no partial output
+
+
+def test_too_many_bad_rows_reject_the_whole_file(telco_contract_text):
+    world = World(telco_contract_text)
+    header = "customer_id,churn,female,senior_citizen,partner,dependents,tenure,phone_service,multiple_lines,internet_service,online_security,online_backup,device_protection,tech_support,streaming_tv,streaming_movies,contract,paperless_billing,payment_method,monthly_charges,total_charges"
+    good = "C1,No,1,0,1,0,1,0,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,1,Electronic check,29.85,29.85"
+    bad = "C2,No,1,0,1,0,lots,0,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,1,Electronic check,29.85,29.85"
+    outcome = world.ingest("\n".join([header, good, bad, bad]).encode())
+    assert outcome.status == "rejected" and "above the contract's limit" in outcome.problems[0]
+    assert outcome.counts == {"rows_in": 3, "curated": 1, "quarantined": 2, "duplicates": 0}
+    quarantine = world.store.get(json.loads(world.store.get(outcome.report_uri))["quarantine_uri"])
+    rows = [json.loads(line) for line in quarantine.splitlines()]
+    assert [r["line"] for r in rows] == [3, 4] and rows[0]["problems"][0]["column"] == "tenure"
+
+
+def test_a_dataset_without_contract_is_rejected_by_name(telco_csv, telco_contract_text):
+    world = World(telco_contract_text)
+    outcome = world.ingest(telco_csv, key="incoming/unknown_set/x.csv")
+    assert outcome.status == "rejected" and "no contract for dataset 'unknown_set'" in outcome.problems[0]
+
+
+def test_training_promotes_a_model_that_meets_the_auc_goal(trained):
+    world, state = trained
+    metrics = state["evaluation"]["all_metrics"]
+    assert max(m["auc"] for m in metrics.values()) >= 0.84
+    assert state["promotion"]["version"] == 1
+    champion = world.registry.champion("telco_churn")
+    assert champion.version == 1 and champion.kind == state["evaluation"]["winner"]
+    meta = json.loads(world.store.get(champion.metadata_uri))
+    assert meta["lineage"]["source_sha256"] and meta["lineage"]["contract_sha256"]
+    assert world.store.get(champion.model_uri).startswith(b"tree") or champion.kind == "linear"
+
+
+def test_the_champion_pointer_moves_only_by_conditional_write(trained):
+    world, _ = trained
+    with pytest.raises(ConcurrentUpdate):
+        world.registry.set_champion("telco_churn", 7, expected=None)
+
+
+def test_notifications_name_what_happened(trained):
+    world, state = trained
+    out = pipeline.notify({"kind": "promoted", "run": state}, store=world.store, mailer=world.mailer,
+                          recipients=["a@example.com"])
+    assert "model v1" in out["subject"] and "promoted" in out["subject"]
+    failed = dict(state, failed_step="Train", error={"Error": "ValueError",
+                                                     "Cause": json.dumps({"errorMessage": "boom"})})
+    out = pipeline.notify({"kind": "failed", "run": failed}, store=world.store, mailer=world.mailer,
+                          recipients=["a@example.com"])
+    assert "failed at Train" in out["subject"] and "boom" in world.mailer.sent[-1][0].text
+
+
+def _records(world, n):
+    champion = world.registry.champion("telco_churn")
+    state_test = world.tables.read_parquet(
+        next(u for u in world.store.objects if u.endswith("/test.parquet")))
+    return champion, state_test.head(n)
+
+
+def test_api_scores_equal_offline_scores_for_the_same_rows(trained):
+    world, _ = trained
+    champion, rows = _records(world, 1000)
+    predictor = Predictor(ChampionCache(world.registry, world.store, ttl=60), world.store,
+                          lake_bucket="lake", max_records=1000)
+    records = json.loads(rows.to_json(orient="records"))
+    answer = predictor.predict("telco_churn", {"records": records}, "req-1")
+    spec = FeatureSpec.from_json(world.store.get(champion.spec_uri))
+    offline = load_model(champion.kind, world.store.get(champion.model_uri)).predict(
+        spec.matrix(frame_columns(spec, rows)))
+    online = np.array([p["score"] for p in answer["predictions"]])
+    np.testing.assert_allclose(online, np.round(offline, 6), atol=1e-9)
+    assert answer["model_version"] == 1 and len(answer["predictions"][0]["top_features"]) == 3
+
+
+@pytest.mark.parametrize(("mutate", "field", "status"), [
+    (lambda r: r.pop("tenure"), "tenure", 422),
+    (lambda r: r.update(tenure="twelve"), "tenure", 422),
+    (lambda r: r.update(tenure=-4), "tenure", 422),
+    (lambda r: r.update(contract="Weekly"), "contract", 422),
+])
+def test_bad_records_get_a_4xx_naming_the_field(trained, mutate, field, status):
+    world, _ = trained
+    _, rows = _records(world, 1)
+    record = json.loads(rows.to_json(orient="records"))[0]
+    mutate(record)
+    predictor = Predictor(ChampionCache(world.registry, world.store, ttl=60), world.store,
+                          lake_bucket="lake", max_records=5)
+    with pytest.raises(BadRequest) as err:
+        predictor.predict("telco_churn", [record], "r")
+    assert err.value.status == status and err.value.errors[0]["field"] == field
+    with pytest.raises(BadRequest) as err:
+        predictor.predict("telco_churn", [record] * 6, "r")
+    assert err.value.status == 413
+    with pytest.raises(ModelNotFound):
+        predictor.predict("no_such_dataset", [record], "r")
+
+
+def test_a_new_champion_that_fails_its_checksum_never_replaces_the_working_one(trained):
+    world, _ = trained
+    clock = [0.0]
+    cache = ChampionCache(world.registry, world.store, ttl=10, clock=lambda: clock[0])
+    assert cache.get("telco_churn").version.version == 1
+    v1 = world.registry.champion("telco_churn")
+    world.registry.put_version(v1.model_copy(update={"version": 2, "sha256": "0" * 64}))
+    world.registry.set_champion("telco_churn", 2, expected=1)
+    try:
+        clock[0] = 11.0
+        assert cache.get("telco_churn").version.version == 1  # still serving v1
+    finally:
+        world.registry.champions["telco_churn"] = 1
+        del world.registry.versions[("telco_churn", 2)]
+
+
+def test_monitor_alerts_on_drift_and_stays_quiet_without_it(trained, telco_contract_text):
+    world, _ = trained
+    contract = parse_contract(telco_contract_text)
+    _, rows = _records(world, 300)
+    predictor = Predictor(ChampionCache(world.registry, world.store, ttl=60), world.store,
+                          lake_bucket="lake", max_records=1000)
+    records = json.loads(rows.to_json(orient="records"))
+    predictor.predict("telco_churn", records, "calm")
+    kwargs = dict(registry=world.registry, store=world.store, mailer=world.mailer, lake_bucket="lake",
+                  recipients=["a@example.com"], window_days=1, now=datetime.now(UTC) + timedelta(seconds=1))
+    sent_before = len(world.mailer.sent)
+    calm = check_dataset("telco_churn", contract, **kwargs)
+    assert calm["status"] == "ok" and calm["rows"] >= 300 and len(world.mailer.sent) == sent_before
+    shifted = [dict(r, tenure=1, contract="Month-to-month") for r in records]
+    predictor.predict("telco_churn", shifted, "shifted")
+    kwargs["now"] = datetime.now(UTC) + timedelta(seconds=1)
+    drift = check_dataset("telco_churn", contract, **kwargs)
+    assert drift["status"] == "drift" and {"tenure", "contract"} <= set(drift["drifted"])
+    email, _ = world.mailer.sent[-1]
+    assert "tenure" in email.subject and drift["report_uri"] in email.text
