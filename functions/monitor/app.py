@@ -26,11 +26,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     results = []
     for dataset in datasets:
         contract = load_contract(store, settings.raw_bucket, dataset)
-        result = check_dataset(dataset, contract, registry=registry, store=store, mailer=mailer,
-                               lake_bucket=settings.lake_bucket, recipients=settings.alert_recipients,
-                               window_days=settings.monitor_window_days)
+        result = check_dataset(
+            dataset,
+            contract,
+            registry=registry,
+            store=store,
+            mailer=mailer,
+            lake_bucket=settings.lake_bucket,
+            recipients=settings.alert_recipients,
+            window_days=settings.monitor_window_days,
+        )
         for feature in result.get("features", []):
-            metrics.add_metric(name=f"PSI_{dataset}_{feature['feature']}"[:255], unit="None",
-                               value=feature["psi"])
+            metrics.add_metric(
+                name=f"PSI_{dataset}_{feature['feature']}"[:255], unit="None", value=feature["psi"]
+            )
         results.append(result)
     return {"datasets": results}

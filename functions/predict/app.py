@@ -16,8 +16,12 @@ from tabflow.settings import PredictSettings
 
 settings = PredictSettings()  # type: ignore[call-arg]
 store = S3Store()
-cache = ChampionCache(DynamoRegistry(settings.registry_table), store, ttl=settings.model_cache_ttl_seconds)
-predictor = Predictor(cache, store, lake_bucket=settings.lake_bucket, max_records=settings.max_records)
+cache = ChampionCache(
+    DynamoRegistry(settings.registry_table), store, ttl=settings.model_cache_ttl_seconds
+)
+predictor = Predictor(
+    cache, store, lake_bucket=settings.lake_bucket, max_records=settings.max_records
+)
 app = APIGatewayRestResolver()
 
 
@@ -30,11 +34,16 @@ def health() -> dict[str, Any]:
 @tracer.capture_method
 def predict(dataset: str) -> dict[str, Any]:
     try:
-        body = json.loads(app.current_event.body or "")
+        body = json.loads(app.current_event.decoded_body or "")
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"malformed JSON body: {exc}", [{"record": None, "field": "body",
-                                                          "problem": str(exc)}], 400) from exc
-    answer = predictor.predict(dataset, body, app.current_event.request_context.request_id or "local")
+        raise BadRequest(
+            f"malformed JSON body: {exc}",
+            [{"record": None, "field": "body", "problem": str(exc)}],
+            400,
+        ) from exc
+    answer = predictor.predict(
+        dataset, body, app.current_event.request_context.request_id or "local"
+    )
     metrics.add_metric(name="PredictedRecords", unit="Count", value=len(answer["predictions"]))
     return answer
 
@@ -46,21 +55,31 @@ def model(dataset: str) -> dict[str, Any]:
 
 @app.exception_handler(BadRequest)
 def bad_request(exc: BadRequest) -> Response:
-    return Response(status_code=exc.status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"message": str(exc), "errors": exc.errors}))
+    return Response(
+        status_code=exc.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": str(exc), "errors": exc.errors}),
+    )
 
 
 @app.exception_handler(ModelNotFound)
 def no_model(exc: ModelNotFound) -> Response:
-    return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"message": str(exc)}))
+    return Response(
+        status_code=404,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": str(exc)}),
+    )
 
 
 @app.not_found
 def unknown_route(exc: NotFoundError) -> Response:
-    return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"message": f"no route {app.current_event.http_method} "
-                                                f"{app.current_event.path}"}))
+    return Response(
+        status_code=404,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(
+            {"message": f"no route {app.current_event.http_method} {app.current_event.path}"}
+        ),
+    )
 
 
 @logger.inject_lambda_context(log_event=False)

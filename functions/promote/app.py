@@ -18,5 +18,10 @@ registry = DynamoRegistry(settings.registry_table)
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.promote(event, store=store, registry=registry, model_bucket=settings.model_bucket,
-                            code_version=settings.code_version)
+    return pipeline.promote(
+        event,
+        store=store,
+        registry=registry,
+        model_bucket=settings.model_bucket,
+        code_version=settings.code_version,
+    )

@@ -18,5 +18,10 @@ tables = WranglerTables()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.train(event, store=store, tables=tables, model_bucket=settings.model_bucket,
-                          lake_bucket=settings.lake_bucket)
+    return pipeline.train(
+        event,
+        store=store,
+        tables=tables,
+        model_bucket=settings.model_bucket,
+        lake_bucket=settings.lake_bucket,
+    )

@@ -9,20 +9,31 @@ from tabflow.scoring import LinearModel, load_model, score
 from tabflow.training import fit_linear, frame_columns
 
 SPEC = FeatureSpec(
-    (Feature("age", "numeric"), Feature("plan", "categorical", ("basic", "pro")), Feature("member", "numeric")),
-    target="y", positive_label="yes", negative_label="no",
+    (
+        Feature("age", "numeric"),
+        Feature("plan", "categorical", ("basic", "pro")),
+        Feature("member", "numeric"),
+    ),
+    target="y",
+    positive_label="yes",
+    negative_label="no",
 )
 
 
 def test_the_same_rows_give_the_same_matrix_from_a_frame_and_from_json_records():
-    frame = pd.DataFrame({
-        "age": pd.array([30, None, 45], dtype="Int64"),
-        "plan": pd.Series(["pro", None, "basic"], dtype=object),
-        "member": pd.array([True, False, None], dtype="boolean"),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": pd.array([30, None, 45], dtype="Int64"),
+            "plan": pd.Series(["pro", None, "basic"], dtype=object),
+            "member": pd.array([True, False, None], dtype="boolean"),
+        }
+    )
     from_frame = SPEC.matrix(frame_columns(SPEC, frame))
-    records = [{"age": 30, "plan": "pro", "member": True}, {"age": None, "plan": None, "member": False},
-               {"age": 45, "plan": "basic", "member": None}]
+    records = [
+        {"age": 30, "plan": "pro", "member": True},
+        {"age": None, "plan": None, "member": False},
+        {"age": 45, "plan": "basic", "member": None},
+    ]
     from_json = SPEC.matrix({f: [r[f] for r in records] for f in SPEC.names})
     np.testing.assert_array_equal(from_frame, from_json)
     assert from_json[0].tolist() == [30.0, 1.0, 1.0]
@@ -52,14 +63,25 @@ def test_linear_model_round_trips_and_explains_its_scores():
     np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=0, atol=1e-12)
     # contributions + intercept = the log-odds of the score
     logit = np.log(model.predict(x) / (1 - model.predict(x)))
-    np.testing.assert_allclose(model.contributions(x).sum(axis=1) + model.intercept, logit, atol=1e-9)
+    np.testing.assert_allclose(
+        model.contributions(x).sum(axis=1) + model.intercept, logit, atol=1e-9
+    )
     assert model.numeric_coef[0] > 0  # age pushes towards "yes"
 
 
 def test_score_labels_at_the_threshold_and_names_top_features():
-    model = load_model("linear", LinearModel(
-        means=(40.0, 0.5), scales=(10.0, 0.5), numeric_coef=(2.0, 0.0), onehot_coef=((0.0, 0.0),),
-        intercept=0.0, numeric_idx=(0, 2), categorical_idx=(1,)).to_json())
+    model = load_model(
+        "linear",
+        LinearModel(
+            means=(40.0, 0.5),
+            scales=(10.0, 0.5),
+            numeric_coef=(2.0, 0.0),
+            onehot_coef=((0.0, 0.0),),
+            intercept=0.0,
+            numeric_idx=(0, 2),
+            categorical_idx=(1,),
+        ).to_json(),
+    )
     x = SPEC.matrix({"age": [60, 20], "plan": ["pro", "basic"], "member": [1, 1]})
     scored = score(model, SPEC, x, threshold=0.5, top_k=1)
     assert scored.labels == ["yes", "no"]

@@ -19,8 +19,12 @@ def test_a_winner_below_the_floor_is_not_promoted_and_the_gate_is_named():
     assert decision.to_dict()["gates"][0]["passed"] is False
 
 
-SPEC = FeatureSpec((Feature("x", "numeric"), Feature("c", "categorical", ("a", "b", "c"))),
-                   target="y", positive_label="1", negative_label="0")
+SPEC = FeatureSpec(
+    (Feature("x", "numeric"), Feature("c", "categorical", ("a", "b", "c"))),
+    target="y",
+    positive_label="1",
+    negative_label="0",
+)
 
 
 def sample(rng, n, shift=0.0, c_probs=(0.5, 0.3, 0.2)):

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from tabflow import pipeline
-from tabflow.adapters.memory import MemoryMailer, MemoryRegistry, MemoryStore, MemoryTables, MemoryWorkflow
+from tabflow.adapters.memory import (
+    MemoryMailer,
+    MemoryRegistry,
+    MemoryStore,
+    MemoryTables,
+    MemoryWorkflow,
+)
 from tabflow.contract import parse_contract
 from tabflow.errors import BadRequest, ConcurrentUpdate, ModelNotFound
 from tabflow.features import FeatureSpec
@@ -32,17 +38,33 @@ class World:
 
     def ingest(self, data: bytes, key: str = "incoming/telco_churn/export.csv", etag: str = "e1"):
         self.store.put(f"s3://raw/{key}", data)
-        return ingest_object(key=key, etag=etag, size=len(data), config=CONFIG, store=self.store,
-                             tables=self.tables, workflow=self.workflow, mailer=self.mailer)
+        return ingest_object(
+            key=key,
+            etag=etag,
+            size=len(data),
+            config=CONFIG,
+            store=self.store,
+            tables=self.tables,
+            workflow=self.workflow,
+            mailer=self.mailer,
+        )
 
     def run_training(self, state):
         state = dict(state)
-        state["train"] = pipeline.train(state, store=self.store, tables=self.tables,
-                                        model_bucket="models", lake_bucket="lake")
-        state["evaluation"] = pipeline.evaluate(state, store=self.store, tables=self.tables, lake_bucket="lake")
+        state["train"] = pipeline.train(
+            state, store=self.store, tables=self.tables, model_bucket="models", lake_bucket="lake"
+        )
+        state["evaluation"] = pipeline.evaluate(
+            state, store=self.store, tables=self.tables, lake_bucket="lake"
+        )
         if state["evaluation"]["promote"]:
-            state["promotion"] = pipeline.promote(state, store=self.store, registry=self.registry,
-                                                  model_bucket="models", code_version="test")
+            state["promotion"] = pipeline.promote(
+                state,
+                store=self.store,
+                registry=self.registry,
+                model_bucket="models",
+                code_version="test",
+            )
         return state
 
 
@@ -66,17 +88,21 @@ def test_ingest_accepts_the_file_and_starts_one_run(telco_csv, telco_contract_te
     assert world.store.get("s3://raw/incoming/telco_churn/export.csv") == telco_csv  # raw untouched
 
 
-def test_a_file_missing_a_required_column_is_rejected_with_report_and_email(telco_csv, telco_contract_text):
+def test_a_file_missing_a_required_column_is_rejected_with_report_and_email(
+    telco_csv, telco_contract_text
+):
     world = World(telco_contract_text)
     lines = telco_csv.decode().splitlines()
     header = lines[0].split(",")
     drop = header.index("tenure")
-    broken = "\n".join(",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines[:50])
+    broken = "\n".join(
+        ",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines[:50]
+    )
     outcome = world.ingest(broken.encode(), key="incoming/telco_churn/no_tenure.csv")
     assert outcome.status == "rejected" and not world.workflow.started
     report = json.loads(world.store.get(outcome.report_uri))
     assert report["problems"] == ["missing required column 'tenure'"]
-    (email, to), = world.mailer.sent
+    ((email, to),) = world.mailer.sent
     assert "tenure" in email.subject and to == ["team@example.com"]
     assert not [u for u in world.store.objects if "/curated/" in u]  # no partial output
 
@@ -97,7 +123,10 @@ def test_too_many_bad_rows_reject_the_whole_file(telco_contract_text):
 def test_a_dataset_without_contract_is_rejected_by_name(telco_csv, telco_contract_text):
     world = World(telco_contract_text)
     outcome = world.ingest(telco_csv, key="incoming/unknown_set/x.csv")
-    assert outcome.status == "rejected" and "no contract for dataset 'unknown_set'" in outcome.problems[0]
+    assert (
+        outcome.status == "rejected"
+        and "no contract for dataset 'unknown_set'" in outcome.problems[0]
+    )
 
 
 def test_training_promotes_a_model_that_meets_the_auc_goal(trained):
@@ -120,51 +149,75 @@ def test_the_champion_pointer_moves_only_by_conditional_write(trained):
 
 def test_notifications_name_what_happened(trained):
     world, state = trained
-    out = pipeline.notify({"kind": "promoted", "run": state}, store=world.store, mailer=world.mailer,
-                          recipients=["a@example.com"])
+    out = pipeline.notify(
+        {"kind": "promoted", "run": state},
+        store=world.store,
+        mailer=world.mailer,
+        recipients=["a@example.com"],
+    )
     assert "model v1" in out["subject"] and "promoted" in out["subject"]
-    failed = dict(state, failed_step="Train", error={"Error": "ValueError",
-                                                     "Cause": json.dumps({"errorMessage": "boom"})})
-    out = pipeline.notify({"kind": "failed", "run": failed}, store=world.store, mailer=world.mailer,
-                          recipients=["a@example.com"])
+    failed = dict(
+        state,
+        failed_step="Train",
+        error={"Error": "ValueError", "Cause": json.dumps({"errorMessage": "boom"})},
+    )
+    out = pipeline.notify(
+        {"kind": "failed", "run": failed},
+        store=world.store,
+        mailer=world.mailer,
+        recipients=["a@example.com"],
+    )
     assert "failed at Train" in out["subject"] and "boom" in world.mailer.sent[-1][0].text
 
 
 def _records(world, n):
     champion = world.registry.champion("telco_churn")
     state_test = world.tables.read_parquet(
-        next(u for u in world.store.objects if u.endswith("/test.parquet")))
+        next(u for u in world.store.objects if u.endswith("/test.parquet"))
+    )
     return champion, state_test.head(n)
 
 
 def test_api_scores_equal_offline_scores_for_the_same_rows(trained):
     world, _ = trained
     champion, rows = _records(world, 1000)
-    predictor = Predictor(ChampionCache(world.registry, world.store, ttl=60), world.store,
-                          lake_bucket="lake", max_records=1000)
+    predictor = Predictor(
+        ChampionCache(world.registry, world.store, ttl=60),
+        world.store,
+        lake_bucket="lake",
+        max_records=1000,
+    )
     records = json.loads(rows.to_json(orient="records"))
     answer = predictor.predict("telco_churn", {"records": records}, "req-1")
     spec = FeatureSpec.from_json(world.store.get(champion.spec_uri))
     offline = load_model(champion.kind, world.store.get(champion.model_uri)).predict(
-        spec.matrix(frame_columns(spec, rows)))
+        spec.matrix(frame_columns(spec, rows))
+    )
     online = np.array([p["score"] for p in answer["predictions"]])
     np.testing.assert_allclose(online, np.round(offline, 6), atol=1e-9)
     assert answer["model_version"] == 1 and len(answer["predictions"][0]["top_features"]) == 3
 
 
-@pytest.mark.parametrize(("mutate", "field", "status"), [
-    (lambda r: r.pop("tenure"), "tenure", 422),
-    (lambda r: r.update(tenure="twelve"), "tenure", 422),
-    (lambda r: r.update(tenure=-4), "tenure", 422),
-    (lambda r: r.update(contract="Weekly"), "contract", 422),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field", "status"),
+    [
+        (lambda r: r.pop("tenure"), "tenure", 422),
+        (lambda r: r.update(tenure="twelve"), "tenure", 422),
+        (lambda r: r.update(tenure=-4), "tenure", 422),
+        (lambda r: r.update(contract="Weekly"), "contract", 422),
+    ],
+)
 def test_bad_records_get_a_4xx_naming_the_field(trained, mutate, field, status):
     world, _ = trained
     _, rows = _records(world, 1)
     record = json.loads(rows.to_json(orient="records"))[0]
     mutate(record)
-    predictor = Predictor(ChampionCache(world.registry, world.store, ttl=60), world.store,
-                          lake_bucket="lake", max_records=5)
+    predictor = Predictor(
+        ChampionCache(world.registry, world.store, ttl=60),
+        world.store,
+        lake_bucket="lake",
+        max_records=5,
+    )
     with pytest.raises(BadRequest) as err:
         predictor.predict("telco_churn", [record], "r")
     assert err.value.status == status and err.value.errors[0]["field"] == field
@@ -201,12 +254,23 @@ def test_monitor_alerts_on_drift_and_stays_quiet_without_it(trained, telco_contr
     _clear_captures(world)
     contract = parse_contract(telco_contract_text)
     _, rows = _records(world, 300)
-    predictor = Predictor(ChampionCache(world.registry, world.store, ttl=60), world.store,
-                          lake_bucket="lake", max_records=1000)
+    predictor = Predictor(
+        ChampionCache(world.registry, world.store, ttl=60),
+        world.store,
+        lake_bucket="lake",
+        max_records=1000,
+    )
     records = json.loads(rows.to_json(orient="records"))
     predictor.predict("telco_churn", records, "calm")
-    kwargs = dict(registry=world.registry, store=world.store, mailer=world.mailer, lake_bucket="lake",
-                  recipients=["a@example.com"], window_days=1, now=datetime.now(UTC) + timedelta(seconds=1))
+    kwargs = dict(
+        registry=world.registry,
+        store=world.store,
+        mailer=world.mailer,
+        lake_bucket="lake",
+        recipients=["a@example.com"],
+        window_days=1,
+        now=datetime.now(UTC) + timedelta(seconds=1),
+    )
     sent_before = len(world.mailer.sent)
     calm = check_dataset("telco_churn", contract, **kwargs)
     assert calm["status"] == "ok" and calm["rows"] == 300 and len(world.mailer.sent) == sent_before

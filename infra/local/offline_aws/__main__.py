@@ -1,11 +1,12 @@
 """Command line of the offline AWS.
 
-  python -m offline_aws serve [--port 4599] [--api-port 3000]   start it, in the foreground
-  python -m offline_aws fire MonitorFunction                      run a scheduled function now
-  python -m offline_aws demo                                      the end-to-end demo
+python -m offline_aws serve [--port 4599] [--api-port 3000]   start it, in the foreground
+python -m offline_aws fire MonitorFunction                      run a scheduled function now
+python -m offline_aws demo                                      the end-to-end demo
 """
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -27,35 +28,42 @@ def serve(args: argparse.Namespace) -> int:
     from offline_aws.stack import OfflineStack
 
     root = _root()
-    stack = OfflineStack(root, moto_port=args.port, api_port=args.api_port, echo_logs=True)
+    stack = OfflineStack(
+        root,
+        moto_port=args.port,
+        api_port=args.api_port,
+        echo_logs=not args.quiet,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+    )
     stack.start()
     dep = stack.deployment
     assert dep
-    print(f"""
+    print(
+        f"""
 Offline AWS is running (stack {stack.stack_name}).
   AWS endpoint     {stack.endpoint}        (aws --endpoint-url {stack.endpoint} ...)
   API gateway      {stack.api_url}
-  raw bucket       s3://{stack.ref('RawBucket')}   drop files under incoming/<dataset>/
-  lake bucket      s3://{stack.ref('LakeBucket')}
-  model bucket     s3://{stack.ref('ModelBucket')}
-  registry table   {stack.ref('RegistryTable')}
-  state machine    {stack.ref('TrainingStateMachine')}
-  routes           {', '.join(f'{r.method} {r.path}' for r in dep.routes)}
-  schedules        {', '.join(f'{s.rule}: {s.expression}' for s in dep.schedules)}
-  outbox           {stack.state_dir / 'outbox'}
-  not emulated     {', '.join(dep.skipped) or 'nothing'}
+  raw bucket       s3://{stack.ref("RawBucket")}   drop files under incoming/<dataset>/
+  lake bucket      s3://{stack.ref("LakeBucket")}
+  model bucket     s3://{stack.ref("ModelBucket")}
+  registry table   {stack.ref("RegistryTable")}
+  state machine    {stack.ref("TrainingStateMachine")}
+  routes           {", ".join(f"{r.method} {r.path}" for r in dep.routes)}
+  schedules        {", ".join(f"{s.rule}: {s.expression}" for s in dep.schedules)}
+  outbox           {stack.state_dir / "outbox"}
+  not emulated     {", ".join(dep.skipped) or "nothing"}
 Try:
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
-  aws --endpoint-url {stack.endpoint} s3 cp datasets/telco_churn.csv s3://{stack.ref('RawBucket')}/incoming/telco_churn/
-  aws --endpoint-url {stack.endpoint} stepfunctions list-executions --state-machine-arn {stack.ref('TrainingStateMachine')}
+  aws --endpoint-url {stack.endpoint} s3 cp datasets/telco_churn.csv s3://{stack.ref("RawBucket")}/incoming/telco_churn/
+  aws --endpoint-url {stack.endpoint} stepfunctions list-executions --state-machine-arn {stack.ref("TrainingStateMachine")}
   make fire FUNCTION=MonitorFunction
-Ctrl-C stops it.""", flush=True)
+Ctrl-C stops it.""",
+        flush=True,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait()
-    except KeyboardInterrupt:
-        pass
     stack.stop()
     return 0
 
@@ -64,7 +72,7 @@ def fire(args: argparse.Namespace) -> int:
     """Invoke through the running stack's Lambda endpoint, with a Scheduled Event payload."""
     from offline_aws.scheduler import scheduled_event
 
-    state_file = _root() / ".local" / "stack.json"
+    state_file = Path(args.state_dir or _root() / ".local") / "stack.json"
     if not state_file.exists():
         sys.exit("the offline AWS is not running: start it with `make local`")
     state = json.loads(state_file.read_text())
@@ -72,8 +80,13 @@ def fire(args: argparse.Namespace) -> int:
     if name is None:
         sys.exit(f"unknown function {args.function!r}; known: {', '.join(state['functions'])}")
     rule = next((s["rule"] for s in state["schedules"] if s["function"] == name), "manual")
-    client = boto3.client("lambda", endpoint_url=state["endpoint"], region_name=state["region"],
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "lambda",
+        endpoint_url=state["endpoint"],
+        region_name=state["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     resp = client.invoke(FunctionName=name, Payload=json.dumps(scheduled_event(rule)).encode())
     body = resp["Payload"].read().decode()
     print(json.dumps(json.loads(body), indent=1))
@@ -86,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="start the offline AWS in the foreground")
     p.add_argument("--port", type=int, default=4599)
     p.add_argument("--api-port", type=int, default=3000)
+    p.add_argument("--state-dir", help="where logs, the outbox and stack.json go (default .local)")
+    p.add_argument("--quiet", action="store_true", help="do not echo function logs")
     p.set_defaults(func=serve)
     p = sub.add_parser("fire", help="run a scheduled function now")
     p.add_argument("function", help="logical id, e.g. MonitorFunction")
+    p.add_argument("--state-dir", help="the running stack's state folder (default .local)")
     p.set_defaults(func=fire)
     p = sub.add_parser("demo", help="run the end-to-end demo on a private offline AWS")
     p.set_defaults(func=lambda a: __import__("offline_aws.demo", fromlist=["main"]).main())

@@ -64,19 +64,28 @@ def main() -> int:
         raw_bucket = stack.ref("RawBucket")
         step(f"offline AWS up at {stack.endpoint}, API at {stack.api_url}")
         step(f"upload datasets/{DATASET}.csv to s3://{raw_bucket}/incoming/{DATASET}/")
-        stack.client("s3").upload_file(str(root / "datasets" / f"{DATASET}.csv"), raw_bucket,
-                                       f"incoming/{DATASET}/{DATASET}.csv")
+        stack.client("s3").upload_file(
+            str(root / "datasets" / f"{DATASET}.csv"),
+            raw_bucket,
+            f"incoming/{DATASET}/{DATASET}.csv",
+        )
         stack.wait_idle()
         execution = wait_for_execution(stack)
         output = json.loads(execution.get("output") or "{}")
         print(f"training run {execution['name']}: {execution['status']}")
         if execution["status"] != "SUCCEEDED" or "promotion" not in output:
-            print(f"!! training did not promote a model: {execution.get('error')} {execution.get('cause')}")
+            print(
+                f"!! training did not promote a model: {execution.get('error')} {execution.get('cause')}"
+            )
             return 1
         ev = output["evaluation"]
-        print(f"winner {ev['winner']}: held-out AUC {ev['metrics']['auc']:.3f}, PR-AUC "
-              f"{ev['metrics']['pr_auc']:.3f}; candidates {json.dumps(ev['all_metrics'])}")
-        print(f"promoted model v{output['promotion']['version']}: {output['promotion']['model_uri']}")
+        print(
+            f"winner {ev['winner']}: held-out AUC {ev['metrics']['auc']:.3f}, PR-AUC "
+            f"{ev['metrics']['pr_auc']:.3f}; candidates {json.dumps(ev['all_metrics'])}"
+        )
+        print(
+            f"promoted model v{output['promotion']['version']}: {output['promotion']['model_uri']}"
+        )
 
         step("ask the API about five customers")
         url = f"{stack.api_url}/v1/datasets/{DATASET}/predict"
@@ -86,15 +95,21 @@ def main() -> int:
         answer = resp.json()
         for customer, p in zip(customers[:5], answer["predictions"], strict=True):
             why = ", ".join(f"{t['feature']} {t['contribution']:+.2f}" for t in p["top_features"])
-            print(f"  {customer['customer_id']}: churn probability {p['score']:.3f} -> {p['label']:<3}"
-                  f"  (model v{answer['model_version']}; drivers: {why})")
-        bad = requests.post(url, json={"records": [{**customers[0], "tenure": "twelve"}]}, timeout=30)
+            print(
+                f"  {customer['customer_id']}: churn probability {p['score']:.3f} -> {p['label']:<3}"
+                f"  (model v{answer['model_version']}; drivers: {why})"
+            )
+        bad = requests.post(
+            url, json={"records": [{**customers[0], "tenure": "twelve"}]}, timeout=30
+        )
         print(f"  a bad record gets {bad.status_code}: {bad.json()['message']}")
 
         step("send a visibly drifted batch (new month-to-month fiber customers paying more)")
         shifted = drifted(customers)
         for i in range(0, len(shifted), 100):
-            requests.post(url, json={"records": shifted[i:i + 100]}, timeout=30).raise_for_status()
+            requests.post(
+                url, json={"records": shifted[i : i + 100]}, timeout=30
+            ).raise_for_status()
         print(f"  {len(shifted)} records scored and captured")
 
         step("run the drift monitor now (it also runs on its schedule)")
@@ -104,7 +119,9 @@ def main() -> int:
             return 1
         checks = {d["dataset"]: d for d in result.payload["datasets"]}
         check = checks.get(DATASET, {})
-        print(f"  status {check.get('status')}; drifted features: {', '.join(check.get('drifted', []))}")
+        print(
+            f"  status {check.get('status')}; drifted features: {', '.join(check.get('drifted', []))}"
+        )
         if check.get("status") != "drift":
             print("!! the monitor did not raise the expected drift alert")
             return 1

@@ -5,6 +5,7 @@ other (a function's environment naming the state machine, the state machine nami
 functions) resolve without a dependency graph. Resource types that have no local meaning
 (dashboards, alarms, deployment preferences) are listed as skipped, never silently ignored."""
 
+import contextlib
 import io
 import json
 import zipfile
@@ -17,18 +18,34 @@ from offline_aws.template import ACCOUNT, REGION, Resolver, load_template, pseud
 
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                   "Action": "sts:AssumeRole"}],
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
 }
 STATES_TRUST = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"},
-                   "Action": "sts:AssumeRole"}],
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "states.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
 }
 LOCAL_ONLY_SKIPPED = {
-    "AWS::CloudWatch::Dashboard", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic",
-    "AWS::SNS::Subscription", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey",
-    "AWS::ApiGateway::ApiKey", "AWS::Logs::LogGroup", "AWS::Serverless::LayerVersion",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::CloudWatch::Alarm",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::ApiGateway::UsagePlan",
+    "AWS::ApiGateway::UsagePlanKey",
+    "AWS::ApiGateway::ApiKey",
+    "AWS::Logs::LogGroup",
+    "AWS::Serverless::LayerVersion",
 }
 
 
@@ -76,7 +93,9 @@ def _policy_processor() -> Any:
     return PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())
 
 
-def plan(root: Path, stack_name: str, overrides: dict[str, str] | None = None) -> tuple[dict, Resolver]:
+def plan(
+    root: Path, stack_name: str, overrides: dict[str, str] | None = None
+) -> tuple[dict, Resolver]:
     """Load the template and compute every physical name and attribute."""
     tpl = load_template(root / "template.yaml")
     params = {name: str(p.get("Default", "")) for name, p in tpl.get("Parameters", {}).items()}
@@ -116,7 +135,9 @@ def plan(root: Path, stack_name: str, overrides: dict[str, str] | None = None) -
     return tpl, r
 
 
-def deploy(root: Path, stack_name: str, clients: Any, overrides: dict[str, str] | None = None) -> Deployment:
+def deploy(
+    root: Path, stack_name: str, clients: Any, overrides: dict[str, str] | None = None
+) -> Deployment:
     """Create the resources with boto3 clients (``clients(service)``) against the endpoint."""
     tpl, r = plan(root, stack_name, overrides)
     dep = Deployment(stack_name, r)
@@ -148,7 +169,9 @@ def deploy(root: Path, stack_name: str, clients: Any, overrides: dict[str, str] 
         spec = _function(root, logical, resources[logical], globals_fn, r, iam, lam, processor)
         dep.functions[spec.name] = spec
     for logical in by_type.pop("AWS::Serverless::StateMachine", []):
-        _state_machine(root, logical, resources[logical], r, iam, clients("stepfunctions"), processor)
+        _state_machine(
+            root, logical, resources[logical], r, iam, clients("stepfunctions"), processor
+        )
 
     # Event sources, once every function exists.
     notifications: dict[str, list[dict[str, Any]]] = {}
@@ -160,8 +183,11 @@ def deploy(root: Path, stack_name: str, clients: Any, overrides: dict[str, str] 
             props = r.resolve(ev.get("Properties", {}))
             if ev["Type"] == "S3":
                 events = props["Events"] if isinstance(props["Events"], list) else [props["Events"]]
-                conf: dict[str, Any] = {"Id": f"{logical}{ev_name}", "Events": events,
-                                        "LambdaFunctionArn": r.attrs[(logical, "Arn")]}
+                conf: dict[str, Any] = {
+                    "Id": f"{logical}{ev_name}",
+                    "Events": events,
+                    "LambdaFunctionArn": r.attrs[(logical, "Arn")],
+                }
                 rules = (props.get("Filter") or {}).get("S3Key", {}).get("Rules")
                 if rules:
                     conf["Filter"] = {"Key": {"FilterRules": rules}}
@@ -169,44 +195,64 @@ def deploy(root: Path, stack_name: str, clients: Any, overrides: dict[str, str] 
             elif ev["Type"] == "Api":
                 api = (ev["Properties"].get("RestApiId") or {}).get("Ref", "ServerlessRestApi")
                 auth = props.get("Auth") or {}
-                dep.routes.append(Route(props["Method"].upper(), props["Path"], fn_name, api,
-                                        bool(auth.get("ApiKeyRequired"))))
+                dep.routes.append(
+                    Route(
+                        props["Method"].upper(),
+                        props["Path"],
+                        fn_name,
+                        api,
+                        bool(auth.get("ApiKeyRequired")),
+                    )
+                )
                 dep.stages.setdefault(api, "Prod")
             elif ev["Type"] == "Schedule":
                 rule = f"{stack_name}-{logical}-{ev_name}"[:64]
                 events_client = clients("events")
-                events_client.put_rule(Name=rule, ScheduleExpression=props["Schedule"],
-                                       State="DISABLED" if props.get("Enabled") is False else "ENABLED")
-                events_client.put_targets(Rule=rule, Targets=[{"Id": "1", "Arn": r.attrs[(logical, "Arn")]}])
+                events_client.put_rule(
+                    Name=rule,
+                    ScheduleExpression=props["Schedule"],
+                    State="DISABLED" if props.get("Enabled") is False else "ENABLED",
+                )
+                events_client.put_targets(
+                    Rule=rule, Targets=[{"Id": "1", "Arn": r.attrs[(logical, "Arn")]}]
+                )
                 dep.schedules.append(Schedule(fn_name, props["Schedule"], rule, props.get("Input")))
             else:
                 dep.skipped.append(f"{logical}.Events.{ev_name} ({ev['Type']})")
     for bucket, confs in notifications.items():
         s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": confs})
+            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": confs}
+        )
 
     for t, logicals in by_type.items():
         if t not in LOCAL_ONLY_SKIPPED:
             raise NotImplementedError(f"the offline AWS cannot create {t} ({', '.join(logicals)})")
         dep.skipped.extend(f"{lg} ({t})" for lg in logicals)
     for name, out in (tpl.get("Outputs") or {}).items():
-        try:
+        with contextlib.suppress(KeyError):
             dep.outputs[name] = str(r.resolve(out["Value"]))
-        except KeyError:
-            pass
     return dep
 
 
 def _bucket(s3: Any, name: str, props: dict[str, Any]) -> None:
     s3.create_bucket(Bucket=name)
     if "BucketEncryption" in props:
-        rules = [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
-                  **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})}
-                 for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]
+        rules = [
+            {
+                "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                **(
+                    {"BucketKeyEnabled": rule["BucketKeyEnabled"]}
+                    if "BucketKeyEnabled" in rule
+                    else {}
+                ),
+            }
+            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
     if "PublicAccessBlockConfiguration" in props:
-        s3.put_public_access_block(Bucket=name,
-                                   PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
     if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
@@ -223,8 +269,13 @@ def _table(ddb: Any, name: str, props: dict[str, Any]) -> None:
     ddb.create_table(**kwargs)
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
-        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-            "Enabled": bool(ttl.get("Enabled")), "AttributeName": ttl["AttributeName"]})
+        ddb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={
+                "Enabled": bool(ttl.get("Enabled")),
+                "AttributeName": ttl["AttributeName"],
+            },
+        )
 
 
 def _policies(policies: Any, r: Resolver, processor: Any) -> list[dict[str, Any]]:
@@ -236,48 +287,77 @@ def _policies(policies: Any, r: Resolver, processor: Any) -> list[dict[str, Any]
         if "Statement" in item:
             docs.append({"Version": "2012-10-17", "Statement": r.resolve(item["Statement"])})
             continue
-        (template_name, params), = item.items()
+        ((template_name, params),) = item.items()
         converted = processor.convert(template_name, r.resolve(params or {}))
         docs.append({"Version": "2012-10-17", "Statement": r.resolve(converted["Statement"])})
     return docs
 
 
 def _role(iam: Any, name: str, trust: dict[str, Any], docs: list[dict[str, Any]]) -> str:
-    arn = iam.create_role(RoleName=name[:64], AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    arn = iam.create_role(RoleName=name[:64], AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
     for i, doc in enumerate(docs):
-        iam.put_role_policy(RoleName=name[:64], PolicyName=f"policy{i}", PolicyDocument=json.dumps(doc))
+        iam.put_role_policy(
+            RoleName=name[:64], PolicyName=f"policy{i}", PolicyDocument=json.dumps(doc)
+        )
     return arn
 
 
-def _function(root: Path, logical: str, res: dict[str, Any], globals_fn: dict[str, Any], r: Resolver,
-              iam: Any, lam: Any, processor: Any) -> FunctionSpec:
+def _function(
+    root: Path,
+    logical: str,
+    res: dict[str, Any],
+    globals_fn: dict[str, Any],
+    r: Resolver,
+    iam: Any,
+    lam: Any,
+    processor: Any,
+) -> FunctionSpec:
     props = {**globals_fn, **res["Properties"]}
     env = dict(r.resolve((globals_fn.get("Environment") or {}).get("Variables", {})))
     env.update(r.resolve((res["Properties"].get("Environment") or {}).get("Variables", {})))
     env = {k: str(v) for k, v in env.items()}
     name = r.refs[logical]
     code_dir = (root / props["CodeUri"]).resolve()
-    role = _role(iam, f"{name}-role", LAMBDA_TRUST, _policies(props.get("Policies", []), r, processor))
-    lam.create_function(
-        FunctionName=name, Runtime=props.get("Runtime", "python3.12"), Role=role,
-        Handler=props["Handler"], Code={"ZipFile": _zip_dir(code_dir)},
-        Timeout=int(props.get("Timeout", 3)), MemorySize=int(props.get("MemorySize", 128)),
-        Environment={"Variables": env}, Description=str(props.get("Description", ""))[:256],
+    role = _role(
+        iam, f"{name}-role", LAMBDA_TRUST, _policies(props.get("Policies", []), r, processor)
     )
-    return FunctionSpec(name=name, logical_id=logical, code_dir=code_dir, handler=props["Handler"],
-                        environment=env, timeout=int(props.get("Timeout", 3)),
-                        memory=int(props.get("MemorySize", 128)), arn=r.attrs[(logical, "Arn")])
+    lam.create_function(
+        FunctionName=name,
+        Runtime=props.get("Runtime", "python3.12"),
+        Role=role,
+        Handler=props["Handler"],
+        Code={"ZipFile": _zip_dir(code_dir)},
+        Timeout=int(props.get("Timeout", 3)),
+        MemorySize=int(props.get("MemorySize", 128)),
+        Environment={"Variables": env},
+        Description=str(props.get("Description", ""))[:256],
+    )
+    return FunctionSpec(
+        name=name,
+        logical_id=logical,
+        code_dir=code_dir,
+        handler=props["Handler"],
+        environment=env,
+        timeout=int(props.get("Timeout", 3)),
+        memory=int(props.get("MemorySize", 128)),
+        arn=r.attrs[(logical, "Arn")],
+    )
 
 
-def _state_machine(root: Path, logical: str, res: dict[str, Any], r: Resolver, iam: Any, sfn: Any,
-                   processor: Any) -> None:
+def _state_machine(
+    root: Path, logical: str, res: dict[str, Any], r: Resolver, iam: Any, sfn: Any, processor: Any
+) -> None:
     props = res["Properties"]
     definition = (root / props["DefinitionUri"]).read_text()
     for key, value in r.resolve(props.get("DefinitionSubstitutions", {})).items():
         definition = definition.replace("${" + key + "}", str(value))
     json.loads(definition)  # fail here, clearly, if a substitution broke the JSON
     name = r.attrs[(logical, "Name")]
-    role = _role(iam, f"{name}-role", STATES_TRUST, _policies(props.get("Policies", []), r, processor))
+    role = _role(
+        iam, f"{name}-role", STATES_TRUST, _policies(props.get("Policies", []), r, processor)
+    )
     sfn.create_state_machine(name=name, definition=definition, roleArn=role)
 
 

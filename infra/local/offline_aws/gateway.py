@@ -25,9 +25,14 @@ def _pattern(path: str) -> re.Pattern[str]:
 
 
 class LocalGateway:
-    def __init__(self, routes: list[Route], stages: dict[str, str],
-                 invoke: Callable[[str, dict[str, Any]], tuple[Any, bool]], port: int,
-                 api_keys: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        stages: dict[str, str],
+        invoke: Callable[[str, dict[str, Any]], tuple[Any, bool]],
+        port: int,
+        api_keys: set[str] | None = None,
+    ) -> None:
         self.routes = [(r, _pattern(r.path)) for r in routes]
         self.stages = stages
         self.invoke = invoke
@@ -41,8 +46,13 @@ class LocalGateway:
                 pass
 
             def _handle(self) -> None:
-                status, headers, body = gateway.handle(self.command, self.path, dict(self.headers),
-                                                       self._body(), self.client_address[0])
+                status, headers, body = gateway.handle(
+                    self.command,
+                    self.path,
+                    dict(self.headers),
+                    self._body(),
+                    self.client_address[0],
+                )
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -71,8 +81,14 @@ class LocalGateway:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes | None,
-               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self,
+        method: str,
+        raw_path: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        source_ip: str,
+    ) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(raw_path)
         if body is None:
             return _json(413, {"message": "Request Too Long"})
@@ -82,7 +98,10 @@ class LocalGateway:
                 continue
             if route.method not in (method, "ANY"):
                 continue
-            if route.api_key_required and headers.get("x-api-key", headers.get("X-Api-Key")) not in self.api_keys:
+            if (
+                route.api_key_required
+                and headers.get("x-api-key", headers.get("X-Api-Key")) not in self.api_keys
+            ):
                 return _json(403, {"message": "Forbidden"})
             event = self._event(route, method, url, headers, body, match.groupdict(), source_ip)
             payload, errored = self.invoke(route.function, event)
@@ -99,8 +118,16 @@ class LocalGateway:
             return _json(405, {"message": f"Method {method} not allowed"})
         return _json(403, {"message": "Missing Authentication Token"})  # what API Gateway says
 
-    def _event(self, route: Route, method: str, url: Any, headers: dict[str, str], body: bytes,
-               path_params: dict[str, str], source_ip: str) -> dict[str, Any]:
+    def _event(
+        self,
+        route: Route,
+        method: str,
+        url: Any,
+        headers: dict[str, str],
+        body: bytes,
+        path_params: dict[str, str],
+        source_ip: str,
+    ) -> dict[str, Any]:
         query = parse_qs(url.query, keep_blank_values=True)
         try:
             text, is_b64 = body.decode("utf-8"), False

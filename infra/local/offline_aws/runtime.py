@@ -37,16 +37,28 @@ class Invocation:
 
 
 class _Worker:
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log: TextIO, echo: bool,
-                 log_lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        env: dict[str, str],
+        log: TextIO,
+        echo: bool,
+        log_lock: threading.Lock,
+    ) -> None:
         self.spec = spec
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "offline_aws.worker", str(spec.code_dir), spec.handler],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, text=True, bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            bufsize=1,
         )
         self.lines: list[str] = []
-        self._pump = threading.Thread(target=self._read_logs, args=(log, echo, log_lock), daemon=True)
+        self._pump = threading.Thread(
+            target=self._read_logs, args=(log, echo, log_lock), daemon=True
+        )
         self._pump.start()
         ready = self.proc.stdout.readline() if self.proc.stdout else ""
         if not ready:
@@ -69,15 +81,20 @@ class _Worker:
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
+        reader = threading.Thread(
+            target=lambda: result.append(self.proc.stdout.readline()), daemon=True
+        )
         reader.start()
         reader.join(timeout)
         if not result:
             self.proc.kill()
             return None
         if not result[0]:
-            return {"ok": False, "errorType": "Runtime.ExitError",
-                    "errorMessage": f"worker exited with {self.proc.wait()}"}
+            return {
+                "ok": False,
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"worker exited with {self.proc.wait()}",
+            }
         return json.loads(result[0])
 
     def alive(self) -> bool:
@@ -97,8 +114,14 @@ class _Pool:
 
 
 class LambdaRuntime:
-    def __init__(self, base_env: dict[str, str], log_dir: Path, *, echo_logs: bool = False,
-                 max_concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        base_env: dict[str, str],
+        log_dir: Path,
+        *,
+        echo_logs: bool = False,
+        max_concurrency: int = 4,
+    ) -> None:
         self.base_env = base_env
         self.log_dir = log_dir
         self.echo_logs = echo_logs
@@ -121,14 +144,24 @@ class LambdaRuntime:
         request_id = str(uuid.uuid4())
         start = time.perf_counter()
         n_lines = len(worker.lines)
-        reply = worker.call({"event": event, "request_id": request_id, "timeout": spec.timeout,
-                             "function_arn": spec.arn}, timeout=spec.timeout)
+        reply = worker.call(
+            {
+                "event": event,
+                "request_id": request_id,
+                "timeout": spec.timeout,
+                "function_arn": spec.arn,
+            },
+            timeout=spec.timeout,
+        )
         duration = (time.perf_counter() - start) * 1000
         logs = "".join(worker.lines[n_lines:])
         self._release(pool, worker)
         if reply is None:
-            reply = {"ok": False, "errorType": "Sandbox.Timedout",
-                     "errorMessage": f"Task timed out after {spec.timeout} seconds"}
+            reply = {
+                "ok": False,
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {spec.timeout} seconds",
+            }
         if reply.get("ok"):
             return Invocation(reply.get("result"), False, logs, duration)
         payload = {k: reply[k] for k in ("errorType", "errorMessage", "stackTrace") if k in reply}
@@ -169,12 +202,14 @@ class LambdaRuntime:
     def _env(self, spec: FunctionSpec) -> dict[str, str]:
         env = dict(self.base_env)
         env.update(spec.environment)
-        env.update({
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-        })
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            }
+        )
         return env
 
     def _log(self, spec: FunctionSpec) -> TextIO:
@@ -195,19 +230,31 @@ class LambdaRuntime:
 def worker_base_env(endpoint: str, region: str) -> dict[str, str]:
     """What every worker gets: the offline endpoint and dummy credentials, nothing of the
     developer's real AWS configuration."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
-            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
+    keep = (
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "TMPDIR",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE",
+        "OMP_NUM_THREADS",
+    )
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update({
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env

@@ -42,17 +42,26 @@ def cron_matches(expression: str, at: datetime) -> bool:
     if not m:
         return False
     minute, hour, dom, month, dow, *_ = m.group(1).split()
-    return (_field_matches(minute, at.minute) and _field_matches(hour, at.hour)
-            and _field_matches(dom, at.day) and _field_matches(month, at.month)
-            and _field_matches(dow, (at.isoweekday() % 7) + 1))
+    return (
+        _field_matches(minute, at.minute)
+        and _field_matches(hour, at.hour)
+        and _field_matches(dom, at.day)
+        and _field_matches(month, at.month)
+        and _field_matches(dow, (at.isoweekday() % 7) + 1)
+    )
 
 
 def scheduled_event(rule: str) -> dict[str, Any]:
     return {
-        "version": "0", "id": f"local-{int(time.time())}", "detail-type": "Scheduled Event",
-        "source": "aws.events", "account": "123456789012",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1",
-        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"], "detail": {},
+        "version": "0",
+        "id": f"local-{int(time.time())}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"],
+        "detail": {},
     }
 
 

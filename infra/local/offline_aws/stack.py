@@ -45,7 +45,13 @@ def _install_moto_patches() -> None:
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         self.logs_backend.ensure_log_group(self.logs_group_name)
         if _current is None:
-            return json.dumps({"errorType": "Runtime.Unavailable", "errorMessage": "no offline stack"}), True, ""
+            return (
+                json.dumps(
+                    {"errorType": "Runtime.Unavailable", "errorMessage": "no offline stack"}
+                ),
+                True,
+                "",
+            )
         result = _current.runtime.invoke(self.function_name, event if event is not None else {})
         return json.dumps(result.payload, default=str), result.errored, result.logs
 
@@ -59,10 +65,19 @@ def _install_moto_patches() -> None:
 
 
 class OfflineStack:
-    def __init__(self, root: Path, *, moto_port: int = 0, api_port: int = 0,
-                 stack_name: str = "tabflow-local", state_dir: Path | None = None,
-                 echo_logs: bool = False, parameters: dict[str, str] | None = None,
-                 run_scheduler: bool = True, api_keys: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        moto_port: int = 0,
+        api_port: int = 0,
+        stack_name: str = "tabflow-local",
+        state_dir: Path | None = None,
+        echo_logs: bool = False,
+        parameters: dict[str, str] | None = None,
+        run_scheduler: bool = True,
+        api_keys: set[str] | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.moto_port = moto_port or free_port()
         self.api_port = api_port
@@ -73,8 +88,9 @@ class OfflineStack:
         self.run_scheduler = run_scheduler
         self.api_keys = api_keys
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"
-        self.runtime = LambdaRuntime(worker_base_env(self.endpoint, REGION), self.state_dir / "logs",
-                                     echo_logs=echo_logs)
+        self.runtime = LambdaRuntime(
+            worker_base_env(self.endpoint, REGION), self.state_dir / "logs", echo_logs=echo_logs
+        )
         self._async = ThreadPoolExecutor(max_workers=4, thread_name_prefix="async-invoke")
         self._pending: list[Future[Invocation]] = []
         self._pending_lock = threading.Lock()
@@ -95,16 +111,26 @@ class OfflineStack:
         os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions calls Lambda here
         _install_moto_patches()
         outbox.install(self.state_dir / "outbox")
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._server = ThreadedMotoServer(
+            ip_address="127.0.0.1", port=self.moto_port, verbose=False
+        )
         self._server.start()
         _current = self
-        requests.post(f"{self.endpoint}/moto-api/config",
-                      json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
+        requests.post(
+            f"{self.endpoint}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
         self.deployment = deploy(self.root, self.stack_name, self.client, self.parameters)
         for spec in self.deployment.functions.values():
             self.runtime.register(spec)
-        self.gateway = LocalGateway(self.deployment.routes, self.deployment.stages, self._invoke_sync,
-                                    self.api_port, api_keys=self.api_keys)
+        self.gateway = LocalGateway(
+            self.deployment.routes,
+            self.deployment.stages,
+            self._invoke_sync,
+            self.api_port,
+            api_keys=self.api_keys,
+        )
         self.gateway.start()
         self.api_port = self.gateway.port
         if self.run_scheduler and self.deployment.schedules:
@@ -138,9 +164,14 @@ class OfflineStack:
         return f"http://127.0.0.1:{self.api_port}"
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
-                            config=Config(retries={"max_attempts": 2}, read_timeout=900))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 2}, read_timeout=900),
+        )
 
     def ref(self, logical: str) -> str:
         assert self.deployment
@@ -151,7 +182,9 @@ class OfflineStack:
         s3 = self.client("s3")
         names = []
         for path in sorted((self.root / "datasets").glob("*.yaml")):
-            s3.put_object(Bucket=self.ref("RawBucket"), Key=f"contracts/{path.name}", Body=path.read_bytes())
+            s3.put_object(
+                Bucket=self.ref("RawBucket"), Key=f"contracts/{path.name}", Body=path.read_bytes()
+            )
             names.append(path.stem)
         return names
 
@@ -180,7 +213,9 @@ class OfflineStack:
 
     def _fire_schedule(self, schedule: Schedule) -> Invocation:
         sys.stderr.write(f">> schedule {schedule.rule} ({schedule.expression}) fired\n")
-        return self.runtime.invoke(schedule.function, schedule.payload or scheduled_event(schedule.rule))
+        return self.runtime.invoke(
+            schedule.function, schedule.payload or scheduled_event(schedule.rule)
+        )
 
     def fire(self, logical_id: str) -> Invocation:
         """Run a scheduled function now, with the event EventBridge would send."""
@@ -201,8 +236,10 @@ class OfflineStack:
             "pid": os.getpid(),
             "resources": dict(self.deployment.resolver.refs),
             "functions": {s.logical_id: s.name for s in self.deployment.functions.values()},
-            "schedules": [{"function": s.function, "expression": s.expression, "rule": s.rule}
-                          for s in self.deployment.schedules],
+            "schedules": [
+                {"function": s.function, "expression": s.expression, "rule": s.rule}
+                for s in self.deployment.schedules
+            ],
             "routes": [f"{r.method} {r.path}" for r in self.deployment.routes],
             "skipped": self.deployment.skipped,
         }

@@ -51,8 +51,10 @@ def main() -> None:
     except Exception as exc:  # reported on every invocation, as Lambda does
         init_error = _error(exc, "Runtime.ImportModuleError")
         traceback.print_exc()
-    print(json.dumps({"ready": True, "init_seconds": round(time.perf_counter() - started, 3)}),
-          file=replies)
+    print(
+        json.dumps({"ready": True, "init_seconds": round(time.perf_counter() - started, 3)}),
+        file=replies,
+    )
     for line in sys.stdin:
         request = json.loads(line)
         if init_error:

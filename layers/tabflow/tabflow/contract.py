@@ -106,7 +106,10 @@ class Contract(BaseModel):
         return [
             name
             for name, col in self.columns.items()
-            if name not in skip and col.feature and col.pii != "drop" and col.type != ColumnType.STRING
+            if name not in skip
+            and col.feature
+            and col.pii != "drop"
+            and col.type != ColumnType.STRING
         ]
 
     def fingerprint(self) -> str:
@@ -126,6 +129,7 @@ def parse_contract(text: str | bytes, *, source: str = "contract") -> Contract:
         return Contract.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ContractError(f"{source}: {problems}") from exc

@@ -38,8 +38,11 @@ class ReferenceProfile:
         def fp(x: dict) -> FeatureProfile:
             return FeatureProfile(x["name"], x["kind"], tuple(x["edges"]), tuple(x["shares"]))
 
-        return cls(rows=d["rows"], features=tuple(fp(f) for f in d["features"]),
-                   score=fp(d["score"]) if d.get("score") else None)
+        return cls(
+            rows=d["rows"],
+            features=tuple(fp(f) for f in d["features"]),
+            score=fp(d["score"]) if d.get("score") else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -50,22 +53,38 @@ class FeatureDrift:
     rows: int
 
 
-def build_reference(spec: FeatureSpec, x: np.ndarray, scores: np.ndarray | None = None) -> ReferenceProfile:
+def build_reference(
+    spec: FeatureSpec, x: np.ndarray, scores: np.ndarray | None = None
+) -> ReferenceProfile:
     profiles = []
     for j, feat in enumerate(spec.features):
         col = x[:, j]
         if feat.kind == "numeric":
             present = col[~np.isnan(col)]
             edges = tuple(np.unique(np.quantile(present, QUANTILES))) if len(present) else ()
-            profiles.append(FeatureProfile(feat.name, "numeric", tuple(map(float, edges)),
-                                           tuple(_numeric_shares(col, edges))))
+            profiles.append(
+                FeatureProfile(
+                    feat.name,
+                    "numeric",
+                    tuple(map(float, edges)),
+                    tuple(_numeric_shares(col, edges)),
+                )
+            )
         else:
-            profiles.append(FeatureProfile(feat.name, "categorical", (),
-                                           tuple(_categorical_shares(col, len(feat.categories)))))
+            profiles.append(
+                FeatureProfile(
+                    feat.name,
+                    "categorical",
+                    (),
+                    tuple(_categorical_shares(col, len(feat.categories))),
+                )
+            )
     score_profile = None
     if scores is not None:
         edges = tuple(float(e) for e in np.unique(np.quantile(scores, QUANTILES)))
-        score_profile = FeatureProfile("score", "numeric", edges, tuple(_numeric_shares(scores, edges)))
+        score_profile = FeatureProfile(
+            "score", "numeric", edges, tuple(_numeric_shares(scores, edges))
+        )
     return ReferenceProfile(rows=int(x.shape[0]), features=tuple(profiles), score=score_profile)
 
 
@@ -93,8 +112,10 @@ def compare(reference: ReferenceProfile, x: np.ndarray, *, threshold: float) -> 
 def _numeric_shares(col: np.ndarray, edges) -> np.ndarray:
     n = len(col)
     missing = np.isnan(col)
-    counts = np.bincount(np.searchsorted(np.asarray(edges, dtype=float), col[~missing], side="left"),
-                         minlength=len(edges) + 1).astype(float)
+    counts = np.bincount(
+        np.searchsorted(np.asarray(edges, dtype=float), col[~missing], side="left"),
+        minlength=len(edges) + 1,
+    ).astype(float)
     shares = np.append(counts, missing.sum())
     return shares / n if n else shares
 

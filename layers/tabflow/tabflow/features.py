@@ -68,8 +68,16 @@ class FeatureSpec:
                 "positive_label": self.positive_label,
                 "negative_label": self.negative_label,
                 "features": [
-                    {"name": f.name, "kind": f.kind, "categories": list(f.categories),
-                     "nullable": f.nullable, "required": f.required, "min": f.min, "max": f.max, "strict": f.strict}
+                    {
+                        "name": f.name,
+                        "kind": f.kind,
+                        "categories": list(f.categories),
+                        "nullable": f.nullable,
+                        "required": f.required,
+                        "min": f.min,
+                        "max": f.max,
+                        "strict": f.strict,
+                    }
                     for f in self.features
                 ],
             },
@@ -83,8 +91,16 @@ class FeatureSpec:
             raise ValueError(f"unsupported feature spec version {data.get('version')!r}")
         return cls(
             features=tuple(
-                Feature(f["name"], f["kind"], tuple(f.get("categories", ())), f.get("nullable", True),
-                        f.get("required", True), f.get("min"), f.get("max"), f.get("strict", True))
+                Feature(
+                    f["name"],
+                    f["kind"],
+                    tuple(f.get("categories", ())),
+                    f.get("nullable", True),
+                    f.get("required", True),
+                    f.get("min"),
+                    f.get("max"),
+                    f.get("strict", True),
+                )
                 for f in data["features"]
             ),
             target=data["target"],

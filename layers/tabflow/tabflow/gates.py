@@ -29,8 +29,12 @@ class Decision:
         return [g.name for g in self.gates if not g.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"winner": self.winner, "promote": self.promote, "failed": self.failed,
-                "gates": [asdict(g) for g in self.gates]}
+        return {
+            "winner": self.winner,
+            "promote": self.promote,
+            "failed": self.failed,
+            "gates": [asdict(g) for g in self.gates],
+        }
 
 
 def decide(candidates: dict[str, dict[str, Any]], config: Gates) -> Decision:

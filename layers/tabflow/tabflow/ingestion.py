@@ -37,9 +37,15 @@ class IngestOutcome:
     problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "dataset": self.dataset, "run_id": self.run_id,
-                "report_uri": self.report_uri, "counts": self.counts,
-                "execution_arn": self.execution_arn, "problems": list(self.problems)}
+        return {
+            "status": self.status,
+            "dataset": self.dataset,
+            "run_id": self.run_id,
+            "report_uri": self.report_uri,
+            "counts": self.counts,
+            "execution_arn": self.execution_arn,
+            "problems": list(self.problems),
+        }
 
 
 def dataset_from_key(key: str) -> str | None:
@@ -55,8 +61,17 @@ def run_id_for(key: str, etag: str) -> str:
     return "r-" + hashlib.sha256(f"{key}|{etag}".encode()).hexdigest()[:20]
 
 
-def ingest_object(*, key: str, etag: str, size: int, config: IngestConfig, store: ObjectStore,
-                  tables: TableStore, workflow: Workflow, mailer: Mailer) -> IngestOutcome:
+def ingest_object(
+    *,
+    key: str,
+    etag: str,
+    size: int,
+    config: IngestConfig,
+    store: ObjectStore,
+    tables: TableStore,
+    workflow: Workflow,
+    mailer: Mailer,
+) -> IngestOutcome:
     key = unquote_plus(key)
     dataset = dataset_from_key(key)
     raw_uri = s3_uri(config.raw_bucket, key)
@@ -66,26 +81,38 @@ def ingest_object(*, key: str, etag: str, size: int, config: IngestConfig, store
     run_id = run_id_for(key, etag)
     base = f"{dataset}/run={run_id}"
     report_uri = s3_uri(config.lake_bucket, f"reports/{base}/validation.json")
-    report: dict[str, Any] = {"dataset": dataset, "file": raw_uri, "run_id": run_id,
-                              "received_at": datetime.now(UTC).isoformat(), "size_bytes": size}
+    report: dict[str, Any] = {
+        "dataset": dataset,
+        "file": raw_uri,
+        "run_id": run_id,
+        "received_at": datetime.now(UTC).isoformat(),
+        "size_bytes": size,
+    }
     log = {"dataset": dataset, "run_id": run_id, "file": raw_uri}
 
-    def reject(problems: list[str], counts: dict[str, int] | None = None,
-               contract: Contract | None = None) -> IngestOutcome:
+    def reject(
+        problems: list[str], counts: dict[str, int] | None = None, contract: Contract | None = None
+    ) -> IngestOutcome:
         report.update(status="rejected", problems=problems, counts=counts or {})
         _write_report(store, report_uri, report)
         recipients = (contract.notify if contract and contract.notify else []) or config.recipients
-        mailer.send(emails.file_rejected(dataset, raw_uri, problems, report_uri, counts), recipients)
+        mailer.send(
+            emails.file_rejected(dataset, raw_uri, problems, report_uri, counts), recipients
+        )
         logger.warning("file rejected", extra=log | {"problems": problems[:5]})
-        return IngestOutcome("rejected", dataset, run_id, report_uri, counts or {}, None, tuple(problems))
+        return IngestOutcome(
+            "rejected", dataset, run_id, report_uri, counts or {}, None, tuple(problems)
+        )
 
     try:
         contract = load_contract(store, config.raw_bucket, dataset)
     except ContractError as exc:
         return reject([str(exc)])
     if size > config.max_file_bytes:
-        return reject([f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"],
-                      contract=contract)
+        return reject(
+            [f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"],
+            contract=contract,
+        )
 
     data = store.get(raw_uri)
     report["sha256"] = hashlib.sha256(data).hexdigest()
@@ -95,22 +122,34 @@ def ingest_object(*, key: str, etag: str, size: int, config: IngestConfig, store
     except SchemaError as exc:
         return reject(exc.problems, contract=contract)
 
-    report.update(counts=result.counts, columns=result.columns, ignored_columns=result.ignored_columns,
-                  format=raw.fmt)
+    report.update(
+        counts=result.counts,
+        columns=result.columns,
+        ignored_columns=result.ignored_columns,
+        format=raw.fmt,
+    )
     if result.quarantined:
         quarantine_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/rejected_rows.jsonl")
-        store.put(quarantine_uri, "\n".join(json.dumps(r) for r in result.quarantined).encode(),
-                  "application/x-ndjson")
+        store.put(
+            quarantine_uri,
+            "\n".join(json.dumps(r) for r in result.quarantined).encode(),
+            "application/x-ndjson",
+        )
         report["quarantine_uri"] = quarantine_uri
     if len(result.duplicates):
         dup_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/duplicates.jsonl")
-        store.put(dup_uri, result.duplicates.to_json(orient="records", lines=True).encode(),
-                  "application/x-ndjson")
+        store.put(
+            dup_uri,
+            result.duplicates.to_json(orient="records", lines=True).encode(),
+            "application/x-ndjson",
+        )
         report["duplicates_uri"] = dup_uri
 
     if result.bad_share > contract.max_bad_row_share:
-        problem = (f"{result.counts['quarantined']} of {result.counts['rows_in']} rows are invalid "
-                   f"({result.bad_share:.1%}), above the contract's limit of {contract.max_bad_row_share:.0%}")
+        problem = (
+            f"{result.counts['quarantined']} of {result.counts['rows_in']} rows are invalid "
+            f"({result.bad_share:.1%}), above the contract's limit of {contract.max_bad_row_share:.0%}"
+        )
         return reject([problem], result.counts, contract)
     if result.counts["curated"] == 0:
         return reject(["no valid rows left after validation"], result.counts, contract)
@@ -121,12 +160,19 @@ def ingest_object(*, key: str, etag: str, size: int, config: IngestConfig, store
     _write_report(store, report_uri, report)
 
     payload = {
-        "dataset": dataset, "run_id": run_id, "curated_uri": curated_uri,
-        "contract_uri": contract_uri(config.raw_bucket, dataset), "report_uri": report_uri,
-        "source_uri": raw_uri, "source_sha256": report["sha256"], "counts": result.counts,
+        "dataset": dataset,
+        "run_id": run_id,
+        "curated_uri": curated_uri,
+        "contract_uri": contract_uri(config.raw_bucket, dataset),
+        "report_uri": report_uri,
+        "source_uri": raw_uri,
+        "source_sha256": report["sha256"],
+        "counts": result.counts,
     }
     arn = workflow.start(run_id, payload)
-    logger.info("file accepted, training started", extra=log | {"counts": result.counts, "execution": arn})
+    logger.info(
+        "file accepted, training started", extra=log | {"counts": result.counts, "execution": arn}
+    )
     return IngestOutcome("accepted", dataset, run_id, report_uri, result.counts, arn)
 
 
@@ -149,4 +195,3 @@ def load_contract(store: ObjectStore, raw_bucket: str, dataset: str) -> Contract
 def _write_report(store: ObjectStore, uri: str, report: dict[str, Any]) -> None:
     store.put(uri, json.dumps(report, indent=1, default=str).encode(), "application/json")
     store.put(uri.removesuffix(".json") + ".html", validation_html(report).encode(), "text/html")
-

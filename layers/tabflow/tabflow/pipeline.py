@@ -3,6 +3,7 @@
 Each task takes the state machine's JSON state and returns a small summary; data moves
 through S3 URIs only (Step Functions payloads are limited to 256 KB)."""
 
+import contextlib
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -35,8 +36,14 @@ def _contract(store: ObjectStore, uri: str) -> Contract:
     return parse_contract(store.get(uri), source=uri)
 
 
-def train(state: dict[str, Any], *, store: ObjectStore, tables: TableStore, model_bucket: str,
-          lake_bucket: str) -> dict[str, Any]:
+def train(
+    state: dict[str, Any],
+    *,
+    store: ObjectStore,
+    tables: TableStore,
+    model_bucket: str,
+    lake_bucket: str,
+) -> dict[str, Any]:
     dataset, run_id = state["dataset"], state["run_id"]
     contract = _contract(store, state["contract_uri"])
     frame = tables.read_parquet(state["curated_uri"])
@@ -66,17 +73,32 @@ def train(state: dict[str, Any], *, store: ObjectStore, tables: TableStore, mode
     # The reference profile for drift: training rows only, scores from the fitted LightGBM.
     train_scores = load_model("lightgbm", lgbm.model_text).predict(x[train_idx])
     reference_uri = s3_uri(model_bucket, f"{run_prefix}/reference.json")
-    store.put(reference_uri, build_reference(spec, x[train_idx], train_scores).to_json().encode(),
-              "application/json")
-    logger.info("candidates trained", extra={"dataset": dataset, "run_id": run_id,
-                                             "train_rows": len(train_idx), "test_rows": len(test_idx)})
-    return {"candidates": candidates, "spec_uri": spec_uri, "test_uri": test_uri,
-            "reference_uri": reference_uri,
-            "rows": {"train": int(len(train_idx)), "test": int(len(test_idx))}}
+    store.put(
+        reference_uri,
+        build_reference(spec, x[train_idx], train_scores).to_json().encode(),
+        "application/json",
+    )
+    logger.info(
+        "candidates trained",
+        extra={
+            "dataset": dataset,
+            "run_id": run_id,
+            "train_rows": len(train_idx),
+            "test_rows": len(test_idx),
+        },
+    )
+    return {
+        "candidates": candidates,
+        "spec_uri": spec_uri,
+        "test_uri": test_uri,
+        "reference_uri": reference_uri,
+        "rows": {"train": int(len(train_idx)), "test": int(len(test_idx))},
+    }
 
 
-def evaluate(state: dict[str, Any], *, store: ObjectStore, tables: TableStore,
-             lake_bucket: str) -> dict[str, Any]:
+def evaluate(
+    state: dict[str, Any], *, store: ObjectStore, tables: TableStore, lake_bucket: str
+) -> dict[str, Any]:
     dataset, run_id = state["dataset"], state["run_id"]
     contract = _contract(store, state["contract_uri"])
     trained = state["train"]
@@ -91,19 +113,43 @@ def evaluate(state: dict[str, Any], *, store: ObjectStore, tables: TableStore,
         results[name] = binary_metrics(y, model.predict(x), threshold=threshold)
     decision = decide(results, contract.gates)
     evaluation_uri = s3_uri(lake_bucket, f"reports/{dataset}/run={run_id}/evaluation.json")
-    store.put(evaluation_uri, json.dumps({"dataset": dataset, "run_id": run_id, "candidates": results,
-                                          "decision": decision.to_dict()}, indent=1).encode(),
-              "application/json")
-    logger.info("candidates evaluated", extra={"dataset": dataset, "run_id": run_id,
-                                               "decision": decision.to_dict()})
-    return {"promote": decision.promote, "winner": decision.winner, "metrics": results[decision.winner],
-            "all_metrics": {n: {"auc": m["auc"], "pr_auc": m["pr_auc"]} for n, m in results.items()},
-            "gates": decision.to_dict()["gates"], "failed_gates": decision.failed,
-            "threshold": threshold, "evaluation_uri": evaluation_uri}
+    store.put(
+        evaluation_uri,
+        json.dumps(
+            {
+                "dataset": dataset,
+                "run_id": run_id,
+                "candidates": results,
+                "decision": decision.to_dict(),
+            },
+            indent=1,
+        ).encode(),
+        "application/json",
+    )
+    logger.info(
+        "candidates evaluated",
+        extra={"dataset": dataset, "run_id": run_id, "decision": decision.to_dict()},
+    )
+    return {
+        "promote": decision.promote,
+        "winner": decision.winner,
+        "metrics": results[decision.winner],
+        "all_metrics": {n: {"auc": m["auc"], "pr_auc": m["pr_auc"]} for n, m in results.items()},
+        "gates": decision.to_dict()["gates"],
+        "failed_gates": decision.failed,
+        "threshold": threshold,
+        "evaluation_uri": evaluation_uri,
+    }
 
 
-def promote(state: dict[str, Any], *, store: ObjectStore, registry: Registry, model_bucket: str,
-            code_version: str) -> dict[str, Any]:
+def promote(
+    state: dict[str, Any],
+    *,
+    store: ObjectStore,
+    registry: Registry,
+    model_bucket: str,
+    code_version: str,
+) -> dict[str, Any]:
     dataset, run_id = state["dataset"], state["run_id"]
     trained, evaluation = state["train"], state["evaluation"]
     winner = evaluation["winner"]
@@ -120,36 +166,66 @@ def promote(state: dict[str, Any], *, store: ObjectStore, registry: Registry, mo
     reference_uri = s3_uri(model_bucket, f"{prefix}/reference.json")
     store.put(reference_uri, store.get(trained["reference_uri"]), "application/json")
     metadata = {
-        "dataset": dataset, "version": version, "kind": winner, "run_id": run_id,
+        "dataset": dataset,
+        "version": version,
+        "kind": winner,
+        "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(),
         "lineage": {
-            "source_uri": state.get("source_uri"), "source_sha256": state.get("source_sha256"),
-            "curated_uri": state["curated_uri"], "contract_sha256": contract.fingerprint(),
+            "source_uri": state.get("source_uri"),
+            "source_sha256": state.get("source_sha256"),
+            "curated_uri": state["curated_uri"],
+            "contract_sha256": contract.fingerprint(),
             "feature_spec_sha256": hashlib.sha256(spec_bytes).hexdigest(),
             "code_version": code_version,
         },
         "params": trained["candidates"][winner]["params"],
-        "metrics": evaluation["metrics"], "all_candidates": evaluation["all_metrics"],
-        "gates": evaluation["gates"], "threshold": evaluation["threshold"],
+        "metrics": evaluation["metrics"],
+        "all_candidates": evaluation["all_metrics"],
+        "gates": evaluation["gates"],
+        "threshold": evaluation["threshold"],
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "rows": trained["rows"],
     }
     metadata_uri = s3_uri(model_bucket, f"{prefix}/metadata.json")
     store.put(metadata_uri, json.dumps(metadata, indent=1).encode(), "application/json")
-    registry.put_version(ModelVersion(
-        dataset=dataset, version=version, kind=winner, model_uri=model_uri,
-        sha256=metadata["model_sha256"], spec_uri=spec_uri, reference_uri=reference_uri,
-        metadata_uri=metadata_uri, threshold=evaluation["threshold"], metrics=evaluation["metrics"],
-        run_id=run_id, created_at=datetime.now(UTC),
-    ))
+    registry.put_version(
+        ModelVersion(
+            dataset=dataset,
+            version=version,
+            kind=winner,
+            model_uri=model_uri,
+            sha256=metadata["model_sha256"],
+            spec_uri=spec_uri,
+            reference_uri=reference_uri,
+            metadata_uri=metadata_uri,
+            threshold=evaluation["threshold"],
+            metrics=evaluation["metrics"],
+            run_id=run_id,
+            created_at=datetime.now(UTC),
+        )
+    )
     registry.set_champion(dataset, version, expected=current.version if current else None)
-    logger.info("champion promoted", extra={"dataset": dataset, "version": version, "kind": winner,
-                                            "previous": current.version if current else None})
-    return {"version": version, "model_uri": model_uri, "metadata_uri": metadata_uri,
-            "previous_version": current.version if current else None}
+    logger.info(
+        "champion promoted",
+        extra={
+            "dataset": dataset,
+            "version": version,
+            "kind": winner,
+            "previous": current.version if current else None,
+        },
+    )
+    return {
+        "version": version,
+        "model_uri": model_uri,
+        "metadata_uri": metadata_uri,
+        "previous_version": current.version if current else None,
+    }
 
 
-def notify(event: dict[str, Any], *, store: ObjectStore, mailer: Mailer, recipients: list[str]) -> dict[str, Any]:
+def notify(
+    event: dict[str, Any], *, store: ObjectStore, mailer: Mailer, recipients: list[str]
+) -> dict[str, Any]:
     kind, run = event["kind"], event["run"]
     dataset, run_id = run.get("dataset", "?"), run.get("run_id", "?")
     try:
@@ -159,24 +235,37 @@ def notify(event: dict[str, Any], *, store: ObjectStore, mailer: Mailer, recipie
         pass
     if kind == "promoted":
         ev, pr = run["evaluation"], run["promotion"]
-        email = emails.model_promoted(dataset, pr["version"], ev["winner"], ev["metrics"], ev["gates"],
-                                      pr["model_uri"], run_id)
+        email = emails.model_promoted(
+            dataset,
+            pr["version"],
+            ev["winner"],
+            ev["metrics"],
+            ev["gates"],
+            pr["model_uri"],
+            run_id,
+        )
     elif kind == "rejected":
         ev = run["evaluation"]
-        email = emails.model_rejected(dataset, ev["winner"], ev["metrics"], ev["gates"], run_id,
-                                      ev["evaluation_uri"])
+        email = emails.model_rejected(
+            dataset, ev["winner"], ev["metrics"], ev["gates"], run_id, ev["evaluation_uri"]
+        )
     elif kind == "failed":
         err = run.get("error") or {}
         cause = err.get("Cause", "")
-        try:  # Lambda errors arrive as a JSON document in Cause
+        with contextlib.suppress(ValueError, AttributeError):  # Lambda errors: JSON in Cause
             cause = json.loads(cause).get("errorMessage", cause)
-        except (ValueError, AttributeError):
-            pass
-        email = emails.run_failed(dataset, run_id, run.get("failed_step", "unknown"),
-                                  err.get("Error", "unknown"), str(cause))
+        email = emails.run_failed(
+            dataset,
+            run_id,
+            run.get("failed_step", "unknown"),
+            err.get("Error", "unknown"),
+            str(cause),
+        )
     else:
         raise ValueError(f"unknown notification kind {kind!r}")
     message_id = mailer.send(email, recipients)
-    logger.info("notification sent", extra={"dataset": dataset, "run_id": run_id, "kind": kind,
-                                            "subject": email.subject})
+    logger.info(
+        "notification sent",
+        extra={"dataset": dataset, "run_id": run_id, "kind": kind, "subject": email.subject},
+    )
     return {"message_id": message_id, "subject": email.subject}

@@ -26,7 +26,9 @@ def s3_uri(bucket: str, key: str) -> str:
 class ObjectStore(Protocol):
     def get(self, uri: str) -> bytes: ...
 
-    def put(self, uri: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+    def put(
+        self, uri: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None: ...
 
     def list(self, prefix_uri: str) -> list[str]:
         """URIs of the objects under a prefix, sorted."""

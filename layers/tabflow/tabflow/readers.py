@@ -87,6 +87,6 @@ def _decode(data: bytes, name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SchemaError(
-            f"{name}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})",
+            f"{name}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})",
             file=name,
         ) from exc

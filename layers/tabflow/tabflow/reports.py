@@ -11,10 +11,14 @@ def validation_html(report: dict[str, Any]) -> str:
     problems = "".join(f"<li>{escape(p)}</li>" for p in report.get("problems", []))
     cols = ""
     for name, c in (report.get("columns") or {}).items():
-        examples = "; ".join(f"{e['value']!r}: {e['reason']}" for e in c.get("invalid_examples", []))
+        examples = "; ".join(
+            f"{e['value']!r}: {e['reason']}" for e in c.get("invalid_examples", [])
+        )
         stats = {k: c[k] for k in ("min", "max", "mean", "p50") if k in c}
-        cols += (f"<tr><td>{escape(name)}</td><td>{c.get('missing', 0)}</td><td>{c.get('invalid', 0)}</td>"
-                 f"<td>{escape(examples)}</td><td>{escape(json.dumps(stats or c.get('top_values', {})))}</td></tr>")
+        cols += (
+            f"<tr><td>{escape(name)}</td><td>{c.get('missing', 0)}</td><td>{c.get('invalid', 0)}</td>"
+            f"<td>{escape(examples)}</td><td>{escape(json.dumps(stats or c.get('top_values', {})))}</td></tr>"
+        )
     return (
         "<html><head><meta charset='utf-8'><title>Validation report</title>"
         "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"

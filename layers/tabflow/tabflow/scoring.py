@@ -54,12 +54,20 @@ class LinearModel:
     kind: str = "linear"
 
     def design(self, x: np.ndarray) -> np.ndarray:
-        return design_matrix(x, self.numeric_idx, self.categorical_idx, self.means, self.scales,
-                             [len(c) for c in self.onehot_coef])
+        return design_matrix(
+            x,
+            self.numeric_idx,
+            self.categorical_idx,
+            self.means,
+            self.scales,
+            [len(c) for c in self.onehot_coef],
+        )
 
     @property
     def coef(self) -> np.ndarray:
-        return np.concatenate([np.asarray(self.numeric_coef)] + [np.asarray(c) for c in self.onehot_coef])
+        return np.concatenate(
+            [np.asarray(self.numeric_coef)] + [np.asarray(c) for c in self.onehot_coef]
+        )
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = self.design(x) @ self.coef + self.intercept
@@ -78,12 +86,18 @@ class LinearModel:
         return out
 
     def to_json(self) -> str:
-        return json.dumps({
-            "kind": "linear", "means": self.means, "scales": self.scales,
-            "numeric_coef": self.numeric_coef, "onehot_coef": self.onehot_coef,
-            "intercept": self.intercept, "numeric_idx": self.numeric_idx,
-            "categorical_idx": self.categorical_idx,
-        })
+        return json.dumps(
+            {
+                "kind": "linear",
+                "means": self.means,
+                "scales": self.scales,
+                "numeric_coef": self.numeric_coef,
+                "onehot_coef": self.onehot_coef,
+                "intercept": self.intercept,
+                "numeric_idx": self.numeric_idx,
+                "categorical_idx": self.categorical_idx,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "LinearModel":
@@ -91,10 +105,12 @@ class LinearModel:
         if d.get("kind") != "linear":
             raise ValueError("not a linear model document")
         return cls(
-            means=tuple(d["means"]), scales=tuple(d["scales"]),
+            means=tuple(d["means"]),
+            scales=tuple(d["scales"]),
             numeric_coef=tuple(d["numeric_coef"]),
             onehot_coef=tuple(tuple(c) for c in d["onehot_coef"]),
-            intercept=float(d["intercept"]), numeric_idx=tuple(d["numeric_idx"]),
+            intercept=float(d["intercept"]),
+            numeric_idx=tuple(d["numeric_idx"]),
             categorical_idx=tuple(d["categorical_idx"]),
         )
 
@@ -131,7 +147,9 @@ class ScoredRows:
     top_features: list[list[dict]]
 
 
-def score(model: Model, spec: FeatureSpec, x: np.ndarray, *, threshold: float, top_k: int = 3) -> ScoredRows:
+def score(
+    model: Model, spec: FeatureSpec, x: np.ndarray, *, threshold: float, top_k: int = 3
+) -> ScoredRows:
     scores = model.predict(x)
     labels = [spec.positive_label if s >= threshold else spec.negative_label for s in scores]
     tops: list[list[dict]] = []
@@ -140,5 +158,7 @@ def score(model: Model, spec: FeatureSpec, x: np.ndarray, *, threshold: float, t
         names = spec.names
         order = np.argsort(-np.abs(contrib), axis=1)[:, :top_k]
         for i, row in enumerate(order):
-            tops.append([{"feature": names[j], "contribution": round(float(contrib[i, j]), 6)} for j in row])
+            tops.append(
+                [{"feature": names[j], "contribution": round(float(contrib[i, j]), 6)} for j in row]
+            )
     return ScoredRows(scores=scores, labels=labels, top_features=tops)

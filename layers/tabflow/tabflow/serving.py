@@ -33,8 +33,14 @@ class ChampionCache:
     ``ttl`` seconds. A new model that fails to load (or fails its sha256 check) never
     replaces a working one: the old one keeps serving and the failure is logged."""
 
-    def __init__(self, registry: Registry, store: ObjectStore, *, ttl: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        store: ObjectStore,
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._registry, self._store, self._ttl, self._clock = registry, store, ttl, clock
         self._loaded: dict[str, Champion] = {}
         self._lock = threading.Lock()
@@ -59,9 +65,14 @@ class ChampionCache:
             except Exception:
                 if current is None:
                     raise
-                logger.exception("new champion failed to load; the previous one keeps serving",
-                                 extra={"dataset": dataset, "version": version.version,
-                                        "serving": current.version.version})
+                logger.exception(
+                    "new champion failed to load; the previous one keeps serving",
+                    extra={
+                        "dataset": dataset,
+                        "version": version.version,
+                        "serving": current.version.version,
+                    },
+                )
                 fresh = Champion(current.version, current.model, current.spec, now)
         self._loaded[dataset] = fresh
         return fresh
@@ -119,8 +130,9 @@ def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[
 
 
 class Predictor:
-    def __init__(self, cache: ChampionCache, store: ObjectStore, *, lake_bucket: str,
-                 max_records: int) -> None:
+    def __init__(
+        self, cache: ChampionCache, store: ObjectStore, *, lake_bucket: str, max_records: int
+    ) -> None:
         self._cache, self._store = cache, store
         self._lake, self._max = lake_bucket, max_records
 
@@ -129,12 +141,17 @@ class Predictor:
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list) or not records:
-            raise BadRequest("the body must be a record, a list of records or {\"records\": [...]}",
-                             [{"record": None, "field": "records", "problem": "no records"}], 400)
+            raise BadRequest(
+                'the body must be a record, a list of records or {"records": [...]}',
+                [{"record": None, "field": "records", "problem": "no records"}],
+                400,
+            )
         if len(records) > self._max:
-            raise BadRequest(f"too many records: {len(records)} > {self._max}",
-                             [{"record": None, "field": "records", "problem": f"at most {self._max}"}],
-                             413)
+            raise BadRequest(
+                f"too many records: {len(records)} > {self._max}",
+                [{"record": None, "field": "records", "problem": f"at most {self._max}"}],
+                413,
+            )
         champion = self._cache.get(dataset)
         spec = champion.spec
         x = spec.matrix(records_to_columns(spec, records))
@@ -143,28 +160,54 @@ class Predictor:
             {"score": round(float(s), 6), "label": label, "top_features": top}
             for s, label, top in zip(scored.scores, scored.labels, scored.top_features, strict=True)
         ]
-        answer = {"request_id": request_id, "dataset": dataset,
-                  "model_version": champion.version.version, "model_kind": champion.version.kind,
-                  "threshold": champion.version.threshold, "predictions": predictions}
-        self._capture(dataset, request_id, [{n: r.get(n) for n in spec.names} for r in records], answer)
+        answer = {
+            "request_id": request_id,
+            "dataset": dataset,
+            "model_version": champion.version.version,
+            "model_kind": champion.version.kind,
+            "threshold": champion.version.threshold,
+            "predictions": predictions,
+        }
+        self._capture(
+            dataset, request_id, [{n: r.get(n) for n in spec.names} for r in records], answer
+        )
         return answer
 
     def model_info(self, dataset: str) -> dict[str, Any]:
         champion = self._cache.get(dataset)
         v = champion.version
-        return {"dataset": dataset, "version": v.version, "kind": v.kind, "threshold": v.threshold,
-                "metrics": v.metrics, "run_id": v.run_id, "created_at": v.created_at.isoformat(),
-                "features": [{"name": f.name, "kind": f.kind, "categories": list(f.categories),
-                              "nullable": f.nullable} for f in champion.spec.features],
-                "sha256": v.sha256}
+        return {
+            "dataset": dataset,
+            "version": v.version,
+            "kind": v.kind,
+            "threshold": v.threshold,
+            "metrics": v.metrics,
+            "run_id": v.run_id,
+            "created_at": v.created_at.isoformat(),
+            "features": [
+                {
+                    "name": f.name,
+                    "kind": f.kind,
+                    "categories": list(f.categories),
+                    "nullable": f.nullable,
+                }
+                for f in champion.spec.features
+            ],
+            "sha256": v.sha256,
+        }
 
     def _capture(self, dataset: str, request_id: str, records: list[dict], answer: dict) -> None:
         """Store what the model saw (feature fields only: nothing else of the request, so no
         PII) and what it answered, for the drift monitor."""
         now = datetime.now(UTC)
         key = f"captures/{dataset}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{request_id}.json"
-        doc = {"request_id": request_id, "at": now.isoformat(), "model_version": answer["model_version"],
-               "records": records, "scores": [p["score"] for p in answer["predictions"]]}
+        doc = {
+            "request_id": request_id,
+            "at": now.isoformat(),
+            "model_version": answer["model_version"],
+            "records": records,
+            "scores": [p["score"] for p in answer["predictions"]],
+        }
         try:
             self._store.put(s3_uri(self._lake, key), json.dumps(doc).encode(), "application/json")
         except Exception:  # a capture failure must not fail the prediction

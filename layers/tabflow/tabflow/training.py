@@ -21,19 +21,39 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
     for name in contract.feature_columns:
         col = contract.columns[name]
         if col.type in NUMERIC_TYPES:
-            features.append(Feature(name, "numeric", nullable=col.nullable, required=col.required,
-                                    min=col.min, max=col.max))
+            features.append(
+                Feature(
+                    name,
+                    "numeric",
+                    nullable=col.nullable,
+                    required=col.required,
+                    min=col.min,
+                    max=col.max,
+                )
+            )
         else:
             levels = col.categories or sorted(frame[name].dropna().astype(str).unique().tolist())
-            features.append(Feature(name, "categorical", tuple(levels), nullable=col.nullable,
-                                    required=col.required, strict=col.unseen == "reject"))
+            features.append(
+                Feature(
+                    name,
+                    "categorical",
+                    tuple(levels),
+                    nullable=col.nullable,
+                    required=col.required,
+                    strict=col.unseen == "reject",
+                )
+            )
     target = contract.columns[contract.target.column]
     negatives = [c for c in (target.categories or []) if c != contract.target.positive_label]
     if not negatives:
         observed = frame[contract.target.column].dropna().astype(str).unique().tolist()
         negatives = sorted(v for v in observed if v != contract.target.positive_label)
-    return FeatureSpec(tuple(features), contract.target.column, contract.target.positive_label,
-                       negatives[0] if negatives else "not " + contract.target.positive_label)
+    return FeatureSpec(
+        tuple(features),
+        contract.target.column,
+        contract.target.positive_label,
+        negatives[0] if negatives else "not " + contract.target.positive_label,
+    )
 
 
 def frame_columns(spec: FeatureSpec, frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -44,7 +64,9 @@ def frame_columns(spec: FeatureSpec, frame: pd.DataFrame) -> dict[str, np.ndarra
         if feat.kind == "numeric":
             out[feat.name] = series.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
         else:
-            out[feat.name] = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
+            out[feat.name] = (
+                series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
+            )
     return out
 
 
@@ -87,16 +109,30 @@ def fit_lightgbm(x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, seed: int) 
         "verbosity": -1,
     }
     cats = spec.categorical_indices
-    train = lgb.Dataset(x[fit_idx], y[fit_idx], feature_name=spec.names, categorical_feature=cats,
-                        free_raw_data=False)
+    train = lgb.Dataset(
+        x[fit_idx],
+        y[fit_idx],
+        feature_name=spec.names,
+        categorical_feature=cats,
+        free_raw_data=False,
+    )
     valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
-    booster = lgb.train(params, train, num_boost_round=2000, valid_sets=[valid],
-                        callbacks=[lgb.early_stopping(100, verbose=False)])
+    booster = lgb.train(
+        params,
+        train,
+        num_boost_round=2000,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(100, verbose=False)],
+    )
     best = booster.best_iteration or booster.current_iteration()
-    return FittedLightGBM(booster.model_to_string(num_iteration=best), params | {"num_boost_round": best}, best)
+    return FittedLightGBM(
+        booster.model_to_string(num_iteration=best), params | {"num_boost_round": best}, best
+    )
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, seed: int, c: float = 1.0) -> LinearModel:
+def fit_linear(
+    x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, seed: int, c: float = 1.0
+) -> LinearModel:
     from sklearn.linear_model import LogisticRegression
 
     numeric_idx = tuple(i for i, f in enumerate(spec.features) if f.kind == "numeric")
@@ -115,7 +151,11 @@ def fit_linear(x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, seed: int, c:
         onehot.append(tuple(float(v) for v in coef[pos : pos + w]))
         pos += w
     return LinearModel(
-        means=tuple(float(v) for v in means), scales=tuple(float(v) for v in scales),
-        numeric_coef=tuple(float(v) for v in coef[:k]), onehot_coef=tuple(onehot),
-        intercept=float(clf.intercept_[0]), numeric_idx=numeric_idx, categorical_idx=categorical_idx,
+        means=tuple(float(v) for v in means),
+        scales=tuple(float(v) for v in scales),
+        numeric_coef=tuple(float(v) for v in coef[:k]),
+        onehot_coef=tuple(onehot),
+        intercept=float(clf.intercept_[0]),
+        numeric_idx=numeric_idx,
+        categorical_idx=categorical_idx,
     )

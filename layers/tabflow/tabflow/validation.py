@@ -38,7 +38,9 @@ class ValidationResult:
 
     @property
     def bad_share(self) -> float:
-        return self.counts["quarantined"] / self.counts["rows_in"] if self.counts["rows_in"] else 0.0
+        return (
+            self.counts["quarantined"] / self.counts["rows_in"] if self.counts["rows_in"] else 0.0
+        )
 
 
 def validate(raw: RawTable, contract: Contract, *, file: str) -> ValidationResult:
@@ -63,8 +65,12 @@ def validate(raw: RawTable, contract: Contract, *, file: str) -> ValidationResul
         )
 
     present = [name for name in contract.columns if name in frame.columns]
-    checks = {name: check_column(frame[name], contract.columns[name], is_target=name == contract.target.column)
-              for name in present}
+    checks = {
+        name: check_column(
+            frame[name], contract.columns[name], is_target=name == contract.target.column
+        )
+        for name in present
+    }
     n = len(frame)
     bad = np.zeros(n, dtype=bool)
     for check in checks.values():
@@ -137,7 +143,9 @@ def check_column(raw: pd.Series, col: Column, *, is_target: bool = False) -> Col
         is_false = lowered.isin(FALSE_SPELLINGS).to_numpy()
         invalid = ~missing & ~is_true & ~is_false
         reasons[invalid] = "not a boolean (expected yes/no, true/false, 1/0)"
-        values = pd.Series(pd.array(np.where(is_true, True, False), dtype="boolean"), index=raw.index)
+        values = pd.Series(
+            pd.array(np.where(is_true, True, False), dtype="boolean"), index=raw.index
+        )
         values[missing | invalid] = pd.NA
     else:  # category, string
         invalid = np.zeros(len(raw), dtype=bool)
@@ -162,7 +170,10 @@ def _dtype(kind: ColumnType) -> str:
 
 
 def _quarantine_records(
-    frame: pd.DataFrame, checks: dict[str, ColumnCheck], bad: np.ndarray, lines: np.ndarray,
+    frame: pd.DataFrame,
+    checks: dict[str, ColumnCheck],
+    bad: np.ndarray,
+    lines: np.ndarray,
     present: list[str],
 ) -> list[dict[str, Any]]:
     positions = np.flatnonzero(bad)
@@ -199,8 +210,12 @@ def _column_summaries(
             if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
                 s = series.dropna().astype(float)
                 if len(s):
-                    summary.update(min=float(s.min()), max=float(s.max()), mean=float(s.mean()),
-                                   p50=float(s.median()))
+                    summary.update(
+                        min=float(s.min()),
+                        max=float(s.max()),
+                        mean=float(s.mean()),
+                        p50=float(s.median()),
+                    )
             else:
                 top = series.dropna().astype(str).value_counts().head(10)
                 summary["top_values"] = {str(k): int(v) for k, v in top.items()}

@@ -50,12 +50,15 @@ class DynamoRegistry:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate(f"{version.dataset} v{version.version} already exists") from exc
+                raise ConcurrentUpdate(
+                    f"{version.dataset} v{version.version} already exists"
+                ) from exc
             raise
 
     def get_version(self, dataset: str, version: int) -> ModelVersion:
         item = self._ddb.get_item(
-            TableName=self._table, Key={"pk": {"S": dataset}, "sk": {"S": _sk(version)}},
+            TableName=self._table,
+            Key={"pk": {"S": dataset}, "sk": {"S": _sk(version)}},
             ConsistentRead=True,
         ).get("Item")
         if not item:
@@ -68,7 +71,8 @@ class DynamoRegistry:
 
     def _champion_version(self, dataset: str) -> int | None:
         item = self._ddb.get_item(
-            TableName=self._table, Key={"pk": {"S": dataset}, "sk": {"S": CHAMPION}},
+            TableName=self._table,
+            Key={"pk": {"S": dataset}, "sk": {"S": CHAMPION}},
             ConsistentRead=True,
         ).get("Item")
         return None if not item else int(item["version"]["N"])

@@ -83,7 +83,9 @@ class MemoryRegistry:
 
     def set_champion(self, dataset: str, version: int, *, expected: int | None) -> None:
         if self.champions.get(dataset) != expected:
-            raise ConcurrentUpdate(f"{dataset}: champion is v{self.champions.get(dataset)}, expected {expected}")
+            raise ConcurrentUpdate(
+                f"{dataset}: champion is v{self.champions.get(dataset)}, expected {expected}"
+            )
         self.champions[dataset] = version
 
     def datasets(self) -> list[str]:

@@ -39,7 +39,9 @@ class S3Store:
     def list(self, prefix_uri: str) -> list[str]:
         bucket, prefix = split_uri(prefix_uri)
         out: list[str] = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
             out.extend(s3_uri(bucket, o["Key"]) for o in page.get("Contents", []))
         return sorted(out)
 

@@ -30,8 +30,9 @@ class SesMailer:
             raise ValueError("no recipients: set AlertRecipients or the contract's notify list")
         raw = to_mime(email, self._sender, recipients).as_bytes()
         try:
-            resp = self._ses.send_raw_email(Source=self._sender, Destinations=recipients,
-                                            RawMessage={"Data": raw})
+            resp = self._ses.send_raw_email(
+                Source=self._sender, Destinations=recipients, RawMessage={"Data": raw}
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("Throttling", "ServiceUnavailable"):
                 raise TransientError(str(exc)) from exc

@@ -1,0 +1,140 @@
+"""File drop to promoted model, prediction and drift email, through the offline AWS: the real
+template, the real handlers in worker processes, the real state machine, HTTP to the API."""
+
+import email
+import email.policy
+import json
+
+import pytest
+import requests
+
+from offline_aws.demo import drifted, typed_records
+from tests.conftest import ROOT
+from tests.e2e.conftest import wait_for_executions
+
+pytestmark = pytest.mark.e2e
+
+
+def outbox(stack, pattern: str) -> list:
+    return sorted((stack.state_dir / "outbox").glob(pattern))
+
+
+def plain_text(eml) -> str:
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
+    s3 = stack.client("s3")
+    s3.put_object(
+        Bucket=stack.ref("RawBucket"), Key="incoming/telco_churn/2026-11.csv", Body=telco_csv
+    )
+    stack.wait_idle()
+    (execution,) = wait_for_executions(stack, 1)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert output["evaluation"]["metrics"]["auc"] >= 0.84
+    assert output["promotion"]["version"] == 1
+    assert outbox(stack, "*model-v1*promoted*.eml")
+
+    url = f"{stack.api_url}/v1/datasets/telco_churn/predict"
+    customers = typed_records(ROOT, 200)
+    resp = requests.post(url, json={"records": customers[:3]}, timeout=30)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["model_version"] == 1 and len(body["predictions"]) == 3
+    assert all(0 <= p["score"] <= 1 and p["label"] in ("Yes", "No") for p in body["predictions"])
+
+    bad = requests.post(
+        url, json={"records": [dict(customers[0], monthly_charges="lots")]}, timeout=30
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "monthly_charges"
+    assert requests.post(url, data=b"{oops", timeout=30).status_code == 400
+    assert requests.get(f"{stack.api_url}/health", timeout=30).json() == {"status": "ok"}
+    assert requests.get(f"{stack.api_url}/nowhere", timeout=30).status_code == 403  # as API Gateway
+
+    for i in range(0, 200, 100):
+        assert requests.post(url, json={"records": drifted(customers[i : i + 100])}, timeout=30).ok
+    result = stack.fire("MonitorFunction")
+    assert not result.errored, result.payload
+    (check,) = [d for d in result.payload["datasets"] if d["dataset"] == "telco_churn"]
+    assert check["status"] == "drift" and "tenure" in check["drifted"]
+    (alert,) = outbox(stack, "*input-drift*.eml")
+    text = plain_text(alert)
+    assert "tenure" in text and check["report_uri"] in text
+    assert alert.with_suffix(".html").exists()
+    assert stack.runtime.errors == []
+
+
+def test_a_file_missing_a_required_column_trains_nothing_and_says_why(stack, telco_csv):
+    lines = telco_csv.decode().splitlines()
+    drop = lines[0].split(",").index("payment_method")
+    broken = "\n".join(
+        ",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines
+    )
+    raw = stack.ref("RawBucket")
+    s3 = stack.client("s3")
+    before = len(
+        s3.list_objects_v2(Bucket=stack.ref("LakeBucket"), Prefix="curated/").get("Contents", [])
+    )
+    sfn = stack.client("stepfunctions")
+    runs_before = len(
+        sfn.list_executions(stateMachineArn=stack.ref("TrainingStateMachine"))["executions"]
+    )
+    s3.put_object(Bucket=raw, Key="incoming/telco_churn/no_payment.csv", Body=broken.encode())
+    stack.wait_idle()
+    runs_after = len(
+        sfn.list_executions(stateMachineArn=stack.ref("TrainingStateMachine"))["executions"]
+    )
+    assert runs_after == runs_before
+    assert (
+        s3.get_object(Bucket=raw, Key="incoming/telco_churn/no_payment.csv")["Body"].read()
+        == broken.encode()
+    )
+    after = len(
+        s3.list_objects_v2(Bucket=stack.ref("LakeBucket"), Prefix="curated/").get("Contents", [])
+    )
+    assert after == before
+    reports = s3.list_objects_v2(Bucket=stack.ref("LakeBucket"), Prefix="reports/telco_churn/")[
+        "Contents"
+    ]
+    texts = [
+        s3.get_object(Bucket=stack.ref("LakeBucket"), Key=o["Key"])["Body"].read().decode()
+        for o in reports
+        if o["Key"].endswith("validation.json")
+    ]
+    assert any("missing required column 'payment_method'" in t for t in texts)
+    (rejection,) = outbox(stack, "*file-rejected-missing-required-column*.eml")
+    assert "payment_method" in plain_text(rejection) and "no_payment.csv" in plain_text(rejection)
+
+
+def test_a_failing_task_ends_in_the_failure_notification(stack, telco_csv, telco_contract_text):
+    """A dataset whose target has a single class cannot be trained: the Train task fails, the
+    state machine catches it, emails the failure naming the step, and ends FAILED."""
+    contract = telco_contract_text.replace("dataset: telco_churn", "dataset: one_class")
+    s3 = stack.client("s3")
+    s3.put_object(
+        Bucket=stack.ref("RawBucket"), Key="contracts/one_class.yaml", Body=contract.encode()
+    )
+    lines = telco_csv.decode().splitlines()
+    only_no = [lines[0]] + [line for line in lines[1:] if line.split(",")[1] == "No"][:500]
+    sfn = stack.client("stepfunctions")
+    runs_before = len(
+        sfn.list_executions(stateMachineArn=stack.ref("TrainingStateMachine"))["executions"]
+    )
+    s3.put_object(
+        Bucket=stack.ref("RawBucket"),
+        Key="incoming/one_class/x.csv",
+        Body="\n".join(only_no).encode(),
+    )
+    stack.wait_idle()
+    runs = wait_for_executions(stack, runs_before + 1)
+    failed = next(r for r in runs if json.loads(r["input"])["dataset"] == "one_class")
+    assert failed["status"] == "FAILED" and failed["error"] == "TrainingRunFailed"
+    (message,) = outbox(stack, "*one-class-training-run-failed-at-train*.eml")
+    assert "single class" in plain_text(message)
+    champion = stack.client("dynamodb").get_item(
+        TableName=stack.ref("RegistryTable"),
+        Key={"pk": {"S": "one_class"}, "sk": {"S": "champion"}},
+    )
+    assert "Item" not in champion

@@ -1,0 +1,187 @@
+import io
+import json
+from urllib.parse import quote_plus
+
+import boto3
+import pandas as pd
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from tabflow.errors import ObjectNotFound
+from tests.integration.conftest import Context, api_event, s3_put_event
+
+REGION = "us-east-1"
+
+
+def put(bucket: str, key: str, data: bytes) -> dict:
+    s3 = boto3.client("s3", region_name=REGION)
+    etag = s3.put_object(Bucket=bucket, Key=key, Body=data)["ETag"].strip('"')
+    return s3_put_event(bucket, quote_plus(key), len(data), etag)
+
+
+def sent_mail() -> list:
+    return ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+
+
+def executions(aws) -> list:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    return sfn.list_executions(stateMachineArn=aws.ref("TrainingStateMachine"))["executions"]
+
+
+def test_ingest_curates_reports_and_starts_training_once(aws, load_handler, telco_csv):
+    ingest = load_handler("IngestFunction")
+    # a key with a space arrives URL-encoded in the event, as on AWS
+    ev = put(aws.ref("RawBucket"), "incoming/telco_churn/march export.csv", telco_csv)
+    out = ingest.lambda_handler(ev, Context())
+    (file,) = out["files"]
+    assert file["status"] == "accepted" and file["counts"]["curated"] == 7043
+    ingest.lambda_handler(ev, Context())  # delivered twice
+    runs = executions(aws)
+    assert len(runs) == 1 and runs[0]["name"] == file["run_id"]
+    s3 = boto3.client("s3", region_name=REGION)
+    lake = aws.ref("LakeBucket")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=lake)["Contents"]]
+    curated = [k for k in keys if k.startswith("curated/telco_churn/")]
+    assert len(curated) == 1
+    frame = pd.read_parquet(io.BytesIO(s3.get_object(Bucket=lake, Key=curated[0])["Body"].read()))
+    assert len(frame) == 7043 and frame["tenure"].dtype == "Int64"
+    assert any(k.endswith("validation.html") for k in keys)
+
+
+def test_missing_column_stops_the_file_keeps_it_and_emails(aws, load_handler, telco_csv):
+    ingest = load_handler("IngestFunction")
+    frame = pd.read_csv(io.BytesIO(telco_csv), dtype=str, keep_default_na=False).drop(
+        columns=["contract"]
+    )
+    data = frame.to_csv(index=False).encode()
+    raw = aws.ref("RawBucket")
+    out = ingest.lambda_handler(put(raw, "incoming/telco_churn/no_contract.csv", data), Context())
+    assert out["files"][0]["status"] == "rejected"
+    assert executions(aws) == []
+    s3 = boto3.client("s3", region_name=REGION)
+    assert (
+        s3.get_object(Bucket=raw, Key="incoming/telco_churn/no_contract.csv")["Body"].read() == data
+    )
+    bucket, key = out["files"][0]["report_uri"][5:].split("/", 1)
+    report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert report["problems"] == ["missing required column 'contract'"]
+    assert any("contract" in m.raw_data and "rejected" in m.raw_data for m in sent_mail())
+
+
+def _promote_a_champion(aws, load_handler, telco_csv) -> None:
+    """Run the real task handlers in sequence, as the state machine would."""
+    ingest = load_handler("IngestFunction")
+    out = ingest.lambda_handler(
+        put(aws.ref("RawBucket"), "incoming/telco_churn/t.csv", telco_csv), Context()
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    state = json.loads(
+        sfn.describe_execution(executionArn=executions(aws)[0]["executionArn"])["input"]
+    )
+    assert state["run_id"] == out["files"][0]["run_id"]
+    state["train"] = load_handler("TrainFunction").lambda_handler(state, Context())
+    state["evaluation"] = load_handler("EvaluateFunction").lambda_handler(state, Context())
+    assert state["evaluation"]["promote"]
+    state["promotion"] = load_handler("PromoteFunction").lambda_handler(state, Context())
+    note = load_handler("NotifyFunction").lambda_handler(
+        {"kind": "promoted", "run": state}, Context()
+    )
+    assert "promoted" in note["subject"]
+
+
+def test_predict_serves_the_champion_and_answers_mistakes_with_4xx(aws, load_handler, telco_csv):
+    _promote_a_champion(aws, load_handler, telco_csv)
+    predict = load_handler("PredictFunction")
+    path, resource = "/v1/datasets/telco_churn/predict", "/v1/datasets/{dataset}/predict"
+    record = {
+        "female": True,
+        "senior_citizen": False,
+        "partner": True,
+        "dependents": False,
+        "tenure": 2,
+        "phone_service": True,
+        "multiple_lines": "No",
+        "internet_service": "Fiber optic",
+        "online_security": "No",
+        "online_backup": "No",
+        "device_protection": "No",
+        "tech_support": "No",
+        "streaming_tv": "Yes",
+        "streaming_movies": "Yes",
+        "contract": "Month-to-month",
+        "paperless_billing": True,
+        "payment_method": "Electronic check",
+        "monthly_charges": 95.5,
+        "total_charges": 190.0,
+    }
+
+    def call(body, dataset="telco_churn"):
+        p = path.replace("telco_churn", dataset)
+        resp = predict.lambda_handler(
+            api_event("POST", p, resource, {"dataset": dataset}, body), Context()
+        )
+        return resp["statusCode"], json.loads(resp["body"])
+
+    status, body = call(
+        json.dumps({"records": [record, dict(record, tenure=60, contract="Two year")]})
+    )
+    assert status == 200 and body["model_version"] == 1
+    risky, loyal = body["predictions"]
+    assert risky["score"] > loyal["score"] and risky["label"] in ("Yes", "No")
+    assert status == 200 and len(risky["top_features"]) == 3
+
+    assert (
+        call(json.dumps({"records": [dict(record, tenure="two")]}))[1]["errors"][0]["field"]
+        == "tenure"
+    )
+    assert call("{not json")[0] == 400
+    assert call(json.dumps([record] * 1001))[0] == 413
+    assert call(json.dumps(record), dataset="nope")[0] == 404
+    missing = {k: v for k, v in record.items() if k != "contract"}
+    status, body = call(json.dumps(missing))
+    assert status == 422 and body["errors"] == [
+        {"record": 0, "field": "contract", "problem": "missing field"}
+    ]
+
+    health = predict.lambda_handler(api_event("GET", "/health", "/health", None, None), Context())
+    assert health["statusCode"] == 200
+    info = predict.lambda_handler(
+        api_event(
+            "GET",
+            "/v1/datasets/telco_churn/model",
+            "/v1/datasets/{dataset}/model",
+            {"dataset": "telco_churn"},
+            None,
+        ),
+        Context(),
+    )
+    assert json.loads(info["body"])["version"] == 1
+
+    s3 = boto3.client("s3", region_name=REGION)
+    captures = s3.list_objects_v2(Bucket=aws.ref("LakeBucket"), Prefix="captures/telco_churn/")
+    assert captures["KeyCount"] == 1  # only the successful request
+
+
+def test_monitor_with_too_few_captures_does_not_alert(aws, load_handler, telco_csv):
+    _promote_a_champion(aws, load_handler, telco_csv)
+    before = len(sent_mail())
+    out = load_handler("MonitorFunction").lambda_handler({"source": "aws.events"}, Context())
+    assert out["datasets"][0]["status"] == "insufficient_data"
+    assert len(sent_mail()) == before
+
+
+@pytest.mark.parametrize("logical", ["TrainFunction", "EvaluateFunction"])
+def test_task_errors_propagate_by_name_for_the_state_machine_to_catch(aws, load_handler, logical):
+    handler = load_handler(logical)
+    contract_uri = f"s3://{aws.ref('RawBucket')}/contracts/none.yaml"
+    with pytest.raises(ObjectNotFound, match="contracts/none.yaml"):
+        handler.lambda_handler(
+            {
+                "dataset": "telco_churn",
+                "run_id": "r-x",
+                "contract_uri": contract_uri,
+                "curated_uri": "s3://nowhere/x.parquet",
+            },
+            Context(),
+        )
