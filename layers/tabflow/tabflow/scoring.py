@@ -1,7 +1,8 @@
 """Scoring models from their serialised form: LightGBM text or linear-model JSON.
 
 Used by evaluation and by the API alike, so offline and online scores are the same code.
-No pickle: loading a model file can never run code. No pandas or scikit-learn imports."""
+Models are plain text (LightGBM) or JSON (linear): loading a model file can never run code.
+No pandas or scikit-learn imports."""
 
 import json
 from dataclasses import dataclass

@@ -1,0 +1,119 @@
+"""Static checks of template.yaml and the state machine: wiring, and security by default,
+read from the template as CloudFormation sees it (after the SAM transform)."""
+
+import ast
+import json
+import os
+import re
+
+import pytest
+from samtranslator.translator.transform import transform
+
+from offline_aws.template import load_template
+from tests.conftest import ROOT
+
+TEMPLATE = load_template(ROOT / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+ASL = json.loads((ROOT / "statemachines" / "training.asl.json").read_text())
+
+
+class _ManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the transform needs a region
+    tpl = json.loads(json.dumps(TEMPLATE))
+    for res in tpl["Resources"].values():  # sam package would upload these; any S3 URI will do
+        props = res.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if key in props:
+                props[key] = f"s3://artifacts/{key}"
+    return transform(tpl, {}, _ManagedPolicies())["Resources"]
+
+
+@pytest.mark.parametrize("logical", sorted(FUNCTIONS))
+def test_every_function_points_at_a_handler_that_exists(logical):
+    props = FUNCTIONS[logical]["Properties"]
+    module, func = props["Handler"].split(".")
+    source = (ROOT / props["CodeUri"] / f"{module}.py").read_text()
+    names = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
+    assert func in names
+
+
+def test_state_machine_substitutions_cover_every_placeholder():
+    placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(ASL)))
+    machine = RESOURCES["TrainingStateMachine"]["Properties"]
+    assert placeholders == set(machine["DefinitionSubstitutions"])
+
+
+def test_every_task_retries_transient_errors_and_failures_reach_the_notification():
+    tasks = {name: s for name, s in ASL["States"].items() if s["Type"] == "Task"}
+    assert {
+        "Train",
+        "Evaluate",
+        "Promote",
+        "NotifyPromoted",
+        "NotifyRejected",
+        "NotifyFailure",
+    } <= set(tasks)
+    for name, state in tasks.items():
+        assert state.get("Retry"), f"{name} has no Retry"
+        if not name.startswith("Notify"):
+            (catch,) = state["Catch"]
+            pass_state = ASL["States"][catch["Next"]]
+            assert pass_state["Type"] == "Pass" and pass_state["Result"] == name
+            assert pass_state["Next"] == "NotifyFailure"
+    assert ASL["States"]["NotifyFailure"]["Next"] == "Failed"
+    assert ASL["States"]["Gate"]["Type"] == "Choice"
+
+
+def test_buckets_are_encrypted_private_and_tls_only(cfn):
+    buckets = {k: v["Properties"] for k, v in cfn.items() if v["Type"] == "AWS::S3::Bucket"}
+    policies = {
+        v["Properties"]["Bucket"]["Ref"]: v["Properties"]["PolicyDocument"]
+        for v in cfn.values()
+        if v["Type"] == "AWS::S3::BucketPolicy"
+    }
+    assert set(buckets) == {"RawBucket", "LakeBucket", "ModelBucket"}
+    for name, props in buckets.items():
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+        assert all(props["PublicAccessBlockConfiguration"].values())
+        assert len(props["PublicAccessBlockConfiguration"]) == 4
+        deny = [s for s in policies[name]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in deny), name
+    assert buckets["ModelBucket"]["VersioningConfiguration"]["Status"] == "Enabled"
+
+
+def test_no_role_allows_a_wildcard_action(cfn):
+    roles = {k: v for k, v in cfn.items() if v["Type"] == "AWS::IAM::Role"}
+    assert len(roles) == len(FUNCTIONS) + 1  # one per function, one for the state machine
+    for name, role in roles.items():
+        for policy in role["Properties"].get("Policies", []):
+            for stmt in policy["PolicyDocument"]["Statement"]:
+                if stmt["Effect"] != "Allow":
+                    continue
+                actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+                for action in actions:
+                    assert action != "*" and not action.endswith(":*"), f"{name}: {action}"
+
+
+def test_the_registry_table_is_encrypted_and_recoverable(cfn):
+    table = cfn["RegistryTable"]["Properties"]
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_no_code_loads_models_with_pickle_style_serialisers():
+    pattern = re.compile(r"\b(pickle|joblib|cloudpickle|dill)\b")
+    offenders = [
+        str(p.relative_to(ROOT))
+        for folder in ("functions", "layers")
+        for p in (ROOT / folder).rglob("*.py")
+        if pattern.search(p.read_text())
+    ]
+    assert offenders == []
