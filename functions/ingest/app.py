@@ -1,11 +1,20 @@
-"""S3 ObjectCreated under incoming/<dataset>/ -> validate, quarantine, curate, start training."""
+"""S3 ObjectCreated under incoming/<dataset>/ -> validate, quarantine, curate, start training.
+
+Each object is processed once: the same S3 event delivered twice (S3 delivers at least
+once) returns the first result from the idempotency table instead of running again."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import secret_value
 from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
 from tabflow.adapters.tables import WranglerTables
@@ -24,6 +33,27 @@ store = S3Store()
 tables = WranglerTables()
 workflow = StepFunctionsWorkflow(settings.state_machine_arn)
 mailer = SesMailer(settings.sender_email)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[bucket, key, etag]", expires_after_seconds=7 * 24 * 3600
+)
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+
+
+@idempotent_function(data_keyword_argument="obj", config=idempotency, persistence_store=persistence)
+def process(obj: dict[str, Any]) -> dict[str, Any]:
+    outcome = ingest_object(
+        key=obj["key"],
+        etag=obj["etag"],
+        size=obj["size"],
+        config=config,
+        store=store,
+        tables=tables,
+        workflow=workflow,
+        mailer=mailer,
+        pii_salt=lambda: secret_value(settings.pii_salt_secret),
+    )
+    metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit="Count", value=1)
+    return outcome.to_dict()
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -31,6 +61,7 @@ mailer = SesMailer(settings.sender_email)
 @metrics.log_metrics
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
     outcomes = []
     for record in event.records:
         if record.s3.bucket.name != settings.raw_bucket:
@@ -39,16 +70,14 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
             )
             continue
         obj = record.s3.get_object
-        outcome = ingest_object(
-            key=obj.key,
-            etag=obj.etag or "",
-            size=obj.size or 0,
-            config=config,
-            store=store,
-            tables=tables,
-            workflow=workflow,
-            mailer=mailer,
+        outcomes.append(
+            process(
+                obj={
+                    "bucket": record.s3.bucket.name,
+                    "key": obj.key,
+                    "etag": obj.etag or "",
+                    "size": obj.size or 0,
+                }
+            )
         )
-        metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit="Count", value=1)
-        outcomes.append(outcome.to_dict())
     return {"files": outcomes}

@@ -171,11 +171,13 @@ def test_notifications_name_what_happened(trained):
 
 
 def _records(world, n):
+    """The first ``n`` held-out rows, as curated."""
     champion = world.registry.champion("telco_churn")
-    state_test = world.tables.read_parquet(
-        next(u for u in world.store.objects if u.endswith("/test.parquet"))
+    curated = world.tables.read_parquet(next(u for u in world.store.objects if "/curated/" in u))
+    split = json.loads(
+        world.store.get(next(u for u in world.store.objects if u.endswith("/split.json")))
     )
-    return champion, state_test.head(n)
+    return champion, curated.iloc[split["test_rows"][:n]].reset_index(drop=True)
 
 
 def test_api_scores_equal_offline_scores_for_the_same_rows(trained):

@@ -91,7 +91,7 @@ def test_missing_required_column_rejects_the_file_and_names_it():
     [
         (b"", "empty"),
         (b"\x1f\x8b\x08garbage", "not a valid gzip"),
-        (b"id,label\n\xff\xfe\x00bad", "not UTF-8"),
+        (b"id,label\n\x00\x01\x02\x03bad\x00\x00", "binary data"),
     ],
 )
 def test_unreadable_files_get_a_clear_error(data, expected):

@@ -8,6 +8,7 @@ functions) resolve without a dependency graph. Resource types that have no local
 import contextlib
 import io
 import json
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,10 @@ def plan(
             r.attrs[(logical, "Arn")] = arn
         elif t == "AWS::Serverless::Api":
             r.refs[logical] = f"local{logical.lower()}"[:10]
+        elif t == "AWS::SecretsManager::Secret":
+            name = r.resolve(props.get("Name", f"{stack_name}/{logical}"))
+            r.refs[logical] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
+            r.attrs[(logical, "Name")] = name
         elif t == "AWS::SES::EmailIdentity":
             r.refs[logical] = r.resolve(props["EmailIdentity"])
         elif t == "AWS::Serverless::LayerVersion":
@@ -157,6 +162,13 @@ def deploy(
         dep.skipped.append(f"{logical} (AWS::S3::BucketPolicy: moto ignores Conditions)")
     for logical in by_type.pop("AWS::DynamoDB::Table", []):
         _table(ddb, r.refs[logical], r.resolve(resources[logical]["Properties"]))
+    for logical in by_type.pop("AWS::SecretsManager::Secret", []):
+        props = r.resolve(resources[logical]["Properties"])
+        generate = props.get("GenerateSecretString")
+        value = props.get("SecretString") or secrets.token_urlsafe(
+            int((generate or {}).get("PasswordLength", 32))
+        )
+        clients("secretsmanager").create_secret(Name=r.attrs[(logical, "Name")], SecretString=value)
     for logical in by_type.pop("AWS::SES::EmailIdentity", []):
         clients("ses").verify_email_identity(EmailAddress=r.refs[logical])
     for logical in by_type.pop("AWS::Serverless::Api", []):

@@ -20,6 +20,30 @@ class ColumnType(StrEnum):
     BOOL = "bool"
     CATEGORY = "category"
     STRING = "string"
+    DATETIME = "datetime"
+    MONEY = "money"  # "$1,234.50", "1.234,50 €", "(12.00)" -> float
+    PERCENT = "percent"  # "12.5%" or "12.5" (percent points) -> 0.125
+
+
+NUMBER_TYPES = (ColumnType.INT, ColumnType.FLOAT, ColumnType.MONEY, ColumnType.PERCENT)
+
+
+DATE_OPS = frozenset(
+    {
+        "year",
+        "month",
+        "day",
+        "weekday",
+        "hour",
+        "dayofyear",
+        "sin_hour",
+        "cos_hour",
+        "sin_weekday",
+        "cos_weekday",
+        "sin_month",
+        "cos_month",
+    }
+)
 
 
 class Column(BaseModel):
@@ -32,9 +56,63 @@ class Column(BaseModel):
     max: float | None = None
     categories: list[str] | None = None
     unseen: Literal["reject", "keep"] = "reject"  # a category outside the declared list
-    pii: Literal["none", "drop"] = "none"
+    pii: Literal["none", "drop", "hash"] = "none"  # hash: salted sha256, salt from a secret
+    aliases: list[str] = Field(default_factory=list)  # other header spellings of this column
+    formats: list[str] | None = None  # datetime: strptime formats tried in order (default ISO 8601)
     feature: bool = True  # False: carried through curation but never fed to a model
     description: str = ""
+
+
+class FileFormat(BaseModel):
+    """How to read the files of this dataset; "auto" sniffs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delimiter: str = "auto"
+    encoding: str = "auto"
+    decimal: Literal[".", ","] = "."
+    thousands: Literal[",", ".", " ", "'", "none", "auto"] = "auto"
+
+    @property
+    def thousands_separator(self) -> str | None:
+        if self.thousands == "none":
+            return None
+        if self.thousands == "auto":
+            return "," if self.decimal == "." else "."
+        return self.thousands
+
+
+class Derived(BaseModel):
+    """A feature computed from other columns, the same way in training and in serving.
+
+    ops: year, month, day, weekday, hour, dayofyear (date parts of a datetime source);
+    sin_hour, cos_hour, sin_weekday, cos_weekday, sin_month, cos_month (cyclical encodings);
+    ratio (source / other); log1p (of a non-negative source); entity_count, entity_mean
+    (earlier rows of the same entity_column, strictly before this row's timestamp_column)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    op: Literal[
+        "year",
+        "month",
+        "day",
+        "weekday",
+        "hour",
+        "dayofyear",
+        "sin_hour",
+        "cos_hour",
+        "sin_weekday",
+        "cos_weekday",
+        "sin_month",
+        "cos_month",
+        "ratio",
+        "log1p",
+        "entity_count",
+        "entity_mean",
+    ]
+    source: str
+    other: str | None = None  # ratio: the denominator
 
 
 class Target(BaseModel):
@@ -72,8 +150,15 @@ class Contract(BaseModel):
     description: str = ""
     target: Target
     id_column: str | None = None
+    timestamp_column: str | None = None
+    entity_column: str | None = None  # per-entity aggregates group by it
     columns: dict[str, Column]
-    duplicates: Literal["drop_exact", "keep"] = "drop_exact"
+    format: FileFormat = FileFormat()
+    derived: list[Derived] = Field(default_factory=list)
+    # drop_exact: identical rows; drop_id_keep_last/first: rows sharing id_column
+    duplicates: Literal["drop_exact", "drop_id_keep_last", "drop_id_keep_first", "keep"] = (
+        "drop_exact"
+    )
     max_bad_row_share: float = Field(0.2, ge=0.0, le=1.0)
     gates: Gates = Gates()
     training: Training = Training()
@@ -92,6 +177,39 @@ class Contract(BaseModel):
                 f"positive_label {self.target.positive_label!r} is not one of the target's "
                 f"categories {target.categories}"
             )
+        for role in ("timestamp_column", "entity_column"):
+            name = getattr(self, role)
+            if name and name not in self.columns:
+                raise ValueError(f"{role} {name!r} is not declared in columns")
+        if (
+            self.timestamp_column
+            and self.columns[self.timestamp_column].type != ColumnType.DATETIME
+        ):
+            raise ValueError(f"timestamp_column {self.timestamp_column!r} must have type datetime")
+        if self.duplicates.startswith("drop_id") and not self.id_column:
+            raise ValueError(f"duplicates: {self.duplicates} needs an id_column")
+        names = set(self.columns)
+        for d in self.derived:
+            if d.name in names:
+                raise ValueError(
+                    f"derived feature {d.name!r} clashes with a column or another feature"
+                )
+            names.add(d.name)
+            if d.source not in self.columns:
+                raise ValueError(f"derived feature {d.name!r}: source {d.source!r} is not a column")
+            source_type = self.columns[d.source].type
+            if d.op in DATE_OPS and source_type != ColumnType.DATETIME:
+                raise ValueError(f"derived feature {d.name!r}: {d.op} needs a datetime source")
+            if d.op in ("ratio", "log1p", "entity_mean") and source_type not in NUMBER_TYPES:
+                raise ValueError(f"derived feature {d.name!r}: {d.op} needs a numeric source")
+            if d.op == "ratio" and (not d.other or d.other not in self.columns):
+                raise ValueError(
+                    f"derived feature {d.name!r}: ratio needs `other`, a numeric column"
+                )
+            if d.op.startswith("entity_") and not (self.entity_column and self.timestamp_column):
+                raise ValueError(
+                    f"derived feature {d.name!r}: {d.op} needs entity_column and timestamp_column"
+                )
         for name, col in self.columns.items():
             if col.categories is not None and col.type not in (ColumnType.CATEGORY,):
                 raise ValueError(f"column {name!r}: categories are only allowed on type category")

@@ -1,85 +1,146 @@
 """The feature pipeline shared by training and serving.
 
 One implementation turns columns of values (a pandas column at training time, a list of
-JSON values at serving time) into the float matrix the models read. It is serialised as JSON
-next to each model, so the API computes exactly what training computed. Pure numpy: the
-prediction path must not import pandas or scikit-learn."""
+JSON values at serving time) into the float matrix the models read, derived features
+included (date parts, cyclical encodings, ratios, logs, per-entity aggregates). It is
+serialised as JSON next to each model, so the API computes exactly what training computed.
+Pure numpy: the prediction path must not import pandas or scikit-learn."""
 
 import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
+Columns = Mapping[str, Sequence[Any] | np.ndarray]
 
 
 @dataclass(frozen=True)
 class Feature:
     name: str
-    kind: Literal["numeric", "categorical"]
+    kind: Literal["numeric", "categorical", "datetime", "text"]
     categories: tuple[str, ...] = ()  # categorical: code i means categories[i]
-    # What the API accepts for this feature (from the contract):
+    # What the API accepts for this field (from the contract):
     nullable: bool = True
     required: bool = True  # a request must name it (null allowed when nullable)
     min: float | None = None
     max: float | None = None
     strict: bool = True  # categorical: reject values outside ``categories``
+    # Derived features: {"op": ..., "source": ..., "other": ...}; computed, never sent.
+    derive: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    features: tuple[Feature, ...]
+    features: tuple[Feature, ...]  # the model's columns, in order
     target: str
     positive_label: str
     negative_label: str
+    inputs: tuple[Feature, ...] = ()  # raw fields needed only to derive features
+    entity: str | None = None
+    timestamp: str | None = None
+    # Per-entity history at the end of the training data: {source: {entity: [rows, valid, sum]}};
+    # serving continues from it (every request is "after" the training rows).
+    history: dict[str, dict[str, list[float]]] = field(default_factory=dict, compare=False)
 
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
 
     @property
+    def fields(self) -> list[Feature]:
+        """What a request record must carry: the non-derived features plus the inputs."""
+        return [f for f in self.features if not f.derive] + list(self.inputs)
+
+    @property
     def categorical_indices(self) -> list[int]:
         return [i for i, f in enumerate(self.features) if f.kind == "categorical"]
 
-    def matrix(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> np.ndarray:
+    def matrix(self, columns: Columns, *, history: dict | None = None) -> np.ndarray:
         """Columns of raw values -> float64 matrix (rows x features).
 
         Numeric: float, missing -> NaN. Categorical: the category's code, missing or unseen ->
-        NaN (LightGBM and the linear model both treat NaN as "no information")."""
+        NaN (LightGBM and the linear model both read NaN as "no information"). Entity
+        aggregates start from ``history`` (empty: the rows are the whole history)."""
         n = len(next(iter(columns.values()))) if columns else 0
         out = np.empty((n, len(self.features)), dtype=np.float64)
         for j, feat in enumerate(self.features):
-            values = columns[feat.name]
-            if feat.kind == "numeric":
-                out[:, j] = to_float_array(values)
+            if feat.derive:
+                out[:, j] = self._derive(feat.derive, columns, history)
+            elif feat.kind == "numeric":
+                out[:, j] = to_float_array(columns[feat.name])
             else:
-                out[:, j] = encode_categories(values, feat.categories)
+                out[:, j] = encode_categories(columns[feat.name], feat.categories)
         return out
 
+    def serving_matrix(self, columns: Columns) -> np.ndarray:
+        return self.matrix(columns, history=self.history)
+
+    def with_history(self, columns: Columns) -> "FeatureSpec":
+        """The spec plus the per-entity history of these (training) rows, for serving."""
+        sources = {
+            f.derive["source"]
+            for f in self.features
+            if f.derive and f.derive["op"].startswith("entity_")
+        }
+        if not sources:
+            return self
+        history = {}
+        entities = _entity_keys(columns[self.entity])
+        times = to_datetime_array(columns[self.timestamp])
+        for source in sources:
+            values = to_float_array(columns[source])
+            _, history[source] = entity_aggregates(entities, times, values, {})
+        return replace(self, history=history)
+
+    def _derive(self, d: dict[str, str], columns: Columns, history: dict | None) -> np.ndarray:
+        op, source = d["op"], d["source"]
+        if op in ("ratio", "log1p"):
+            x = to_float_array(columns[source])
+            if op == "log1p":
+                with np.errstate(invalid="ignore"):
+                    return np.where(x >= 0, np.log1p(np.maximum(x, 0)), np.nan)
+            y = to_float_array(columns[d["other"]])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(y != 0, x / y, np.nan)
+        if op.startswith("entity_"):
+            entities = _entity_keys(columns[self.entity])
+            times = to_datetime_array(columns[self.timestamp])
+            values = to_float_array(columns[source])
+            state = (history or {}).get(source, {})
+            (count, mean), _ = entity_aggregates(entities, times, values, state)
+            return count if op == "entity_count" else mean
+        return date_part(to_datetime_array(columns[source]), op)
+
     def to_json(self) -> str:
+        def feat(f: Feature) -> dict[str, Any]:
+            return {
+                "name": f.name,
+                "kind": f.kind,
+                "categories": list(f.categories),
+                "nullable": f.nullable,
+                "required": f.required,
+                "min": f.min,
+                "max": f.max,
+                "strict": f.strict,
+                "derive": f.derive,
+            }
+
         return json.dumps(
             {
                 "version": SPEC_VERSION,
                 "target": self.target,
                 "positive_label": self.positive_label,
                 "negative_label": self.negative_label,
-                "features": [
-                    {
-                        "name": f.name,
-                        "kind": f.kind,
-                        "categories": list(f.categories),
-                        "nullable": f.nullable,
-                        "required": f.required,
-                        "min": f.min,
-                        "max": f.max,
-                        "strict": f.strict,
-                    }
-                    for f in self.features
-                ],
+                "entity": self.entity,
+                "timestamp": self.timestamp,
+                "features": [feat(f) for f in self.features],
+                "inputs": [feat(f) for f in self.inputs],
+                "history": self.history,
             },
             indent=1,
         )
@@ -89,23 +150,29 @@ class FeatureSpec:
         data = json.loads(text)
         if data.get("version") != SPEC_VERSION:
             raise ValueError(f"unsupported feature spec version {data.get('version')!r}")
+
+        def feat(f: dict[str, Any]) -> Feature:
+            return Feature(
+                f["name"],
+                f["kind"],
+                tuple(f.get("categories", ())),
+                f.get("nullable", True),
+                f.get("required", True),
+                f.get("min"),
+                f.get("max"),
+                f.get("strict", True),
+                f.get("derive"),
+            )
+
         return cls(
-            features=tuple(
-                Feature(
-                    f["name"],
-                    f["kind"],
-                    tuple(f.get("categories", ())),
-                    f.get("nullable", True),
-                    f.get("required", True),
-                    f.get("min"),
-                    f.get("max"),
-                    f.get("strict", True),
-                )
-                for f in data["features"]
-            ),
+            features=tuple(feat(f) for f in data["features"]),
             target=data["target"],
             positive_label=data["positive_label"],
             negative_label=data["negative_label"],
+            inputs=tuple(feat(f) for f in data.get("inputs", ())),
+            entity=data.get("entity"),
+            timestamp=data.get("timestamp"),
+            history=data.get("history") or {},
         )
 
     def fingerprint(self) -> str:
@@ -114,9 +181,7 @@ class FeatureSpec:
 
 def to_float_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     arr = np.asarray(values)
-    if arr.dtype.kind in "fiu":
-        return arr.astype(np.float64)
-    if arr.dtype.kind == "b":
+    if arr.dtype.kind in "fiub":
         return arr.astype(np.float64)
     out = np.empty(len(arr), dtype=np.float64)
     for i, v in enumerate(arr):
@@ -143,3 +208,101 @@ def encode_categories(values: Sequence[Any] | np.ndarray, categories: Sequence[s
         dtype=np.float64,
         count=len(values),
     )
+
+
+def to_datetime_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """datetime64[s]; ISO 8601 strings (a trailing Z or offset is read as UTC), NaT if missing."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[s]")
+    out = np.empty(len(arr), dtype="datetime64[s]")
+    for i, v in enumerate(arr):
+        out[i] = _as_datetime(v)
+    return out
+
+
+def _as_datetime(v: Any) -> np.datetime64:
+    if not isinstance(v, str) or not v:
+        return np.datetime64("NaT")
+    text = v.strip().replace(" ", "T", 1)
+    offset = np.timedelta64(0, "m")
+    if text.endswith("Z"):
+        text = text[:-1]
+    elif len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
+        sign = 1 if text[-6] == "+" else -1
+        offset = sign * np.timedelta64(int(text[-5:-3]) * 60 + int(text[-2:]), "m")
+        text = text[:-6]
+    try:
+        return (np.datetime64(text) - offset).astype("datetime64[s]")
+    except ValueError:
+        return np.datetime64("NaT")
+
+
+def date_part(ts: np.ndarray, op: str) -> np.ndarray:
+    nat = np.isnat(ts)
+    days = ts.astype("datetime64[D]")
+    if op == "year":
+        v = ts.astype("datetime64[Y]").astype(np.int64) + 1970
+    elif op == "month" or op.endswith("_month"):
+        v = ts.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    elif op == "day":
+        v = (days - ts.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+    elif op == "weekday" or op.endswith("_weekday"):
+        v = (days.astype(np.int64) + 3) % 7  # Monday = 0 (1970-01-01 was a Thursday)
+    elif op == "hour" or op.endswith("_hour"):
+        v = (ts - days).astype("timedelta64[h]").astype(np.int64)
+    elif op == "dayofyear":
+        v = (days - ts.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
+    else:
+        raise ValueError(f"unknown date operation {op!r}")
+    v = v.astype(np.float64)
+    if op.startswith(("sin_", "cos_")):
+        period = {"hour": 24.0, "weekday": 7.0, "month": 12.0}[op[4:]]
+        phase = 2 * np.pi * ((v - 1) if op.endswith("_month") else v) / period
+        v = np.sin(phase) if op.startswith("sin_") else np.cos(phase)
+    v[nat] = np.nan
+    return v
+
+
+def _entity_keys(values: Sequence[Any] | np.ndarray) -> list[str | None]:
+    return [
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values
+    ]
+
+
+def entity_aggregates(
+    entities: list[str | None], times: np.ndarray, values: np.ndarray, start: dict[str, list[float]]
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, list[float]]]:
+    """For every row: how many earlier rows the entity has, and the mean of their values,
+    counting only rows strictly earlier in time (no leakage from the same instant or the
+    future). Returns the per-row (count, mean) and the state after the last row."""
+    n = len(entities)
+    count = np.full(n, np.nan)
+    mean = np.full(n, np.nan)
+    state = {k: list(v) for k, v in start.items()}
+    order = np.argsort(times, kind="stable")  # NaT sorts last
+    i = 0
+    while i < n:
+        j = i
+        t = times[order[i]]
+        while j < n and (times[order[j]] == t):  # rows sharing a timestamp see the same past
+            j += 1
+        j = max(j, i + 1)
+        group = order[i:j]
+        for r in group:
+            e = entities[r]
+            if e is None:
+                continue
+            rows, valid, total = state.get(e, (0.0, 0.0, 0.0))
+            count[r] = rows
+            mean[r] = total / valid if valid else np.nan
+        for r in group:
+            e = entities[r]
+            if e is None or np.isnat(times[r]):
+                continue
+            rows, valid, total = state.get(e, (0.0, 0.0, 0.0))
+            v = values[r]
+            ok = not np.isnan(v)
+            state[e] = [rows + 1, valid + ok, total + (v if ok else 0.0)]
+        i = j
+    return (count, mean), state

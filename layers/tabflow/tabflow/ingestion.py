@@ -3,6 +3,7 @@ and a training run; or a rejection report and email. The raw file is never chang
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,7 +72,9 @@ def ingest_object(
     tables: TableStore,
     workflow: Workflow,
     mailer: Mailer,
+    pii_salt: Callable[[], str] = lambda: "",
 ) -> IngestOutcome:
+    """``pii_salt`` is called only when the contract hashes a column (it reads a secret)."""
     key = unquote_plus(key)
     dataset = dataset_from_key(key)
     raw_uri = s3_uri(config.raw_bucket, key)
@@ -117,8 +120,11 @@ def ingest_object(
     data = store.get(raw_uri)
     report["sha256"] = hashlib.sha256(data).hexdigest()
     try:
-        raw = read_table(data, name=key)
-        result = validate(raw, contract, file=key)
+        raw = read_table(
+            data, name=key, encoding=contract.format.encoding, delimiter=contract.format.delimiter
+        )
+        salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
+        result = validate(raw, contract, file=key, salt=salt)
     except SchemaError as exc:
         return reject(exc.problems, contract=contract)
 

@@ -72,8 +72,8 @@ def check_dataset(
 
     spec = FeatureSpec.from_json(store.get(champion.spec_uri))
     reference = ReferenceProfile.from_json(store.get(champion.reference_uri))
-    columns = {name: [r.get(name) for r in records] for name in spec.names}
-    x = spec.matrix(columns)
+    columns = {f.name: [r.get(f.name) for r in records] for f in spec.fields}
+    x = spec.serving_matrix(columns)
     drift = compare(reference, x, threshold=contract.monitoring.psi_threshold)
     drifted = [d for d in sorted(drift, key=lambda d: -d.psi) if d.drifted]
     result.update(

@@ -27,6 +27,7 @@ from tabflow.training import (
     frame_columns,
     stratified_split,
     target_vector,
+    time_split,
 )
 
 MODEL_FILES = {"lightgbm": "model.txt", "linear": "model.json"}
@@ -51,7 +52,15 @@ def train(
     y = target_vector(spec, frame)
     if len(np.unique(y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
-    train_idx, test_idx = stratified_split(y, contract.training.test_size, contract.training.seed)
+    if contract.timestamp_column:
+        times = frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
+        train_idx, test_idx = time_split(times, contract.training.test_size)
+        split_kind = "time"
+    else:
+        train_idx, test_idx = stratified_split(
+            y, contract.training.test_size, contract.training.seed
+        )
+        split_kind = "stratified"
     x = spec.matrix(frame_columns(spec, frame))
     seed = contract.training.seed
 
@@ -68,8 +77,12 @@ def train(
 
     spec_uri = s3_uri(model_bucket, f"{run_prefix}/features.json")
     store.put(spec_uri, spec.to_json().encode(), "application/json")
-    test_uri = s3_uri(lake_bucket, f"runs/{dataset}/run={run_id}/test.parquet")
-    tables.write_parquet(frame.iloc[test_idx].reset_index(drop=True), test_uri)
+    split_uri = s3_uri(lake_bucket, f"runs/{dataset}/run={run_id}/split.json")
+    store.put(
+        split_uri,
+        json.dumps({"kind": split_kind, "test_rows": test_idx.tolist()}).encode(),
+        "application/json",
+    )
     # The reference profile for drift: training rows only, scores from the fitted LightGBM.
     train_scores = load_model("lightgbm", lgbm.model_text).predict(x[train_idx])
     reference_uri = s3_uri(model_bucket, f"{run_prefix}/reference.json")
@@ -90,7 +103,8 @@ def train(
     return {
         "candidates": candidates,
         "spec_uri": spec_uri,
-        "test_uri": test_uri,
+        "split_uri": split_uri,
+        "split": split_kind,
         "reference_uri": reference_uri,
         "rows": {"train": int(len(train_idx)), "test": int(len(test_idx))},
     }
@@ -103,9 +117,12 @@ def evaluate(
     contract = _contract(store, state["contract_uri"])
     trained = state["train"]
     spec = FeatureSpec.from_json(store.get(trained["spec_uri"]))
-    test = tables.read_parquet(trained["test_uri"])
-    x = spec.matrix(frame_columns(spec, test))
-    y = target_vector(spec, test)
+    # Features are computed on the whole curated file (entity aggregates need the rows before
+    # each test row), then only the held-out rows are scored: the test set is touched here once.
+    frame = tables.read_parquet(state["curated_uri"])
+    test_rows = np.asarray(json.loads(store.get(trained["split_uri"]))["test_rows"], dtype=np.int64)
+    x = spec.matrix(frame_columns(spec, frame))[test_rows]
+    y = target_vector(spec, frame)[test_rows]
     threshold = contract.training.threshold
     results: dict[str, dict[str, Any]] = {}
     for name, cand in trained["candidates"].items():

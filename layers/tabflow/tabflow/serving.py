@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from tabflow.errors import BadRequest, ModelNotFound
-from tabflow.features import FeatureSpec
+from tabflow.features import FeatureSpec, _as_datetime
 from tabflow.observability import logger
 from tabflow.ports import ModelVersion, ObjectStore, Registry, s3_uri
 from tabflow.scoring import Model, load_model, score
@@ -89,12 +91,13 @@ class ChampionCache:
 def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[Any]]:
     """Validate request records against the feature spec; every problem names its field."""
     errors: list[dict[str, Any]] = []
-    columns: dict[str, list[Any]] = {f.name: [] for f in spec.features}
+    fields = spec.fields
+    columns: dict[str, list[Any]] = {f.name: [] for f in fields}
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             errors.append({"record": i, "field": None, "problem": "a record must be a JSON object"})
             continue
-        for feat in spec.features:
+        for feat in fields:
             value = record.get(feat.name)
             problem = None
             if feat.name not in record:
@@ -110,6 +113,14 @@ def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[
                     problem = f"{value} is below the minimum {feat.min:g}"
                 elif feat.max is not None and value > feat.max:
                     problem = f"{value} is above the maximum {feat.max:g}"
+            elif feat.kind == "datetime":
+                if not isinstance(value, str) or np.isnat(_as_datetime(value)):
+                    problem = "expected an ISO 8601 date-time string, e.g. 2024-05-01T13:45:00Z"
+            elif feat.kind == "text":
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    value = str(value)
+                elif not isinstance(value, str):
+                    problem = f"expected a string, got {type(value).__name__}"
             else:
                 if not isinstance(value, str):
                     problem = f"expected a string, got {type(value).__name__}"
@@ -154,7 +165,7 @@ class Predictor:
             )
         champion = self._cache.get(dataset)
         spec = champion.spec
-        x = spec.matrix(records_to_columns(spec, records))
+        x = spec.serving_matrix(records_to_columns(spec, records))
         scored = score(champion.model, spec, x, threshold=champion.version.threshold)
         predictions = [
             {"score": round(float(s), 6), "label": label, "top_features": top}
@@ -169,7 +180,10 @@ class Predictor:
             "predictions": predictions,
         }
         self._capture(
-            dataset, request_id, [{n: r.get(n) for n in spec.names} for r in records], answer
+            dataset,
+            request_id,
+            [{f.name: r.get(f.name) for f in spec.fields} for r in records],
+            answer,
         )
         return answer
 
@@ -191,7 +205,7 @@ class Predictor:
                     "categories": list(f.categories),
                     "nullable": f.nullable,
                 }
-                for f in champion.spec.features
+                for f in champion.spec.fields
             ],
             "sha256": v.sha256,
         }

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
 
 class IngestSettings(Settings):
     state_machine_arn: str
-    max_file_bytes: int = 512 * 1024 * 1024
+    idempotency_table: str
+    pii_salt_secret: str = ""
+    max_file_bytes: int = 1024 * 1024 * 1024
 
 
 class PredictSettings(Settings):

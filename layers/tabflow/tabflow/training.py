@@ -16,58 +16,87 @@ from tabflow.scoring import LinearModel, design_matrix
 NUMERIC_TYPES = (ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL)
 
 
+def _field(contract: Contract, name: str, frame: pd.DataFrame) -> Feature:
+    col = contract.columns[name]
+    if col.type in NUMERIC_TYPES:
+        return Feature(
+            name, "numeric", nullable=col.nullable, required=col.required, min=col.min, max=col.max
+        )
+    if col.type == ColumnType.DATETIME:
+        return Feature(name, "datetime", nullable=col.nullable, required=col.required)
+    if col.type == ColumnType.STRING:
+        return Feature(name, "text", nullable=col.nullable, required=col.required)
+    levels = col.categories or sorted(frame[name].dropna().astype(str).unique().tolist())
+    return Feature(
+        name,
+        "categorical",
+        tuple(levels),
+        nullable=col.nullable,
+        required=col.required,
+        strict=col.unseen == "reject",
+    )
+
+
 def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
-    features = []
-    for name in contract.feature_columns:
-        col = contract.columns[name]
-        if col.type in NUMERIC_TYPES:
-            features.append(
-                Feature(
-                    name,
-                    "numeric",
-                    nullable=col.nullable,
-                    required=col.required,
-                    min=col.min,
-                    max=col.max,
-                )
+    """The model's columns (contract features, then derived ones) and the raw inputs the
+    derived ones need; per-entity history from these rows is attached for serving."""
+    features = [_field(contract, name, frame) for name in contract.feature_columns]
+    have = {f.name for f in features}
+    inputs: list[Feature] = []
+    uses_entity = any(d.op.startswith("entity_") for d in contract.derived)
+    for d in contract.derived:
+        for name in (d.source, d.other):
+            if name and name not in have:
+                inputs.append(_field(contract, name, frame))
+                have.add(name)
+        features.append(
+            Feature(
+                d.name, "numeric", derive={"op": d.op, "source": d.source, "other": d.other or ""}
             )
-        else:
-            levels = col.categories or sorted(frame[name].dropna().astype(str).unique().tolist())
-            features.append(
-                Feature(
-                    name,
-                    "categorical",
-                    tuple(levels),
-                    nullable=col.nullable,
-                    required=col.required,
-                    strict=col.unseen == "reject",
-                )
-            )
+        )
+    if uses_entity:
+        for name in (contract.entity_column, contract.timestamp_column):
+            if name and name not in have:
+                inputs.append(_field(contract, name, frame))
+                have.add(name)
     target = contract.columns[contract.target.column]
     negatives = [c for c in (target.categories or []) if c != contract.target.positive_label]
     if not negatives:
         observed = frame[contract.target.column].dropna().astype(str).unique().tolist()
         negatives = sorted(v for v in observed if v != contract.target.positive_label)
-    return FeatureSpec(
+    spec = FeatureSpec(
         tuple(features),
         contract.target.column,
         contract.target.positive_label,
         negatives[0] if negatives else "not " + contract.target.positive_label,
+        inputs=tuple(inputs),
+        entity=contract.entity_column if uses_entity else None,
+        timestamp=contract.timestamp_column if uses_entity else None,
     )
+    return spec.with_history(frame_columns(spec, frame)) if uses_entity else spec
 
 
 def frame_columns(spec: FeatureSpec, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """A curated frame as the plain columns FeatureSpec.matrix reads (the API sends lists)."""
     out: dict[str, np.ndarray] = {}
-    for feat in spec.features:
+    for feat in spec.fields:
         series = frame[feat.name]
         if feat.kind == "numeric":
             out[feat.name] = series.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+        elif feat.kind == "datetime":
+            out[feat.name] = pd.to_datetime(series).to_numpy(dtype="datetime64[s]")
         else:
             out[feat.name] = (
                 series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
             )
     return out
+
+
+def time_split(times: np.ndarray, test_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train on the past, test on the future: the latest ``test_size`` share of rows is held out."""
+    order = np.argsort(times, kind="stable")
+    cut = int(round(len(order) * (1 - test_size)))
+    return np.sort(order[:cut]), np.sort(order[cut:])
 
 
 def target_vector(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
