@@ -219,15 +219,17 @@ class Contract(BaseModel):
 
     @property
     def feature_columns(self) -> list[str]:
-        """Columns a model may use: declared features, minus target, id and dropped PII."""
-        skip = {self.target.column, self.id_column}
+        """Columns a model reads as they are: declared features that are numbers, booleans or
+        categories; never the target, the id, the entity, PII, free text or raw datetimes
+        (datetimes reach models through derived features)."""
+        skip = {self.target.column, self.id_column, self.entity_column}
         return [
             name
             for name, col in self.columns.items()
             if name not in skip
             and col.feature
-            and col.pii != "drop"
-            and col.type != ColumnType.STRING
+            and col.pii == "none"
+            and col.type not in (ColumnType.STRING, ColumnType.DATETIME)
         ]
 
     def fingerprint(self) -> str:

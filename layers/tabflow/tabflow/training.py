@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabflow.contract import ColumnType, Contract
+from tabflow.contract import NUMBER_TYPES, ColumnType, Contract
 from tabflow.features import Feature, FeatureSpec
 from tabflow.scoring import LinearModel, design_matrix
 
-NUMERIC_TYPES = (ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL)
+NUMERIC_TYPES = (*NUMBER_TYPES, ColumnType.BOOL)
 
 
 def _field(contract: Contract, name: str, frame: pd.DataFrame) -> Feature:

@@ -268,7 +268,7 @@ NUMBER_PATTERN = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 def parse_datetimes(text: pd.Series, formats: list[str] | None) -> tuple[pd.Series, np.ndarray]:
     """Try each declared format in order; values matching none stay NaT (and are reported)."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    todo = text.notna().to_numpy()
+    todo = text.notna().to_numpy().copy()
     for f in formats or ["ISO8601"]:
         if not todo.any():
             break
