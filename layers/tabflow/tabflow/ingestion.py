@@ -132,7 +132,9 @@ def ingest_object(
         counts=result.counts,
         columns=result.columns,
         ignored_columns=result.ignored_columns,
-        format=raw.fmt,
+        renamed_headers=result.headers,
+        warnings=result.warnings,
+        format={"type": raw.fmt, "encoding": raw.encoding, "delimiter": raw.delimiter},
     )
     if result.quarantined:
         quarantine_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/rejected_rows.jsonl")

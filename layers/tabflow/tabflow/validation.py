@@ -5,6 +5,7 @@ Nothing is dropped silently: every input row ends up in exactly one of curated, 
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,9 +74,8 @@ def map_headers(columns: list[str], contract: Contract, *, file: str) -> dict[st
 
 def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") -> ValidationResult:
     """``salt`` keys the hash of PII columns declared ``pii: hash`` (it comes from a secret)."""
-    duplicated_headers = sorted(
-        {c for c in raw.frame.columns if list(raw.frame.columns).count(c) > 1}
-    )
+    header_counts = Counter(str(c) for c in raw.frame.columns)
+    duplicated_headers = sorted(c for c, n in header_counts.items() if n > 1)
     if duplicated_headers:
         raise SchemaError(
             f"{file}: duplicate header name(s) {duplicated_headers}",
