@@ -3,6 +3,7 @@ template, the real handlers in worker processes, the real state machine, HTTP to
 
 import email
 import email.policy
+import io
 import json
 
 import pytest
@@ -138,3 +139,54 @@ def test_a_failing_task_ends_in_the_failure_notification(stack, telco_csv, telco
         Key={"pk": {"S": "one_class"}, "sk": {"S": "champion"}},
     )
     assert "Item" not in champion
+
+
+def test_a_messy_export_uploaded_in_parts_trains_with_only_a_contract(stack):
+    """CompleteMultipartUpload is handled like PutObject; the PII salt comes from the secret."""
+    from boto3.s3.transfer import TransferConfig
+
+    from tests.unit.test_feature_engineering import orders_frame
+    from tests.unit.test_orders_pipeline import messy_csv
+
+    s3 = stack.client("s3")
+    raw = stack.ref("RawBucket")
+    s3.put_object(
+        Bucket=raw,
+        Key="contracts/orders.yaml",
+        Body=(ROOT / "tests" / "data" / "orders.yaml").read_bytes(),
+    )
+    data = messy_csv(orders_frame(80_000, seed=3))
+    assert len(data) > 5 * 1024 * 1024
+    sfn = stack.client("stepfunctions")
+    runs_before = len(
+        sfn.list_executions(stateMachineArn=stack.ref("TrainingStateMachine"))["executions"]
+    )
+    config = TransferConfig(
+        multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024
+    )
+    s3.upload_fileobj(io.BytesIO(data), raw, "incoming/orders/big export.csv", Config=config)
+    stack.wait_idle()
+    runs = wait_for_executions(stack, runs_before + 1)
+    run = next(r for r in runs if json.loads(r["input"])["dataset"] == "orders")
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    output = json.loads(run["output"])
+    assert output["counts"] == {
+        "rows_in": 80_000,
+        "curated": 80_000,
+        "quarantined": 0,
+        "duplicates": 0,
+    }
+    assert output["train"]["split"] == "time" and "promotion" in output
+    resp = requests.post(
+        f"{stack.api_url}/v1/datasets/orders/predict",
+        timeout=30,
+        json={
+            "ordered_at": "2024-04-02T18:30:00Z",
+            "customer": "c3",
+            "amount": 250.0,
+            "discount": 0.05,
+            "qty": 2,
+            "channel": "web",
+        },
+    )
+    assert resp.status_code == 200, resp.text

@@ -36,7 +36,15 @@ def test_ingest_curates_reports_and_starts_training_once(aws, load_handler, telc
     out = ingest.lambda_handler(ev, Context())
     (file,) = out["files"]
     assert file["status"] == "accepted" and file["counts"]["curated"] == 7043
-    ingest.lambda_handler(ev, Context())  # delivered twice
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket, key = file["report_uri"][5:].split("/", 1)
+    first_report = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    again = ingest.lambda_handler(ev, Context())  # delivered twice
+    assert again == out  # the stored result, not a second run:
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == first_report  # nothing rewritten
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    (record,) = ddb.scan(TableName=aws.ref("IdempotencyTable"))["Items"]
+    assert record["status"]["S"] == "COMPLETED"
     runs = executions(aws)
     assert len(runs) == 1 and runs[0]["name"] == file["run_id"]
     s3 = boto3.client("s3", region_name=REGION)
