@@ -196,7 +196,10 @@ CASES = [
     Case(
         "JSON Lines with a broken line",
         b"\n".join(
-            [json.dumps(dict(zip(HEADER.split(","), r.split(",")))).encode() for r in GOOD]
+            [
+                json.dumps(dict(zip(HEADER.split(","), r.split(","), strict=True))).encode()
+                for r in GOOD
+            ]
             + [b'{"order_id": "B1",']
         ),
         "accepted",
