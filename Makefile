@@ -73,3 +73,6 @@ build: $(SAM) ## sam build (no container)
 
 clean:
 	rm -rf .local .aws-sam .pytest_cache .ruff_cache .mypy_cache
+
+bench: $(STAMP) ## speed/memory figures as ratios to a floor measured in the same run (ONLY=name)
+	$(PY) -m bench.run --only "$(ONLY)"

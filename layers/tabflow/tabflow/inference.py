@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from tabflow.contract import ColumnType, FileFormat
@@ -110,9 +111,12 @@ def _infer_column(raw: pd.Series, fmt: FileFormat) -> dict[str, Any]:
             and not present.str.contains(r"[$€£¥₹]", regex=True).mean() > 0.5
         ):
             continue
-        numbers, bad = parse_numbers(
-            present, kind if kind != ColumnType.INT else ColumnType.FLOAT, fmt
+        parsed, bad = parse_numbers(
+            pa.array(present, pa.string()),
+            kind if kind != ColumnType.INT else ColumnType.FLOAT,
+            fmt,
         )
+        numbers = pd.Series(parsed.to_numpy(zero_copy_only=False))
         if bad.mean() == 0 and (kind != ColumnType.INT or (numbers % 1 == 0).all()):
             return {
                 "type": kind.value,
@@ -121,7 +125,7 @@ def _infer_column(raw: pd.Series, fmt: FileFormat) -> dict[str, Any]:
                 **spec,
             }
     for f in DATE_FORMATS:
-        _, bad = parse_datetimes(present, [f])
+        _, bad = parse_datetimes(pa.array(present, pa.string()), [f])
         if bad.mean() == 0:
             return {"type": "datetime", **({"formats": [f]} if f != "ISO8601" else {}), **spec}
     unique = present.unique()

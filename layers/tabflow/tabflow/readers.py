@@ -28,7 +28,7 @@ from tabflow.errors import SchemaError
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 DELIMITERS = ",;\t|"
-BLOCK_SIZE = 16 << 20
+BLOCK_SIZE = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class BrokenRow:
 
 @dataclass
 class RawTable:
-    frame: pd.DataFrame  # every column is text; no value converted yet
+    table: pa.Table  # one string column per file column, in file order; nothing converted yet
+    columns: list[str]  # the file's header names (may repeat: validation reports that)
     line_numbers: np.ndarray  # the file line each row starts on (the header is line 1)
     fmt: str
     encoding: str = "utf-8"
@@ -49,7 +50,14 @@ class RawTable:
 
     @property
     def rows_in(self) -> int:
-        return len(self.frame) + len(self.broken)
+        return self.table.num_rows + len(self.broken)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The raw text as a DataFrame (for tools and tests; validation reads ``table``)."""
+        frame = self.table.to_pandas()
+        frame.columns = self.columns
+        return frame
 
 
 def normalise_header(name: str) -> str:
@@ -70,16 +78,23 @@ def read_table(
         lower = lower.removesuffix(".gz")
     elif lower.endswith(".gz"):
         raise SchemaError(f"{name}: named .gz but is not gzip-compressed", file=name)
-    if not data.strip():
+    if not data or data.isspace():
         raise SchemaError(f"{name}: the file is empty", file=name)
 
     if data[:4] == PARQUET_MAGIC or lower.endswith(".parquet"):
         return _read_parquet(data, name)
     text_encoding = _detect_encoding(data, name) if encoding == "auto" else encoding
-    text = _decode(data, text_encoding, name)
+    if text_encoding in ("utf-8", "utf-8-sig"):  # pyarrow reads UTF-8 bytes as they are
+        payload = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+        if b"\x00" in payload:
+            raise SchemaError(
+                f"{name}: contains NUL characters: binary data or a wrong encoding", file=name
+            )
+    else:
+        payload = _decode(data, text_encoding, name).encode("utf-8")
     if lower.endswith((".jsonl", ".ndjson", ".json")):
-        return _read_jsonl(text, name, text_encoding)
-    return _read_csv(text, name, text_encoding, delimiter)
+        return _read_jsonl(_decode(payload, "utf-8", name), name, text_encoding)
+    return _read_csv(payload, name, text_encoding, delimiter)
 
 
 # ---------------------------------------------------------------- encodings
@@ -94,7 +109,7 @@ def _detect_encoding(data: bytes, name: str) -> str:
     if b"\x00" in head or _control_share(head) > 0.05:
         raise SchemaError(f"{name}: looks like binary data, not a text table", file=name)
     try:
-        data.decode("utf-8")
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=True)
         return "utf-8"
     except UnicodeDecodeError:
         return "cp1252"  # Windows/Excel exports; every byte decodes (Latin-1 superset)
@@ -134,15 +149,17 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(text: str, name: str, encoding: str, delimiter: str) -> RawTable:
-    sep = sniff_delimiter(text) if delimiter == "auto" else delimiter
-    header_line = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep), [])
+def _read_csv(payload: bytes, name: str, encoding: str, delimiter: str) -> RawTable:
+    head = payload[:65536].decode("utf-8", errors="ignore")
+    sep = sniff_delimiter(head) if delimiter == "auto" else delimiter
+    header_line = next(csv.reader(io.StringIO(head.split("\n", 1)[0]), delimiter=sep), [])
     columns = [c.strip() for c in header_line]
     if not any(columns):
         raise SchemaError(f"{name}: the first line holds no column names", file=name)
-    payload = text.encode("utf-8")
 
-    def read(threads: bool) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
+    def read(
+        threads: bool, multiline: bool, block: int = BLOCK_SIZE
+    ) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
         invalid: list[pacsv.InvalidRow] = []
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -156,10 +173,10 @@ def _read_csv(text: str, name: str, encoding: str, delimiter: str) -> RawTable:
                     use_threads=threads,
                     skip_rows=1,
                     column_names=[f"c{i}" for i in range(len(columns))],
-                    block_size=max(BLOCK_SIZE, min(len(payload) + 1, 1 << 30)),
+                    block_size=block,
                 ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter=sep, newlines_in_values=True, invalid_row_handler=on_invalid
+                    delimiter=sep, newlines_in_values=multiline, invalid_row_handler=on_invalid
                 ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={f"c{i}": pa.string() for i in range(len(columns))},
@@ -168,19 +185,21 @@ def _read_csv(text: str, name: str, encoding: str, delimiter: str) -> RawTable:
                 ),
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            if "straddling" in str(exc) and block < len(payload):  # a record larger than a block
+                return read(threads, multiline, len(payload) + 1)
             raise SchemaError(f"{name}: cannot be parsed as CSV ({exc})", file=name) from exc
         return table, invalid
 
-    table, invalid = read(threads=True)
-    if invalid:  # only a single-threaded read numbers the broken rows
-        table, invalid = read(threads=False)
+    quoted = b'"' in payload  # only a quoted value can hold a line break
+    table, invalid = read(threads=not quoted, multiline=quoted)
+    if invalid and not quoted:  # only a single-threaded read numbers the broken rows
+        table, invalid = read(threads=False, multiline=False)
     newlines = np.zeros(table.num_rows, dtype=np.int64)
-    for column in table.columns:
-        newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+    if quoted:
+        for column in table.columns:
+            newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
     lines, broken = _line_numbers(newlines, invalid, len(columns))
-    frame = table.to_pandas()
-    frame.columns = columns
-    return RawTable(frame, lines, "csv", encoding, sep, broken)
+    return RawTable(table, columns, lines, "csv", encoding, sep, broken)
 
 
 def _line_numbers(
@@ -218,7 +237,7 @@ def _read_parquet(data: bytes, name: str) -> RawTable:
         table = pq.read_table(pa.BufferReader(data))
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
         raise SchemaError(f"{name}: cannot be read as Parquet ({exc})", file=name) from exc
-    text = {}
+    text = []
     for col_name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_nested(column.type):
             raise SchemaError(
@@ -226,9 +245,9 @@ def _read_parquet(data: bytes, name: str) -> RawTable:
                 file=name,
             )
         as_text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
-        text[col_name] = pc.fill_null(as_text, "").to_numpy(zero_copy_only=False)
-    frame = pd.DataFrame(text, columns=table.column_names)
-    return RawTable(frame, np.arange(1, table.num_rows + 1), "parquet")
+        text.append(pc.fill_null(as_text, ""))
+    out = pa.table(text, names=[f"c{i}" for i in range(len(text))])
+    return RawTable(out, list(table.column_names), np.arange(1, table.num_rows + 1), "parquet")
 
 
 def _read_jsonl(text: str, name: str, encoding: str) -> RawTable:
@@ -252,10 +271,14 @@ def _read_jsonl(text: str, name: str, encoding: str) -> RawTable:
         rows.append({k: _json_text(v) for k, v in doc.items()})
         columns.update(dict.fromkeys(doc))
         lines.append(number)
-    frame = pd.DataFrame(
-        [[r.get(c, "") for c in columns] for r in rows], columns=list(columns), dtype=object
+    names = list(columns)
+    table = pa.table(
+        [pa.array([r.get(c, "") for r in rows], pa.string()) for c in names],
+        names=[f"c{i}" for i in range(len(names))],
     )
-    return RawTable(frame, np.asarray(lines, dtype=np.int64), "jsonl", encoding, None, broken)
+    return RawTable(
+        table, names, np.asarray(lines, dtype=np.int64), "jsonl", encoding, None, broken
+    )
 
 
 def _json_text(value: object) -> str:

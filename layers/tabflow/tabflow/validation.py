@@ -1,16 +1,20 @@
 """Check a raw table against its contract: type every value, quarantine what is wrong.
 
 Nothing is dropped silently: every input row ends up in exactly one of curated, quarantined
-(with line, column and reason) or duplicates, and ``counts`` proves it."""
+(with line, column and reason) or duplicates, and ``counts`` proves it. The checks run as
+vectorised Arrow kernels over whole columns; Python only touches the rows that are bad."""
 
 import hashlib
-import re
+import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tabflow.contract import NUMBER_TYPES, Column, ColumnType, Contract, FileFormat
 from tabflow.errors import SchemaError
@@ -21,14 +25,50 @@ TRUE_SPELLINGS = frozenset({"yes", "y", "true", "t", "1"})
 FALSE_SPELLINGS = frozenset({"no", "n", "false", "f", "0"})
 EXAMPLES_PER_COLUMN = 5
 DEFAULT_FORMAT = FileFormat()
+NUMBER_PATTERN = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
+_CURRENCY = r"^(?:[A-Z]{3}\s*)?[$€£¥₹]?\s*|\s*[$€£¥₹]?(?:\s*[A-Z]{3})?$"
+
+
+def _any_case(words: frozenset[str]) -> pa.Array:
+    """Every upper/lower-case spelling of short words: matching against these sets avoids
+    lower-casing whole columns (a copy of every value)."""
+    out: set[str] = set()
+    for word in words:
+        variants = [""]
+        for ch in word:
+            variants = [v + c for v in variants for c in {ch.lower(), ch.upper()}]
+        out.update(variants)
+    return pa.array(sorted(out), pa.string())
+
+
+_MISSING = _any_case(MISSING_MARKERS)
+_TRUE = _any_case(TRUE_SPELLINGS)
+_FALSE = _any_case(FALSE_SPELLINGS)
+_ARROW_TYPES = {
+    ColumnType.INT: pa.int64(),
+    ColumnType.FLOAT: pa.float64(),
+    ColumnType.MONEY: pa.float64(),
+    ColumnType.PERCENT: pa.float64(),
+    ColumnType.BOOL: pa.bool_(),
+    ColumnType.DATETIME: pa.timestamp("ns"),
+    ColumnType.CATEGORY: pa.string(),
+    ColumnType.STRING: pa.string(),
+}
 
 
 @dataclass
 class ColumnCheck:
-    values: pd.Series  # typed values, NA where missing or invalid
+    values: pa.Array  # typed values, null where missing or invalid
     missing: np.ndarray  # bool mask
     invalid: np.ndarray  # bool mask
-    reasons: pd.Series  # text per row where invalid
+    reasons: list[tuple[np.ndarray, str]]  # (mask, reason); a later mask wins for a row
+
+    def reason(self, row: int) -> str:
+        found = ""
+        for mask, text in self.reasons:
+            if mask[row]:
+                found = text
+        return found
 
 
 @dataclass
@@ -59,8 +99,7 @@ def map_headers(columns: list[str], contract: Contract, *, file: str) -> dict[st
     mapping: dict[str, str] = {}
     seen: dict[str, str] = {}
     for header in columns:
-        key = normalise_header(header)
-        target = lookup.get(key, header)
+        target = lookup.get(normalise_header(header), header)
         if target in seen:
             raise SchemaError(
                 f"{file}: headers {seen[target]!r} and {header!r} both name column {target!r}",
@@ -74,7 +113,7 @@ def map_headers(columns: list[str], contract: Contract, *, file: str) -> dict[st
 
 def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") -> ValidationResult:
     """``salt`` keys the hash of PII columns declared ``pii: hash`` (it comes from a secret)."""
-    header_counts = Counter(str(c) for c in raw.frame.columns)
+    header_counts = Counter(raw.columns)
     duplicated_headers = sorted(c for c, n in header_counts.items() if n > 1)
     if duplicated_headers:
         raise SchemaError(
@@ -82,12 +121,13 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
             file=file,
             problems=[f"duplicate header {c!r}" for c in duplicated_headers],
         )
-    mapping = map_headers(list(raw.frame.columns), contract, file=file)
-    frame = raw.frame.rename(columns=mapping)
+    mapping = map_headers(raw.columns, contract, file=file)
+    names = [mapping[c] for c in raw.columns]
+    position = {name: i for i, name in enumerate(names)}
     missing_cols = [
-        name for name, col in contract.columns.items() if col.required and name not in frame.columns
+        name for name, col in contract.columns.items() if col.required and name not in position
     ]
-    if contract.target.column not in frame.columns and contract.target.column not in missing_cols:
+    if contract.target.column not in position and contract.target.column not in missing_cols:
         missing_cols.append(contract.target.column)
     if missing_cols:
         raise SchemaError(
@@ -95,25 +135,32 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
             file=file,
             problems=[f"missing required column {c!r}" for c in missing_cols],
         )
-    if len(frame) == 0:
+    n = raw.table.num_rows
+    if n == 0 and not raw.broken:
         raise SchemaError(
             f"{file}: the file has a header but no data rows", file=file, problems=["no data rows"]
         )
 
-    present = [name for name in contract.columns if name in frame.columns]
-    checks = {
-        name: check_column(
-            frame[name], contract.columns[name], is_target=name == contract.target.column
-        )
-        for name in present
-    }
-    n = len(frame)
+    present = [name for name in contract.columns if name in position]
+    text = {name: raw.table.column(position[name]).combine_chunks() for name in present}
+    # Arrow kernels release the GIL: columns are checked in parallel on the cores there are.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        futures = {
+            name: pool.submit(
+                check_column,
+                text[name],
+                contract.columns[name],
+                contract.format,
+                is_target=name == contract.target.column,
+            )
+            for name in present
+        }
+        checks = {name: f.result() for name, f in futures.items()}
     bad = np.zeros(n, dtype=bool)
     for check in checks.values():
         bad |= check.invalid
-
     lines = np.asarray(raw.line_numbers)
-    quarantined = _quarantine_records(frame, checks, bad, lines, present)
+    quarantined = _quarantine_records(raw, names, checks, bad, lines)
     quarantined += [
         {
             "line": b.line,
@@ -124,26 +171,21 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
     ]
     quarantined.sort(key=lambda q: q["line"])
 
-    typed = pd.DataFrame({name: checks[name].values for name in present}, index=frame.index)
-    for name, col in contract.columns.items():
-        if name not in typed.columns:  # optional column absent from the file
-            typed[name] = pd.Series(pd.NA, index=frame.index, dtype=_dtype(col.type))
-    typed = typed[list(contract.columns)]
+    arrays: dict[str, pa.Array] = {}
     for name, col in contract.columns.items():
         if col.pii == "drop":
-            typed = typed.drop(columns=name)
-        elif col.pii == "hash":
-            typed[name] = hash_values(typed[name], salt)
-    good = typed[~bad]
-    if contract.duplicates == "drop_exact":
-        dup_mask = good.duplicated(keep="first").to_numpy()
-    elif contract.duplicates.startswith("drop_id"):
-        keep = "last" if contract.duplicates.endswith("last") else "first"
-        dup_mask = good.duplicated(subset=[contract.id_column], keep=keep).to_numpy()
-    else:
-        dup_mask = np.zeros(len(good), dtype=bool)
-    duplicates = good[dup_mask].assign(_line=lines[~bad][dup_mask])
-    curated = good[~dup_mask].reset_index(drop=True)
+            continue
+        values = checks[name].values if name in checks else pa.nulls(n, _ARROW_TYPES[col.type])
+        if col.pii == "hash":
+            values = hash_values(values, salt)
+        arrays[name] = values
+    good = pa.table(arrays).filter(pa.array(~bad))
+    curated_all = good.to_pandas(
+        types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+    )
+    dup_mask = _duplicates(curated_all, good, contract)
+    duplicates = curated_all[dup_mask].assign(_line=lines[~bad][dup_mask])
+    curated = curated_all[~dup_mask].reset_index(drop=True) if dup_mask.any() else curated_all
 
     counts = {
         "rows_in": n + len(raw.broken),
@@ -157,8 +199,17 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
         quarantined=quarantined,
         duplicates=duplicates.reset_index(drop=True),
         counts=counts,
-        columns=_column_summaries(frame, checks, curated),
-        ignored_columns=[c for c in frame.columns if c not in contract.columns],
+        columns=_column_summaries(
+            text,
+            checks,
+            good.filter(pa.array(~dup_mask)) if dup_mask.any() else good,
+            {
+                n
+                for n, c in contract.columns.items()
+                if c.type in (ColumnType.CATEGORY, ColumnType.BOOL)
+            },
+        ),
+        ignored_columns=[c for c in names if c not in contract.columns],
         headers={k: v for k, v in mapping.items() if k != v},
         warnings=[
             f"column {name!r} is empty in every row"
@@ -168,194 +219,228 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
     )
 
 
+def _duplicates(frame: pd.DataFrame, table: pa.Table, contract: Contract) -> np.ndarray:
+    n = len(frame)
+    if contract.duplicates == "keep" or n == 0:
+        return np.zeros(n, dtype=bool)
+    if contract.duplicates.startswith("drop_id"):
+        keep = "last" if contract.duplicates.endswith("last") else "first"
+        return frame.duplicated(subset=[contract.id_column], keep=keep).to_numpy()
+    if contract.id_column and contract.id_column in frame:  # a unique id rules out identical rows
+        ids = table.column(contract.id_column)
+        if ids.null_count == 0 and len(pc.unique(ids)) == n:
+            return np.zeros(n, dtype=bool)
+    return frame.duplicated(keep="first").to_numpy()
+
+
+def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow result as a numpy mask (null -> False)."""
+    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+
+
 def check_column(
-    raw: pd.Series, col: Column, fmt: FileFormat = DEFAULT_FORMAT, *, is_target: bool = False
+    raw: pa.Array, col: Column, fmt: FileFormat = DEFAULT_FORMAT, *, is_target: bool = False
 ) -> ColumnCheck:
-    text = raw.astype(str).str.strip()
-    missing = text.str.lower().isin(MISSING_MARKERS).to_numpy()
-    reasons = pd.Series("", index=raw.index, dtype=object)
+    text = pc.utf8_trim_whitespace(pc.fill_null(raw, ""))
+    missing = _mask(pc.is_in(text, value_set=_MISSING))
+    reasons: list[tuple[np.ndarray, str]] = []
     kind = col.type
+    n = len(text)
 
     if kind in NUMBER_TYPES:
         numbers, not_number = parse_numbers(text, kind, fmt)
         invalid = (~missing) & not_number
-        reasons[invalid] = f"not a number ({kind.value})"
+        reasons.append((invalid.copy(), f"not a number ({kind.value})"))
+        values = numbers.to_numpy(zero_copy_only=False)
         if kind == ColumnType.INT:
-            fractional = (~invalid) & (~missing) & (numbers.fillna(0) % 1 != 0).to_numpy()
-            reasons[fractional] = "not a whole number"
+            with np.errstate(invalid="ignore"):
+                fractional = (~invalid) & (~missing) & (np.nan_to_num(values) % 1 != 0)
+            reasons.append((fractional, "not a whole number"))
             invalid |= fractional
-        values = numbers.where(~pd.Series(invalid, index=raw.index))
-        if col.min is not None:
-            low = (values < col.min).fillna(False).to_numpy(dtype=bool)
-            reasons[low] = f"below minimum {col.min:g}"
-            invalid |= low
-        if col.max is not None:
-            high = (values > col.max).fillna(False).to_numpy(dtype=bool)
-            reasons[high] = f"above maximum {col.max:g}"
-            invalid |= high
-        values = values.where(~pd.Series(invalid, index=raw.index))
-        values = values.astype("Int64") if kind == ColumnType.INT else values.astype("float64")
+        with np.errstate(invalid="ignore"):
+            if col.min is not None:
+                low = values < col.min
+                reasons.append((low, f"below minimum {col.min:g}"))
+                invalid |= low
+            if col.max is not None:
+                high = values > col.max
+                reasons.append((high, f"above maximum {col.max:g}"))
+                invalid |= high
+        null = invalid | np.isnan(values)
+        typed = pa.array(values, mask=null)
+        out = pc.cast(typed, pa.int64()) if kind == ColumnType.INT else typed
     elif kind == ColumnType.DATETIME:
-        values, unparsed = parse_datetimes(
-            text.where(~pd.Series(missing, index=raw.index)), col.formats
+        out, unparsed = parse_datetimes(
+            pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text), col.formats
         )
         invalid = (~missing) & unparsed
         shown = ", ".join(col.formats) if col.formats else "ISO 8601"
-        reasons[invalid] = f"not a date in the declared format(s): {shown}"
-        values = values.where(~pd.Series(invalid, index=raw.index))
+        reasons.append((invalid.copy(), f"not a date in the declared format(s): {shown}"))
     elif kind == ColumnType.BOOL:
-        lowered = text.str.lower()
-        is_true = lowered.isin(TRUE_SPELLINGS).to_numpy()
-        is_false = lowered.isin(FALSE_SPELLINGS).to_numpy()
+        is_true = _mask(pc.is_in(text, value_set=_TRUE))
+        is_false = _mask(pc.is_in(text, value_set=_FALSE))
         invalid = ~missing & ~is_true & ~is_false
-        reasons[invalid] = "not a boolean (expected yes/no, true/false, 1/0)"
-        values = pd.Series(
-            pd.array(np.where(is_true, True, False), dtype="boolean"), index=raw.index
-        )
-        values[missing | invalid] = pd.NA
+        reasons.append((invalid.copy(), "not a boolean (expected yes/no, true/false, 1/0)"))
+        out = pa.array(is_true, mask=missing | invalid)
     else:  # category, string: kept as text exactly (a "=HYPERLINK(...)" stays a string)
-        invalid = np.zeros(len(raw), dtype=bool)
-        values = text.astype(object).where(~pd.Series(missing, index=raw.index), None)
+        invalid = np.zeros(n, dtype=bool)
         if kind == ColumnType.CATEGORY and col.categories is not None and col.unseen == "reject":
-            unseen = (~missing) & ~text.isin(col.categories).to_numpy()
-            reasons[unseen] = f"not one of the allowed categories {col.categories}"
+            unseen = (~missing) & ~_mask(
+                pc.is_in(text, value_set=pa.array(col.categories, pa.string()))
+            )
+            reasons.append((unseen, f"not one of the allowed categories {col.categories}"))
             invalid |= unseen
-            values = values.where(~pd.Series(invalid, index=raw.index), None)
+        empty = missing | invalid
+        out = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), text) if empty.any() else text
 
     if is_target or not col.nullable:
         empty = missing & ~invalid
-        reasons[empty] = "missing value" + (" in the target" if is_target else "")
+        reasons.append((empty, "missing value" + (" in the target" if is_target else "")))
         invalid = invalid | empty
-    return ColumnCheck(values=values, missing=missing, invalid=invalid, reasons=reasons)
+    if invalid.any():
+        out = pc.if_else(pa.array(invalid), pa.scalar(None, out.type), out)
+    return ColumnCheck(values=out, missing=missing, invalid=invalid, reasons=reasons)
 
 
-_CURRENCY = r"^(?:[A-Z]{3}\s*)?[$€£¥₹]?\s*|\s*[$€£¥₹]?(?:\s*[A-Z]{3})?$"
-
-
-def parse_numbers(
-    text: pd.Series, kind: ColumnType, fmt: FileFormat
-) -> tuple[pd.Series, np.ndarray]:
-    """Text -> float. Money drops currency symbols/codes and reads (12.50) as -12.50; percent
-    drops a trailing % and divides by 100. Thousands separators are removed only where they
-    group digits in threes; a declared decimal comma becomes a point."""
+def parse_numbers(text: pa.Array, kind: ColumnType, fmt: FileFormat) -> tuple[pa.Array, np.ndarray]:
+    """Text -> float64 (null where not a number). Money drops currency symbols/codes and reads
+    (12.50) as -12.50; percent drops a trailing % and divides by 100. Thousands separators are
+    removed only where they group digits in threes; a declared decimal comma becomes a point."""
     s = text
-    negative = pd.Series(False, index=text.index)
+    negative = None
     if kind == ColumnType.MONEY:
-        negative = s.str.match(r"^\(.*\)$").fillna(False)
-        s = s.str.replace(r"^\((.*)\)$", r"\1", regex=True)
-        s = s.str.replace(_CURRENCY, "", regex=True)
-        s = s.str.replace(r"^(-?)[$€£¥₹]", r"\1", regex=True)
-    if kind == ColumnType.PERCENT:
-        s = s.str.replace(r"\s*%$", "", regex=True)
+        negative = _mask(pc.match_substring_regex(s, r"^\(.*\)$"))
+        s = pc.replace_substring_regex(s, r"^\((.*)\)$", r"\1")
+        s = pc.replace_substring_regex(s, _CURRENCY, "")
+        s = pc.replace_substring_regex(s, r"^(-?)[$€£¥₹]", r"\1")
+    elif kind == ColumnType.PERCENT:
+        s = pc.replace_substring_regex(s, r"\s*%$", "")
     sep = fmt.thousands_separator
-    if sep:
-        dec = re.escape(fmt.decimal)
-        grouped = rf"^[-+]?\d{{1,3}}(?:{re.escape(sep)}\d{{3}})+(?:{dec}\d+)?$"
-        is_grouped = s.str.match(grouped).fillna(False)
-        s = s.where(~is_grouped, s.str.replace(sep, "", regex=False))
+    if sep and pc.any(pc.match_substring(s, sep)).as_py():
+        dec = "\\" + fmt.decimal
+        grouped = rf"^[-+]?\d{{1,3}}(?:\{sep}\d{{3}})+(?:{dec}\d+)?$"
+        s = pc.if_else(pc.match_substring_regex(s, grouped), pc.replace_substring(s, sep, ""), s)
     if fmt.decimal == ",":
-        s = s.str.replace(",", ".", regex=False)
-    numbers = pd.to_numeric(s.where(s.str.match(NUMBER_PATTERN).fillna(False)), errors="coerce")
-    numbers = numbers.where(~negative, -numbers)
+        s = pc.replace_substring(s, ",", ".")
+    ok = pc.match_substring_regex(s, NUMBER_PATTERN)
+    numbers = pc.cast(pc.if_else(ok, s, pa.scalar(None, pa.string())), pa.float64())
+    if negative is not None and negative.any():
+        numbers = pc.if_else(pa.array(negative), pc.negate(numbers), numbers)
     if kind == ColumnType.PERCENT:
-        numbers = numbers / 100.0
-    return numbers.astype("float64"), numbers.isna().to_numpy()
+        numbers = pc.divide(numbers, 100.0)
+    return numbers, ~_mask(pc.is_valid(numbers))
 
 
-NUMBER_PATTERN = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
-
-
-def parse_datetimes(text: pd.Series, formats: list[str] | None) -> tuple[pd.Series, np.ndarray]:
-    """Try each declared format in order; values matching none stay NaT (and are reported)."""
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    todo = text.notna().to_numpy().copy()
+def parse_datetimes(text: pa.Array, formats: list[str] | None) -> tuple[pa.Array, np.ndarray]:
+    """Try each declared format in order (default ISO 8601, a trailing zone converted to UTC);
+    values matching none stay null and are reported."""
+    series = pd.Series(text.to_pandas(), dtype=object)
+    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+    todo = series.notna().to_numpy().copy()
     for f in formats or ["ISO8601"]:
         if not todo.any():
             break
-        parsed = pd.to_datetime(text[todo], format=f, errors="coerce", utc=True)
+        idx = np.flatnonzero(todo)
+        parsed = pd.to_datetime(series.iloc[idx], format=f, errors="coerce", utc=True)
         parsed = parsed.dt.tz_convert(None).astype("datetime64[ns]")
         ok = parsed.notna().to_numpy()
-        out.iloc[np.flatnonzero(todo)[ok]] = parsed[ok].to_numpy()
-        todo[np.flatnonzero(todo)[ok]] = False
-    return out, out.isna().to_numpy()
+        out.iloc[idx[ok]] = parsed.to_numpy()[ok]
+        todo[idx[ok]] = False
+    return pa.array(out, pa.timestamp("ns")), out.isna().to_numpy()
 
 
-def hash_values(values: pd.Series, salt: str) -> pd.Series:
+def hash_values(values: pa.Array, salt: str) -> pa.Array:
     """Salted sha256 of each value (missing stays missing): joins still work, values do not leak."""
     key = salt.encode()
-    return values.map(
-        lambda v: (
-            None
-            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-            else hashlib.sha256(key + str(v).encode()).hexdigest()
-        )
-    ).astype(object)
-
-
-def _dtype(kind: ColumnType) -> str:
-    return {
-        ColumnType.INT: "Int64",
-        ColumnType.FLOAT: "float64",
-        ColumnType.MONEY: "float64",
-        ColumnType.PERCENT: "float64",
-        ColumnType.BOOL: "boolean",
-        ColumnType.DATETIME: "datetime64[ns]",
-    }.get(kind, "object")
+    return pa.array(
+        [
+            None if v is None else hashlib.sha256(key + str(v).encode()).hexdigest()
+            for v in values.to_pylist()
+        ],
+        pa.string(),
+    )
 
 
 def _quarantine_records(
-    frame: pd.DataFrame,
+    raw: RawTable,
+    names: list[str],
     checks: dict[str, ColumnCheck],
     bad: np.ndarray,
     lines: np.ndarray,
-    present: list[str],
 ) -> list[dict[str, Any]]:
     positions = np.flatnonzero(bad)
-    records: dict[int, dict[str, Any]] = {
-        int(p): {"line": int(lines[p]), "problems": [], "row": {}} for p in positions
-    }
-    for name in present:
-        check = checks[name]
-        for p in np.flatnonzero(check.invalid):
-            records[int(p)]["problems"].append(
-                {"column": name, "reason": check.reasons.iat[p], "value": str(frame[name].iat[p])}
-            )
-    for p, record in records.items():
-        record["row"] = {c: str(frame[c].iat[p]) for c in frame.columns}
-    return [records[int(p)] for p in positions]
+    if not len(positions):
+        return []
+    rows = raw.table.take(pa.array(positions)).to_pylist()
+    out = []
+    for p, row in zip(positions, rows, strict=True):
+        values = {names[i]: v for i, v in enumerate(row.values())}
+        problems = [
+            {"column": name, "reason": check.reason(p), "value": values.get(name, "")}
+            for name, check in checks.items()
+            if check.invalid[p]
+        ]
+        out.append({"line": int(lines[p]), "problems": problems, "row": values})
+    return out
 
 
 def _column_summaries(
-    frame: pd.DataFrame, checks: dict[str, ColumnCheck], curated: pd.DataFrame
+    text: dict[str, pa.Array],
+    checks: dict[str, ColumnCheck],
+    curated: pa.Table,
+    top_value_columns: set[str],
 ) -> dict[str, dict[str, Any]]:
+    """Per column: missing and invalid counts with examples; min/max/mean/median of numbers
+    and dates; the most frequent values of categories and booleans (not of free text/ids)."""
     out: dict[str, dict[str, Any]] = {}
     for name, check in checks.items():
+        bad_rows = np.flatnonzero(check.invalid & ~check.missing)
         examples = [
-            {"value": str(frame[name].iat[p]), "reason": check.reasons.iat[p]}
+            {"value": text[name][int(p)].as_py(), "reason": check.reason(int(p))}
             for p in np.flatnonzero(check.invalid)[:EXAMPLES_PER_COLUMN]
         ]
         summary: dict[str, Any] = {
             "missing": int(check.missing.sum()),
-            "invalid": int(check.invalid.sum() - (check.missing & check.invalid).sum()),
+            "invalid": int(len(bad_rows)),
             "invalid_examples": examples,
         }
-        if name in curated.columns:
-            series = curated[name]
-            if pd.api.types.is_datetime64_any_dtype(series):
-                s = series.dropna()
-                if len(s):
-                    summary.update(min=str(s.min()), max=str(s.max()))
-            elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-                s = series.dropna().astype(float)
-                if len(s):
+        if name in curated.column_names:
+            column = curated.column(name)
+            kind = column.type
+            if column.null_count < len(column):
+                if pa.types.is_timestamp(kind):
+                    mm = pc.min_max(column)
+                    summary.update(min=str(mm["min"]), max=str(mm["max"]))
+                elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+                    mm = pc.min_max(column)
                     summary.update(
-                        min=float(s.min()),
-                        max=float(s.max()),
-                        mean=float(s.mean()),
-                        p50=float(s.median()),
+                        min=float(mm["min"].as_py()),
+                        max=float(mm["max"].as_py()),
+                        mean=float(pc.mean(column).as_py()),
+                        p50=float(pc.approximate_median(column).as_py()),
                     )
-            else:
-                top = series.dropna().astype(str).value_counts().head(10)
-                summary["top_values"] = {str(k): int(v) for k, v in top.items()}
+                elif pa.types.is_boolean(kind):
+                    true = int(pc.sum(column).as_py() or 0)
+                    summary["top_values"] = {
+                        "true": true,
+                        "false": len(column) - column.null_count - true,
+                    }
+                elif name in top_value_columns:
+                    strings = column if pa.types.is_string(kind) else pc.cast(column, pa.string())
+                    counts = pc.value_counts(pc.drop_null(strings))
+                    summary["distinct"] = len(counts)
+                    table = pa.table(
+                        {"value": counts.field("values"), "count": counts.field("counts")}
+                    )
+                    top = pc.select_k_unstable(
+                        table, k=min(10, len(counts)), sort_keys=[("count", "descending")]
+                    )
+                    summary["top_values"] = dict(
+                        zip(
+                            table.column("value").take(top).to_pylist(),
+                            table.column("count").take(top).to_pylist(),
+                            strict=True,
+                        )
+                    )
         out[name] = summary
     return out
