@@ -69,7 +69,7 @@ validate: $(SAM) ## sam validate --lint (SAM CLI in its own virtualenv)
 	$(SAM) validate --lint --region us-east-1
 
 build: $(SAM) ## sam build (no container)
-	PATH="$(dir $(PY312)):$$PATH" $(SAM) build --region us-east-1
+	PATH="$(dir $(PY312)):$$PATH" PYTHON="$(PY312)" PRUNE="$(CURDIR)/infra/build/prune.sh" $(SAM) build --region us-east-1
 
 clean:
 	rm -rf .local .aws-sam .pytest_cache .ruff_cache .mypy_cache

@@ -291,7 +291,9 @@ def check_column(
             reasons.append((unseen, f"not one of the allowed categories {col.categories}"))
             invalid |= unseen
         empty = missing | invalid
-        out = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), text) if empty.any() else text
+        out = (
+            pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), text) if empty.any() else text
+        )
 
     if is_target or not col.nullable:
         empty = missing & ~invalid
