@@ -217,11 +217,11 @@ def to_datetime_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
         return arr.astype("datetime64[s]")
     out = np.empty(len(arr), dtype="datetime64[s]")
     for i, v in enumerate(arr):
-        out[i] = _as_datetime(v)
+        out[i] = parse_iso_datetime(v)
     return out
 
 
-def _as_datetime(v: Any) -> np.datetime64:
+def parse_iso_datetime(v: Any) -> np.datetime64:
     if not isinstance(v, str) or not v:
         return np.datetime64("NaT")
     text = v.strip().replace(" ", "T", 1)

@@ -9,6 +9,18 @@ def validation_html(report: dict[str, Any]) -> str:
     counts = report.get("counts") or {}
     head = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in counts.items())
     problems = "".join(f"<li>{escape(p)}</li>" for p in report.get("problems", []))
+    warnings = "".join(f"<li>{escape(w)}</li>" for w in report.get("warnings", []))
+    renamed = "".join(
+        f"<li>{escape(k)} &rarr; {escape(v)}</li>"
+        for k, v in (report.get("renamed_headers") or {}).items()
+    )
+    ignored = ", ".join(escape(c) for c in report.get("ignored_columns", []))
+    fmt = report.get("format") or {}
+    where = "".join(
+        f"<li>{escape(k)}: <code>{escape(str(report[k]))}</code></li>"
+        for k in ("quarantine_uri", "duplicates_uri", "curated_uri", "sha256")
+        if report.get(k)
+    )
     cols = ""
     for name, c in (report.get("columns") or {}).items():
         examples = "; ".join(
@@ -28,6 +40,20 @@ def validation_html(report: dict[str, Any]) -> str:
         f" run {escape(report.get('run_id', ''))}</p>"
         f"<table>{head}</table>"
         + (f"<h2>Problems</h2><ul>{problems}</ul>" if problems else "")
+        + (f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "")
+        + (f"<h2>Headers renamed</h2><ul>{renamed}</ul>" if renamed else "")
+        + (
+            f"<p>Columns not in the contract (kept in the raw file only): {ignored}</p>"
+            if ignored
+            else ""
+        )
+        + (
+            f"<p>Read as {escape(str(fmt.get('type')))}, encoding {escape(str(fmt.get('encoding')))}, "
+            f"delimiter {escape(repr(fmt.get('delimiter')))}</p>"
+            if fmt
+            else ""
+        )
+        + (f"<ul>{where}</ul>" if where else "")
         + "<h2>Columns</h2><table><tr><th>column</th><th>missing</th><th>invalid</th>"
         f"<th>examples</th><th>summary</th></tr>{cols}</table></body></html>"
     )

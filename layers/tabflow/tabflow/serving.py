@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tabflow.errors import BadRequest, ModelNotFound
-from tabflow.features import FeatureSpec, _as_datetime
+from tabflow.features import FeatureSpec, parse_iso_datetime
 from tabflow.observability import logger
 from tabflow.ports import ModelVersion, ObjectStore, Registry, s3_uri
 from tabflow.scoring import Model, load_model, score
@@ -114,7 +114,7 @@ def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[
                 elif feat.max is not None and value > feat.max:
                     problem = f"{value} is above the maximum {feat.max:g}"
             elif feat.kind == "datetime":
-                if not isinstance(value, str) or np.isnat(_as_datetime(value)):
+                if not isinstance(value, str) or np.isnat(parse_iso_datetime(value)):
                     problem = "expected an ISO 8601 date-time string, e.g. 2024-05-01T13:45:00Z"
             elif feat.kind == "text":
                 if isinstance(value, int | float) and not isinstance(value, bool):
