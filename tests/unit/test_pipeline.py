@@ -19,7 +19,7 @@ from tabflow.contract import parse_contract
 from tabflow.errors import BadRequest, ConcurrentUpdate, ModelNotFound
 from tabflow.features import FeatureSpec
 from tabflow.ingestion import IngestConfig, ingest_object
-from tabflow.monitoring import check_dataset
+from tabflow.monitoring import MonitorContext, check_dataset
 from tabflow.scoring import load_model
 from tabflow.serving import ChampionCache, Predictor
 from tabflow.training import frame_columns
@@ -246,14 +246,29 @@ def test_a_new_champion_that_fails_its_checksum_never_replaces_the_working_one(t
         del world.registry.versions[("telco_churn", 2)]
 
 
-def _clear_captures(world):
-    for uri in [u for u in world.store.objects if "/captures/" in u]:
+def _clear_monitoring(world):
+    for uri in [
+        u
+        for u in world.store.objects
+        if "/captures/" in u or "/monitoring/" in u or "/labels/" in u
+    ]:
         del world.store.objects[uri]
 
 
-def test_monitor_alerts_on_drift_and_stays_quiet_without_it(trained, telco_contract_text):
+def _monitor(world, contract, now=None, workflow=None):
+    ctx = MonitorContext(
+        world.registry, world.store, world.mailer, "lake", "raw", ["a@example.com"], workflow
+    )
+    return check_dataset(
+        "telco_churn", contract, ctx, now=now or datetime.now(UTC) + timedelta(seconds=1)
+    )
+
+
+def test_monitor_alerts_on_drift_once_per_cooldown_and_stays_quiet_without_it(
+    trained, telco_contract_text
+):
     world, _ = trained
-    _clear_captures(world)
+    _clear_monitoring(world)
     contract = parse_contract(telco_contract_text)
     _, rows = _records(world, 300)
     predictor = Predictor(
@@ -264,23 +279,85 @@ def test_monitor_alerts_on_drift_and_stays_quiet_without_it(trained, telco_contr
     )
     records = json.loads(rows.to_json(orient="records"))
     predictor.predict("telco_churn", records, "calm")
-    kwargs = dict(
-        registry=world.registry,
-        store=world.store,
-        mailer=world.mailer,
-        lake_bucket="lake",
-        recipients=["a@example.com"],
-        window_days=1,
-        now=datetime.now(UTC) + timedelta(seconds=1),
-    )
     sent_before = len(world.mailer.sent)
-    calm = check_dataset("telco_churn", contract, **kwargs)
+    calm = _monitor(world, contract)
     assert calm["status"] == "ok" and calm["rows"] == 300 and len(world.mailer.sent) == sent_before
-    _clear_captures(world)
+    _clear_monitoring(world)
+
     shifted = [dict(r, tenure=1, contract="Month-to-month") for r in records]
     predictor.predict("telco_churn", shifted, "shifted")
-    kwargs["now"] = datetime.now(UTC) + timedelta(seconds=1)
-    drift = check_dataset("telco_churn", contract, **kwargs)
+    drift = _monitor(world, contract)
     assert drift["status"] == "drift" and {"tenure", "contract"} <= set(drift["drifted"])
     email, _ = world.mailer.sent[-1]
     assert "tenure" in email.subject and drift["report_uri"] in email.text
+    assert "median" in email.text or "shares" in email.html
+    assert world.store.get(drift["report_uri"].replace(".json", ".html"))
+
+    again = _monitor(world, contract, now=datetime.now(UTC) + timedelta(minutes=5))
+    assert (
+        again["status"] == "drift" and again["alerting"]["drift"] == []
+    )  # cooldown: no second email
+    assert len(world.mailer.sent) == sent_before + 1
+    wide = contract.model_copy(
+        update={"monitoring": contract.monitoring.model_copy(update={"window_days": 3})}
+    )
+    later = _monitor(world, wide, now=datetime.now(UTC) + timedelta(hours=25))
+    assert "tenure" in later["alerting"]["drift"]  # the cooldown (24 h) is over: it alerts again
+
+
+def test_persistence_waits_for_consecutive_drifted_windows(trained, telco_contract_text):
+    world, _ = trained
+    _clear_monitoring(world)
+    contract = parse_contract(telco_contract_text)
+    contract = contract.model_copy(
+        update={"monitoring": contract.monitoring.model_copy(update={"persistence": 2})}
+    )
+    _, rows = _records(world, 300)
+    predictor = Predictor(
+        ChampionCache(world.registry, world.store, ttl=60),
+        world.store,
+        lake_bucket="lake",
+        max_records=1000,
+    )
+    predictor.predict(
+        "telco_churn", [dict(r, tenure=1) for r in json.loads(rows.to_json(orient="records"))], "s"
+    )
+    first = _monitor(world, contract)
+    second = _monitor(world, contract, now=datetime.now(UTC) + timedelta(minutes=1))
+    assert "tenure" in first["drifted"] and first["alerting"]["drift"] == []
+    assert "tenure" in second["alerting"]["drift"]
+
+
+def test_delayed_labels_reveal_decay_and_can_trigger_retraining(trained, telco_contract_text):
+    world, state = trained
+    _clear_monitoring(world)
+    contract = parse_contract(telco_contract_text)
+    contract = contract.model_copy(
+        update={"monitoring": contract.monitoring.model_copy(update={"retrain_on": "decay"})}
+    )
+    _, rows = _records(world, 400)
+    predictor = Predictor(
+        ChampionCache(world.registry, world.store, ttl=60),
+        world.store,
+        lake_bucket="lake",
+        max_records=1000,
+    )
+    records = json.loads(rows.to_json(orient="records"))
+    predictor.predict("telco_churn", records, "r")
+    # The world changed: the truth is now the opposite of what the model learned.
+    flipped = ["No" if c == "Yes" else "Yes" for c in rows["churn"]]
+    labels = "customer_id,churn\n" + "\n".join(
+        f"{i},{c}" for i, c in zip(rows["customer_id"], flipped, strict=True)
+    )
+    world.store.put("s3://raw/labels/telco_churn/2026-11.csv", labels.encode())
+    workflow = MemoryWorkflow()
+    result = _monitor(world, contract, workflow=workflow)
+    decay = result["decay"]
+    assert decay["status"] == "decay" and decay["labelled"] == 400 and decay["auc"] < 0.5
+    assert "performance decayed" in world.mailer.sent[-1][0].subject
+    (run,) = workflow.started.values()
+    assert run["trigger"] == "monitor" and run["curated_uri"] == state["curated_uri"]
+    again = _monitor(world, contract, now=datetime.now(UTC) + timedelta(hours=1), workflow=workflow)
+    assert (
+        "retraining" not in again and len(workflow.started) == 1
+    )  # retraining has its own cooldown

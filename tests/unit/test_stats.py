@@ -11,7 +11,9 @@ from tabflow import stats as ours
 RNG = np.random.default_rng(0)
 
 
-@pytest.mark.parametrize(("n", "m", "shift"), [(50, 80, 0.0), (2000, 5000, 0.05), (5000, 3000, 0.3), (300, 300, 1.0)])
+@pytest.mark.parametrize(
+    ("n", "m", "shift"), [(50, 80, 0.0), (2000, 5000, 0.05), (5000, 3000, 0.3), (300, 300, 1.0)]
+)
 def test_ks_matches_scipy(n, m, shift):
     a, b = RNG.normal(0, 1, n), RNG.normal(shift, 1, m)
     d, p = ours.ks_2samp(a, b)
@@ -27,7 +29,9 @@ def test_ks_with_ties_matches_scipy():
     assert ours.ks_2samp(a, b)[0] == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
 
 
-@pytest.mark.parametrize(("x", "dof"), [(0.5, 1), (3.0, 2), (10.0, 4), (40.0, 9), (200.0, 30), (1e-3, 5)])
+@pytest.mark.parametrize(
+    ("x", "dof"), [(0.5, 1), (3.0, 2), (10.0, 4), (40.0, 9), (200.0, 30), (1e-3, 5)]
+)
 def test_chi2_sf_matches_scipy(x, dof):
     assert ours.chi2_sf(x, dof) == pytest.approx(stats.chi2.sf(x, dof), rel=1e-9, abs=1e-15)
 

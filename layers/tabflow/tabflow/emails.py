@@ -114,26 +114,87 @@ def file_rejected(
     )
 
 
+def _bars(reference: list[float], window: list[float], labels: list[str]) -> str:
+    """Small inline bar chart (HTML tables and CSS only: email clients render no SVG/JS)."""
+    rows = ""
+    for label, r, w in zip(labels, reference, window, strict=False):
+        rows += (
+            f"<tr><td style='font:11px sans-serif;padding:0 6px'>{escape(str(label))}</td>"
+            f"<td style='width:160px'><div style='background:#9bb;height:6px;width:{max(1, int(r * 160))}px'></div>"
+            f"<div style='background:#d55;height:6px;width:{max(1, int(w * 160))}px'></div></td>"
+            f"<td style='font:11px sans-serif;padding:0 6px'>{r:.1%} &rarr; {w:.1%}</td></tr>"
+        )
+    return f"<table style='border-collapse:collapse'>{rows}</table>"
+
+
+def _feature_chart(f: dict[str, Any]) -> str:
+    ref, win = f.get("reference", {}), f.get("window", {})
+    if f["kind"] == "categorical" and ref.get("shares"):
+        return _bars(
+            ref["shares"], win.get("shares", []), [str(i) for i in range(len(ref["shares"]))]
+        )
+    rq, wq = ref.get("quantiles") or [], win.get("quantiles") or []
+    if rq and wq:
+        cells = "".join(
+            f"<td style='font:11px sans-serif;padding:0 6px'>p{int(q * 100)}: {a:.4g} &rarr; {b:.4g}</td>"
+            for q, a, b in zip((0.05, 0.25, 0.5, 0.75, 0.95), rq, wq, strict=False)
+        )
+        return f"<table><tr>{cells}</tr></table>"
+    return ""
+
+
 def drift_alert(
-    dataset: str,
-    version: int,
-    drifted: list[dict[str, Any]],
-    rows: int,
-    threshold: float,
-    report_uri: str,
+    dataset: str, version: int, moved: list[dict[str, Any]], rows: int, report_uri: str
 ) -> Email:
-    names = ", ".join(d["feature"] for d in drifted)
-    table = [
+    """``moved``: the drifted features' check results (drift.FeatureCheck.to_dict())."""
+    names = ", ".join(f["feature"] for f in moved)
+    subject = f"[tabflow] {dataset}: input drift in {names}"
+    intro = (
+        f"Live inputs to {dataset} (model v{version}) no longer look like the training data: "
+        f"{len(moved)} feature(s) moved in a window of {rows} rows."
+    )
+    text_lines = [intro, ""] + [
+        f"- {f['feature']}: {f['how']} (importance {f.get('importance', 0):.0%})" for f in moved
+    ]
+    text_lines += [
+        "",
+        f"Full report: {report_uri}",
+        "Check the upstream data; retrain if the change is real and lasting.",
+    ]
+    table = "".join(
+        f"<tr><td style='padding:4px 8px;font-weight:bold'>{escape(f['feature'])}</td>"
+        f"<td style='padding:4px 8px'>{escape(f['how'])}<br>{_feature_chart(f)}</td>"
+        f"<td style='padding:4px 8px'>PSI {f['psi']:.3f}</td>"
+        f"<td style='padding:4px 8px'>importance {f.get('importance', 0):.0%}</td></tr>"
+        for f in moved
+    )
+    html = (
+        f"<html><body style='font-family:sans-serif'><h2>{escape(subject)}</h2><p>{escape(intro)}</p>"
+        f"<table style='border-collapse:collapse' border='1'>{table}</table>"
+        f"<p>Full report: <code>{escape(report_uri)}</code></p>"
+        "<p>Check the upstream data; retrain if the change is real and lasting.</p></body></html>"
+    )
+    return Email(subject=subject, text="\n".join(text_lines), html=html)
+
+
+def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: str) -> Email:
+    rows = [
         ("dataset", dataset),
         ("model", f"v{version}"),
-        ("rows checked", rows),
-        ("PSI threshold", threshold),
+        ("labelled predictions", decay["labelled"]),
+        ("AUC now", f"{decay['auc']:.3f}"),
+        ("AUC at test", f"{decay['test_auc']:.3f}"),
+        ("tolerance", decay["tolerance"]),
+        ("precision", f"{decay['precision']:.3f}"),
+        ("recall", f"{decay['recall']:.3f}"),
+        ("Brier", f"{decay['brier']:.3f}"),
+        ("calibration error", f"{decay['ece']:.3f}"),
+        ("report", report_uri),
     ]
-    table += [(f"drift {d['feature']}", f"PSI {d['psi']:.3f}") for d in drifted]
-    table.append(("report", report_uri))
     return _email(
-        f"[tabflow] {dataset}: input drift in {names}",
-        f"Live inputs to {dataset} no longer look like the training data.",
-        table,
-        "Check the upstream data; retrain if the change is real and lasting.",
+        f"[tabflow] {dataset}: model v{version} performance decayed (AUC {decay['auc']:.3f} vs "
+        f"{decay['test_auc']:.3f} at test)",
+        "Delayed labels show the champion predicting worse than when it was promoted.",
+        rows,
+        "Retrain on recent data, or roll back if a recent change caused it.",
     )

@@ -43,6 +43,7 @@ class FeatureSpec:
     inputs: tuple[Feature, ...] = ()  # raw fields needed only to derive features
     entity: str | None = None
     timestamp: str | None = None
+    id_column: str | None = None  # captured with each prediction, to join delayed labels
     # Per-entity history at the end of the training data: {source: {entity: [rows, valid, sum]}};
     # serving continues from it (every request is "after" the training rows).
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict, compare=False)
@@ -137,6 +138,7 @@ class FeatureSpec:
                 "positive_label": self.positive_label,
                 "negative_label": self.negative_label,
                 "entity": self.entity,
+                "id_column": self.id_column,
                 "timestamp": self.timestamp,
                 "features": [feat(f) for f in self.features],
                 "inputs": [feat(f) for f in self.inputs],
@@ -172,6 +174,7 @@ class FeatureSpec:
             inputs=tuple(feat(f) for f in data.get("inputs", ())),
             entity=data.get("entity"),
             timestamp=data.get("timestamp"),
+            id_column=data.get("id_column"),
             history=data.get("history") or {},
         )
 

@@ -19,7 +19,7 @@ from tabflow.gates import decide
 from tabflow.metrics import binary_metrics
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ModelVersion, ObjectStore, Registry, TableStore, s3_uri
-from tabflow.scoring import load_model
+from tabflow.scoring import LightGBMModel, load_model
 from tabflow.training import (
     build_feature_spec,
     fit_lightgbm,
@@ -83,14 +83,20 @@ def train(
         json.dumps({"kind": split_kind, "test_rows": test_idx.tolist()}).encode(),
         "application/json",
     )
-    # The reference profile for drift: training rows only, scores from the fitted LightGBM.
-    train_scores = load_model("lightgbm", lgbm.model_text).predict(x[train_idx])
+    # The reference profile for drift: training rows only, scores and gain importance from
+    # the fitted LightGBM (so the monitor can weigh features by what the model relies on).
+    booster = LightGBMModel(lgbm.model_text)
+    train_scores = booster.predict(x[train_idx])
+    gain = booster.importance()
+    importance = {
+        name: float(g / gain.sum()) if gain.sum() else 0.0
+        for name, g in zip(spec.names, gain, strict=True)
+    }
     reference_uri = s3_uri(model_bucket, f"{run_prefix}/reference.json")
-    store.put(
-        reference_uri,
-        build_reference(spec, x[train_idx], train_scores).to_json().encode(),
-        "application/json",
+    reference = build_reference(
+        spec, x[train_idx], train_scores, importance, seed=contract.training.seed
     )
+    store.put(reference_uri, reference.to_json().encode(), "application/json")
     logger.info(
         "candidates trained",
         extra={

@@ -57,3 +57,30 @@ def validation_html(report: dict[str, Any]) -> str:
         + "<h2>Columns</h2><table><tr><th>column</th><th>missing</th><th>invalid</th>"
         f"<th>examples</th><th>summary</th></tr>{cols}</table></body></html>"
     )
+
+
+def monitoring_html(result: dict[str, Any]) -> str:
+    drift = result.get("drift") or {}
+    rows = ""
+    for f in drift.get("features", []) + ([drift["score"]] if drift.get("score") else []):
+        tests = ", ".join(
+            f"{t['test']} p={t['p_value']:.2g} effect={t['effect']:.3f}"
+            + (" DRIFT" if t["drifted"] else "")
+            for t in f["tests"]
+        )
+        rows += (
+            f"<tr><td>{escape(f['feature'])}</td><td>{'yes' if f['drifted'] else ''}</td>"
+            f"<td>{f['psi']:.4f}</td><td>{escape(tests)}</td><td>{escape(f.get('how', ''))}</td></tr>"
+        )
+    decay = result.get("decay") or {}
+    return (
+        "<html><head><meta charset='utf-8'><title>Monitoring report</title>"
+        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "table{border-collapse:collapse}</style></head><body>"
+        f"<h1>Monitoring: {escape(str(result.get('dataset')))} v{result.get('model_version')}</h1>"
+        f"<p>Status <b>{escape(str(result.get('status')))}</b>, {result.get('rows', 0)} rows, window "
+        f"{escape(json.dumps(result.get('window')))}</p>"
+        + (f"<h2>Decay</h2><pre>{escape(json.dumps(decay, indent=1))}</pre>" if decay else "")
+        + "<h2>Features</h2><table><tr><th>feature</th><th>drifted</th><th>PSI</th><th>tests</th><th>how</th></tr>"
+        f"{rows}</table></body></html>"
+    )

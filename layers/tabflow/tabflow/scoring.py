@@ -38,6 +38,12 @@ class LightGBMModel:
         contrib = np.asarray(self._booster.predict(x, pred_contrib=True))
         return contrib[:, :-1]  # the last column is the expected value
 
+    def importance(self) -> np.ndarray:
+        """Total gain per feature."""
+        return np.asarray(
+            self._booster.feature_importance(importance_type="gain"), dtype=np.float64
+        )
+
 
 @dataclass(frozen=True)
 class LinearModel:

@@ -165,7 +165,8 @@ class Predictor:
             )
         champion = self._cache.get(dataset)
         spec = champion.spec
-        x = spec.serving_matrix(records_to_columns(spec, records))
+        columns = records_to_columns(spec, records)
+        x = spec.serving_matrix(columns)
         scored = score(champion.model, spec, x, threshold=champion.version.threshold)
         predictions = [
             {"score": round(float(s), 6), "label": label, "top_features": top}
@@ -179,12 +180,12 @@ class Predictor:
             "threshold": champion.version.threshold,
             "predictions": predictions,
         }
-        self._capture(
-            dataset,
-            request_id,
-            [{f.name: r.get(f.name) for f in spec.fields} for r in records],
-            answer,
+        ids = (
+            [r.get(spec.id_column) if isinstance(r, dict) else None for r in records]
+            if spec.id_column
+            else None
         )
+        self._capture(dataset, request_id, columns, ids, answer)
         return answer
 
     def model_info(self, dataset: str) -> dict[str, Any]:
@@ -210,19 +211,34 @@ class Predictor:
             "sha256": v.sha256,
         }
 
-    def _capture(self, dataset: str, request_id: str, records: list[dict], answer: dict) -> None:
-        """Store what the model saw (feature fields only: nothing else of the request, so no
-        PII) and what it answered, for the drift monitor."""
+    def _capture(
+        self,
+        dataset: str,
+        request_id: str,
+        columns: dict[str, list[Any]],
+        ids: list[Any] | None,
+        answer: dict,
+    ) -> None:
+        """Store what the model saw (its validated input fields only: nothing else of the
+        request, so no PII), the id to join delayed labels, and the score: one JSON line per
+        record, read by the drift monitor."""
         now = datetime.now(UTC)
-        key = f"captures/{dataset}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{request_id}.json"
-        doc = {
-            "request_id": request_id,
-            "at": now.isoformat(),
-            "model_version": answer["model_version"],
-            "records": records,
-            "scores": [p["score"] for p in answer["predictions"]],
-        }
+        key = f"captures/{dataset}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{request_id}.jsonl"
+        names = list(columns)
+        lines = []
+        for i, prediction in enumerate(answer["predictions"]):
+            row = {name: columns[name][i] for name in names}
+            row.update(
+                _at=now.isoformat(),
+                _request_id=request_id,
+                _model_version=answer["model_version"],
+                _score=prediction["score"],
+                _id=None if ids is None else ids[i],
+            )
+            lines.append(json.dumps(row, default=str))
         try:
-            self._store.put(s3_uri(self._lake, key), json.dumps(doc).encode(), "application/json")
+            self._store.put(
+                s3_uri(self._lake, key), "\n".join(lines).encode(), "application/x-ndjson"
+            )
         except Exception:  # a capture failure must not fail the prediction
             logger.exception("capture failed", extra={"dataset": dataset, "request_id": request_id})

@@ -42,4 +42,4 @@ class PredictSettings(Settings):
 
 
 class MonitorSettings(Settings):
-    monitor_window_days: int = 1
+    state_machine_arn: str = ""  # set: the monitor may start retraining (contract retrain_on)

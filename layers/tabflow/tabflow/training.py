@@ -72,6 +72,7 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
         inputs=tuple(inputs),
         entity=contract.entity_column if uses_entity else None,
         timestamp=contract.timestamp_column if uses_entity else None,
+        id_column=contract.id_column,
     )
     return spec.with_history(frame_columns(spec, frame)) if uses_entity else spec
 
