@@ -35,7 +35,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     datasets = event.get("datasets") or ctx.registry.datasets()
     results = []
     for dataset in datasets:
-        result = check_dataset(dataset, load_contract(ctx.store, settings.raw_bucket, dataset), ctx)
+        # A scheduled event checks the datasets that are due; a direct call (datasets named,
+        # or `make fire`) checks now.
+        due_only = event.get("source") == "aws.events" and not event.get("force")
+        result = check_dataset(
+            dataset, load_contract(ctx.store, settings.raw_bucket, dataset), ctx, force=not due_only
+        )
         for feature in (result.get("drift") or {}).get("features", []):
             metrics.add_metric(
                 name=f"PSI.{dataset}.{feature['feature']}"[:250], unit="None", value=feature["psi"]

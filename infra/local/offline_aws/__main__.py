@@ -87,7 +87,8 @@ def fire(args: argparse.Namespace) -> int:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    resp = client.invoke(FunctionName=name, Payload=json.dumps(scheduled_event(rule)).encode())
+    event = scheduled_event(rule) | {"force": True}
+    resp = client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
     body = resp["Payload"].read().decode()
     print(json.dumps(json.loads(body), indent=1))
     return 1 if resp.get("FunctionError") else 0

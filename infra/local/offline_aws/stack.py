@@ -218,11 +218,14 @@ class OfflineStack:
         )
 
     def fire(self, logical_id: str) -> Invocation:
-        """Run a scheduled function now, with the event EventBridge would send."""
+        """Run a scheduled function now, with the event EventBridge would send plus
+        "force": true (a person asked for it: checks that are not due run anyway)."""
         assert self.deployment
         for s in self.deployment.schedules:
             if self.deployment.functions[s.function].logical_id == logical_id:
-                return self._fire_schedule(s)
+                sys.stderr.write(f">> {logical_id} fired on demand\n")
+                event = (s.payload or scheduled_event(s.rule)) | {"force": True}
+                return self.runtime.invoke(s.function, event)
         raise KeyError(f"{logical_id} has no Schedule event")
 
     def _write_state(self) -> None:

@@ -144,6 +144,9 @@ class Monitoring(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    check_every_hours: float = Field(
+        24.0, gt=0
+    )  # the schedule fires hourly; each dataset runs when due
     window_days: float = Field(1.0, gt=0)
     min_rows: int = Field(50, ge=1)
     fdr: float = Field(0.05, gt=0, lt=1)

@@ -176,6 +176,15 @@ def decay_check(
         ece=stats.expected_calibration_error(y, s),
         positives=int(y.sum()),
     )
+    days = np.array([at[i][:10] for i in rows])
+    result["by_day"] = [
+        {
+            "day": d,
+            "labelled": int((days == d).sum()),
+            "auc": stats.roc_auc(y[days == d], s[days == d]),
+        }
+        for d in sorted(set(days.tolist()))
+    ]
     if auc is None:
         return result | {"status": "one_class"}
     decayed = test_auc is not None and auc < test_auc - cfg.decay_tolerance
@@ -186,7 +195,7 @@ def _state(store: ObjectStore, uri: str) -> dict[str, Any]:
     try:
         return json.loads(store.get(uri))
     except ObjectNotFound:
-        return {"streaks": {}, "last_alert": {}, "last_retrain": None}
+        return {"streaks": {}, "last_alert": {}, "last_retrain": None, "last_check": None}
 
 
 def _cooled(last: str | None, hours: float, now: datetime) -> bool:
@@ -194,13 +203,25 @@ def _cooled(last: str | None, hours: float, now: datetime) -> bool:
 
 
 def check_dataset(
-    dataset: str, contract: Contract, ctx: MonitorContext, now: datetime | None = None
+    dataset: str,
+    contract: Contract,
+    ctx: MonitorContext,
+    now: datetime | None = None,
+    *,
+    force: bool = True,
 ) -> dict[str, Any]:
+    """One check of one dataset. ``force=False`` (the schedule) skips datasets checked less
+    than ``check_every_hours`` ago."""
     now = now or datetime.now(UTC)
     cfg = contract.monitoring
     champion = ctx.registry.champion(dataset)
     if champion is None:
         return {"dataset": dataset, "status": "no_champion"}
+    state_uri = s3_uri(ctx.lake_bucket, f"monitoring/{dataset}/state.json")
+    state = _state(ctx.store, state_uri)
+    if not force and not _cooled(state.get("last_check"), cfg.check_every_hours, now):
+        return {"dataset": dataset, "status": "not_due", "last_check": state["last_check"]}
+    state["last_check"] = now.isoformat()
     spec = FeatureSpec.from_json(ctx.store.get(champion.spec_uri))
     since = max(now - timedelta(days=cfg.window_days), champion.created_at)
     result: dict[str, Any] = {
@@ -219,8 +240,6 @@ def check_dataset(
         model_version=champion.version,
     )
     result["rows"] = window.num_rows
-    state_uri = s3_uri(ctx.lake_bucket, f"monitoring/{dataset}/state.json")
-    state = _state(ctx.store, state_uri)
 
     drifted: list[str] = []
     if window.num_rows < cfg.min_rows:
