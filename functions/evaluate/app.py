@@ -1,10 +1,12 @@
-"""Step Functions task: score held-out rows with every candidate and apply the gates."""
+"""Step Functions task: score the held-out rows with every candidate and the champion, apply
+the gates, write the evaluation report and model card."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow import pipeline
+from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.tables import WranglerTables
 from tabflow.observability import logger, tracer
@@ -13,9 +15,17 @@ from tabflow.settings import Settings
 settings = Settings()  # type: ignore[call-arg]
 store = S3Store()
 tables = WranglerTables()
+registry = DynamoRegistry(settings.registry_table)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.evaluate(event, store=store, tables=tables, lake_bucket=settings.lake_bucket)
+    return pipeline.evaluate(
+        event,
+        store=store,
+        tables=tables,
+        lake_bucket=settings.lake_bucket,
+        model_bucket=settings.model_bucket,
+        registry=registry,
+    )

@@ -193,3 +193,26 @@ def test_task_errors_propagate_by_name_for_the_state_machine_to_catch(aws, load_
             },
             Context(),
         )
+
+
+def test_rollback_restores_an_earlier_champion_by_conditional_write(
+    aws, load_handler, telco_csv, capsys
+):
+    from tabflow.cli import registry_main
+
+    _promote_a_champion(aws, load_handler, telco_csv)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    table = aws.ref("RegistryTable")
+    # A second version, promoted by hand from the first one's files.
+    from tabflow.adapters.dynamodb import DynamoRegistry
+
+    registry = DynamoRegistry(table, ddb)
+    v1 = registry.get_version("telco_churn", 1)
+    registry.put_version(v1.model_copy(update={"version": 2}))
+    registry.set_champion("telco_churn", 2, expected=1)
+    assert registry_main(["--table", table, "rollback", "telco_churn", "1"]) == 0
+    assert registry.champion("telco_churn").version == 1
+    assert registry_main(["--table", table, "rollback", "telco_churn", "9"]) == 1
+    assert registry_main(["--table", table, "list", "telco_churn"]) == 0
+    out = capsys.readouterr().out
+    assert "* v1" in out and "  v2" in out

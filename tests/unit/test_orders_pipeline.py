@@ -66,7 +66,14 @@ def run():
     state["train"] = pipeline.train(
         state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
     )
-    state["evaluation"] = pipeline.evaluate(state, store=store, tables=tables, lake_bucket="lake")
+    state["evaluation"] = pipeline.evaluate(
+        state,
+        store=store,
+        tables=tables,
+        lake_bucket="lake",
+        model_bucket="models",
+        registry=registry,
+    )
     state["promotion"] = pipeline.promote(
         state, store=store, registry=registry, model_bucket="models", code_version="t"
     )

@@ -20,7 +20,6 @@ from tabflow.errors import BadRequest, ConcurrentUpdate, ModelNotFound
 from tabflow.features import FeatureSpec
 from tabflow.ingestion import IngestConfig, ingest_object
 from tabflow.monitoring import MonitorContext, check_dataset
-from tabflow.scoring import load_model
 from tabflow.serving import ChampionCache, Predictor
 from tabflow.training import frame_columns
 
@@ -55,7 +54,12 @@ class World:
             state, store=self.store, tables=self.tables, model_bucket="models", lake_bucket="lake"
         )
         state["evaluation"] = pipeline.evaluate(
-            state, store=self.store, tables=self.tables, lake_bucket="lake"
+            state,
+            store=self.store,
+            tables=self.tables,
+            lake_bucket="lake",
+            model_bucket="models",
+            registry=self.registry,
         )
         if state["evaluation"]["promote"]:
             state["promotion"] = pipeline.promote(
@@ -192,9 +196,10 @@ def test_api_scores_equal_offline_scores_for_the_same_rows(trained):
     records = json.loads(rows.to_json(orient="records"))
     answer = predictor.predict("telco_churn", {"records": records}, "req-1")
     spec = FeatureSpec.from_json(world.store.get(champion.spec_uri))
-    offline = load_model(champion.kind, world.store.get(champion.model_uri)).predict(
-        spec.matrix(frame_columns(spec, rows))
+    model = pipeline.load_calibrated(
+        world.store, champion.kind, champion.model_uri, champion.calibration_uri
     )
+    offline = model.predict(spec.matrix(frame_columns(spec, rows)))
     online = np.array([p["score"] for p in answer["predictions"]])
     np.testing.assert_allclose(online, np.round(offline, 6), atol=1e-9)
     assert answer["model_version"] == 1 and len(answer["predictions"][0]["top_features"]) == 3

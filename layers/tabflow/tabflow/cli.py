@@ -45,3 +45,47 @@ def contract_main(argv: list[str] | None = None) -> int:
         return 1
     sys.stdout.write(text)
     return 0
+
+
+def registry_main(argv: list[str] | None = None) -> int:
+    """`registry list DATASET` / `registry rollback DATASET VERSION` against the registry
+    table (REGISTRY_TABLE; AWS_ENDPOINT_URL for the offline AWS)."""
+    import os
+
+    from tabflow.adapters.dynamodb import DynamoRegistry
+    from tabflow.errors import ConcurrentUpdate, ModelNotFound
+
+    parser = argparse.ArgumentParser(prog="registry", description="Model registry")
+    parser.add_argument(
+        "--table", default=os.environ.get("REGISTRY_TABLE"), help="registry table name"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("list", help="versions of a dataset, the champion marked")
+    listing.add_argument("dataset")
+    back = sub.add_parser("rollback", help="make an earlier version the champion again")
+    back.add_argument("dataset")
+    back.add_argument("version", type=int)
+    args = parser.parse_args(argv)
+    if not args.table:
+        parser.error("--table or REGISTRY_TABLE is required")
+    registry = DynamoRegistry(args.table)
+    current = registry.champion(args.dataset)
+    if args.command == "list":
+        for v in registry.list_versions(args.dataset):
+            mark = "*" if current and v.version == current.version else " "
+            print(
+                f"{mark} v{v.version}  {v.kind:<8}  AUC {v.metrics.get('auc')}  {v.created_at:%Y-%m-%d %H:%M}  run {v.run_id}"
+            )
+        return 0
+    try:
+        target = registry.get_version(args.dataset, args.version)
+        registry.set_champion(
+            args.dataset, target.version, expected=current.version if current else None
+        )
+    except (ModelNotFound, ConcurrentUpdate) as exc:
+        print(f"registry rollback: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.dataset}: champion is now v{target.version} (was v{current.version if current else None})"
+    )
+    return 0

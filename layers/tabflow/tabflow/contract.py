@@ -123,9 +123,40 @@ class Target(BaseModel):
 
 
 class Gates(BaseModel):
+    """What a candidate must pass to become the champion; each gate's value and verdict is
+    recorded and emailed."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_auc: float = Field(0.7, ge=0.0, le=1.0)
+    min_pr_auc: float | None = Field(None, ge=0.0, le=1.0)
+    beat_baseline: bool = True  # LightGBM must not be worse than the linear baseline to win
+    champion_tolerance: float = Field(0.01, ge=0.0, le=1.0)  # AUC may not drop more than this
+    max_ece: float | None = Field(
+        0.1, gt=0.0, le=1.0
+    )  # calibration ceiling (expected calibration error)
+    slices: list[str] = Field(default_factory=list)  # columns whose groups must be served alike
+    max_slice_gap: float = Field(0.1, gt=0.0, le=1.0)  # largest AUC gap between groups
+    min_slice_rows: int = Field(50, ge=10)
+
+
+class CostRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    false_positive_cost: float = Field(gt=0)
+    false_negative_cost: float = Field(gt=0)
+
+
+class RecallRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_recall: float = Field(gt=0, le=1)
+
+
+class PrecisionRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_precision: float = Field(gt=0, le=1)
 
 
 class Training(BaseModel):
@@ -133,7 +164,18 @@ class Training(BaseModel):
 
     test_size: float = Field(0.2, gt=0.0, lt=0.5)
     seed: int = 42
-    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    # A fixed probability, or chosen on validation rows: a cost matrix, or a constraint.
+    threshold: float | CostRule | RecallRule | PrecisionRule = 0.5
+    calibration: Literal["auto", "platt", "isotonic", "none"] = "auto"
+    class_weight: Literal["auto", "none", "balanced"] = "auto"  # auto: chosen by validation PR-AUC
+
+    @property
+    def threshold_rule(self) -> float | dict[str, float]:
+        return (
+            self.threshold
+            if isinstance(self.threshold, float | int)
+            else self.threshold.model_dump()
+        )
 
 
 class Monitoring(BaseModel):

@@ -30,8 +30,18 @@ def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = 
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
-    keys = ("auc", "pr_auc", "precision", "recall", "f1", "threshold", "rows")
+    keys = ("auc", "pr_auc", "precision", "recall", "f1", "brier", "ece", "threshold", "rows")
     return [(k, metrics.get(k)) for k in keys if k in metrics]
+
+
+def _metric_and_gate_rows(
+    metrics: dict[str, Any], gates: list[dict[str, Any]]
+) -> list[tuple[str, Any]]:
+    rows = _metric_rows(metrics)
+    rows += [
+        (f"gate {g['name']}", f"{'pass' if g['passed'] else 'FAIL'}: {g['detail']}") for g in gates
+    ]
+    return rows
 
 
 def model_promoted(
@@ -42,17 +52,20 @@ def model_promoted(
     gates: list[dict[str, Any]],
     model_uri: str,
     run_id: str,
+    report_uri: str = "",
+    card_uri: str = "",
 ) -> Email:
     rows = [("dataset", dataset), ("version", f"v{version}"), ("model", winner), ("run", run_id)]
-    rows += _metric_rows(metrics)
+    rows += _metric_and_gate_rows(metrics, gates)
     rows += [
-        (f"gate {g['name']}", f"{'pass' if g['passed'] else 'FAIL'}: {g['detail']}") for g in gates
+        ("model files", model_uri),
+        ("evaluation report", report_uri),
+        ("model card", card_uri),
     ]
-    rows.append(("model files", model_uri))
     return _email(
         f"[tabflow] {dataset}: model v{version} ({winner}) promoted to champion",
         f"A new champion for {dataset} passed every gate and now serves predictions.",
-        rows,
+        [r for r in rows if r[1] != ""],
     )
 
 
@@ -63,19 +76,17 @@ def model_rejected(
     gates: list[dict[str, Any]],
     run_id: str,
     evaluation_uri: str,
+    report_uri: str = "",
 ) -> Email:
     failed = [g for g in gates if not g["passed"]]
     rows = [("dataset", dataset), ("best candidate", winner), ("run", run_id)]
-    rows += _metric_rows(metrics)
-    rows += [
-        (f"gate {g['name']}", f"{'pass' if g['passed'] else 'FAIL'}: {g['detail']}") for g in gates
-    ]
-    rows.append(("evaluation", evaluation_uri))
+    rows += _metric_and_gate_rows(metrics, gates)
+    rows += [("evaluation", evaluation_uri), ("evaluation report", report_uri)]
     names = ", ".join(g["name"] for g in failed) or "none"
     return _email(
         f"[tabflow] {dataset}: candidate rejected (failed gates: {names})",
         f"No model was promoted for {dataset}; the current champion keeps serving.",
-        rows,
+        [r for r in rows if r[1] != ""],
     )
 
 

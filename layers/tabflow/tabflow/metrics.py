@@ -1,31 +1,48 @@
-"""Binary classification metrics on held-out rows."""
+"""Binary classification metrics on held-out rows (numpy; tested against scikit-learn)."""
 
 from typing import Any
 
 import numpy as np
 
+from tabflow.stats import expected_calibration_error, roc_auc
+
+
+def average_precision(y: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the precision-recall curve as a step function (scikit-learn's definition)."""
+    y = np.asarray(y).astype(bool)
+    if not y.any():
+        return 0.0
+    order = np.argsort(-np.asarray(scores), kind="mergesort")
+    s, t = np.asarray(scores)[order], y[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last row of each threshold
+    tp = np.cumsum(t)[distinct]
+    fp = (distinct + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / y.sum()
+    return float(np.sum(np.diff(np.r_[0, recall]) * precision))
+
 
 def binary_metrics(y_true: np.ndarray, scores: np.ndarray, *, threshold: float) -> dict[str, Any]:
-    from sklearn.metrics import (
-        average_precision_score,
-        confusion_matrix,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
-
-    y_pred = (scores >= threshold).astype(int)
-    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
-    two_classes = len(np.unique(y_true)) == 2
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    pred = s >= threshold
+    tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
+    fn, tn = int((~pred & y).sum()), int((~pred & ~y).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    auc = roc_auc(y, s)
     return {
-        "auc": round(float(roc_auc_score(y_true, scores)), 6) if two_classes else None,
-        "pr_auc": round(float(average_precision_score(y_true, scores)), 6) if two_classes else None,
-        "precision": round(float(precision_score(y_true, y_pred, zero_division=0)), 6),
-        "recall": round(float(recall_score(y_true, y_pred, zero_division=0)), 6),
-        "f1": round(float(f1_score(y_true, y_pred, zero_division=0)), 6),
+        "auc": round(auc, 6) if auc is not None else None,
+        "pr_auc": round(average_precision(y, s), 6) if y.any() and (~y).any() else None,
+        "precision": round(precision, 6),
+        "recall": round(recall, 6),
+        "f1": round(2 * precision * recall / (precision + recall), 6)
+        if precision + recall
+        else 0.0,
+        "brier": round(float(np.mean((s - y) ** 2)), 6),
+        "ece": round(expected_calibration_error(y, s), 6),
         "threshold": threshold,
-        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
-        "rows": int(len(y_true)),
-        "positives": int(np.sum(y_true)),
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "rows": int(len(y)),
+        "positives": int(y.sum()),
     }

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tabflow import emails
+from tabflow.calibration import Calibrator, choose_threshold, fit_calibrator
 from tabflow.contract import Contract, parse_contract
 from tabflow.drift import build_reference
 from tabflow.features import FeatureSpec
@@ -19,7 +20,9 @@ from tabflow.gates import decide
 from tabflow.metrics import binary_metrics
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ModelVersion, ObjectStore, Registry, TableStore, s3_uri
-from tabflow.scoring import LightGBMModel, load_model
+from tabflow.reports import evaluation_html, model_card
+from tabflow.scoring import CalibratedModel, LightGBMModel, Model, load_model
+from tabflow.stats import roc_auc
 from tabflow.training import (
     build_feature_spec,
     fit_lightgbm,
@@ -28,6 +31,7 @@ from tabflow.training import (
     stratified_split,
     target_vector,
     time_split,
+    validation_split,
 )
 
 MODEL_FILES = {"lightgbm": "model.txt", "linear": "model.json"}
@@ -45,6 +49,10 @@ def train(
     model_bucket: str,
     lake_bucket: str,
 ) -> dict[str, Any]:
+    """Split (in time when the contract has a timestamp, stratified otherwise), then fit both
+    candidates on the training rows, early-stop, calibrate and choose each one's threshold on
+    validation rows, and pick the candidate with the better validation AUC. The test rows are
+    only written down here; evaluate scores them once."""
     dataset, run_id = state["dataset"], state["run_id"]
     contract = _contract(store, state["contract_uri"])
     frame = tables.read_parquet(state["curated_uri"])
@@ -52,49 +60,93 @@ def train(
     y = target_vector(spec, frame)
     if len(np.unique(y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
-    if contract.timestamp_column:
-        times = frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
-        train_idx, test_idx = time_split(times, contract.training.test_size)
-        split_kind = "time"
+    cfg = contract.training
+    times = (
+        frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
+        if contract.timestamp_column
+        else None
+    )
+    if times is not None:
+        train_idx, test_idx = time_split(times, cfg.test_size)
     else:
-        train_idx, test_idx = stratified_split(
-            y, contract.training.test_size, contract.training.seed
-        )
-        split_kind = "stratified"
+        train_idx, test_idx = stratified_split(y, cfg.test_size, cfg.seed)
     x = spec.matrix(frame_columns(spec, frame))
-    seed = contract.training.seed
+    fit_pos, valid_pos = validation_split(
+        y[train_idx], None if times is None else times[train_idx], cfg.seed + 1
+    )
+    fit_idx, valid_idx = train_idx[fit_pos], train_idx[valid_pos]
+    y_valid = y[valid_idx]
 
     run_prefix = f"{dataset}/runs/{run_id}"
     candidates: dict[str, dict[str, Any]] = {}
-    lgbm = fit_lightgbm(x[train_idx], y[train_idx], spec, seed=seed)
-    uri = s3_uri(model_bucket, f"{run_prefix}/lightgbm/{MODEL_FILES['lightgbm']}")
-    store.put(uri, lgbm.model_text.encode(), "text/plain")
-    candidates["lightgbm"] = {"model_uri": uri, "params": lgbm.params}
-    linear = fit_linear(x[train_idx], y[train_idx], spec, seed=seed)
-    uri = s3_uri(model_bucket, f"{run_prefix}/linear/{MODEL_FILES['linear']}")
-    store.put(uri, linear.to_json().encode(), "application/json")
-    candidates["linear"] = {"model_uri": uri, "params": {"C": 1.0, "penalty": "l2"}}
+    lgbm, lgbm_valid = fit_lightgbm(
+        x,
+        y,
+        spec,
+        seed=cfg.seed,
+        fit_idx=fit_idx,
+        valid_idx=valid_idx,
+        class_weight=cfg.class_weight,
+    )
+    balanced = (
+        bool(lgbm.params.get("is_unbalance"))
+        if cfg.class_weight == "auto"
+        else cfg.class_weight == "balanced"
+    )
+    linear = fit_linear(x[fit_idx], y[fit_idx], spec, balanced=balanced)
+    fitted = {
+        "lightgbm": (lgbm.model_text, lgbm_valid, lgbm.params),
+        "linear": (
+            linear.to_json(),
+            linear.predict(x[valid_idx]),
+            {"C": 1.0, "penalty": "l2", "class_weight": "balanced" if balanced else "none"},
+        ),
+    }
+    for name, (text, raw_valid, params) in fitted.items():
+        calibrator = fit_calibrator(cfg.calibration, raw_valid, y_valid)
+        calibrated = calibrator.apply(raw_valid)
+        threshold, why = choose_threshold(calibrated, y_valid, cfg.threshold_rule)
+        model_uri = s3_uri(model_bucket, f"{run_prefix}/{name}/{MODEL_FILES[name]}")
+        store.put(
+            model_uri, text.encode(), "text/plain" if name == "lightgbm" else "application/json"
+        )
+        calibration_uri = s3_uri(model_bucket, f"{run_prefix}/{name}/calibration.json")
+        store.put(calibration_uri, calibrator.to_json().encode(), "application/json")
+        candidates[name] = {
+            "model_uri": model_uri,
+            "calibration_uri": calibration_uri,
+            "params": params,
+            "calibration": calibrator.method,
+            "threshold": threshold,
+            "threshold_reason": why,
+            "validation": {
+                k: binary_metrics(y_valid, calibrated, threshold=threshold)[k]
+                for k in ("auc", "pr_auc", "brier", "ece")
+            },
+        }
+    chosen = max(candidates, key=lambda n: candidates[n]["validation"]["auc"] or 0.0)
 
     spec_uri = s3_uri(model_bucket, f"{run_prefix}/features.json")
     store.put(spec_uri, spec.to_json().encode(), "application/json")
     split_uri = s3_uri(lake_bucket, f"runs/{dataset}/run={run_id}/split.json")
     store.put(
         split_uri,
-        json.dumps({"kind": split_kind, "test_rows": test_idx.tolist()}).encode(),
+        json.dumps(
+            {"kind": "time" if times is not None else "stratified", "test_rows": test_idx.tolist()}
+        ).encode(),
         "application/json",
     )
     # The reference profile for drift: training rows only, scores and gain importance from
     # the fitted LightGBM (so the monitor can weigh features by what the model relies on).
     booster = LightGBMModel(lgbm.model_text)
-    train_scores = booster.predict(x[train_idx])
     gain = booster.importance()
     importance = {
-        name: float(g / gain.sum()) if gain.sum() else 0.0
-        for name, g in zip(spec.names, gain, strict=True)
+        n: float(g / gain.sum()) if gain.sum() else 0.0
+        for n, g in zip(spec.names, gain, strict=True)
     }
     reference_uri = s3_uri(model_bucket, f"{run_prefix}/reference.json")
     reference = build_reference(
-        spec, x[train_idx], train_scores, importance, seed=contract.training.seed
+        spec, x[train_idx], booster.predict(x[train_idx]), importance, seed=cfg.seed
     )
     store.put(reference_uri, reference.to_json().encode(), "application/json")
     logger.info(
@@ -102,23 +154,47 @@ def train(
         extra={
             "dataset": dataset,
             "run_id": run_id,
+            "chosen": chosen,
             "train_rows": len(train_idx),
             "test_rows": len(test_idx),
         },
     )
     return {
         "candidates": candidates,
+        "chosen": chosen,
         "spec_uri": spec_uri,
         "split_uri": split_uri,
-        "split": split_kind,
+        "split": "time" if times is not None else "stratified",
         "reference_uri": reference_uri,
-        "rows": {"train": int(len(train_idx)), "test": int(len(test_idx))},
+        "importance": dict(sorted(importance.items(), key=lambda kv: -kv[1])[:10]),
+        "rows": {
+            "train": int(len(fit_idx)),
+            "validation": int(len(valid_idx)),
+            "test": int(len(test_idx)),
+        },
     }
 
 
+def load_calibrated(
+    store: ObjectStore, kind: str, model_uri: str, calibration_uri: str | None
+) -> Model:
+    model = load_model(kind, store.get(model_uri))
+    if calibration_uri:
+        model = CalibratedModel(model, Calibrator.from_json(store.get(calibration_uri)))
+    return model
+
+
 def evaluate(
-    state: dict[str, Any], *, store: ObjectStore, tables: TableStore, lake_bucket: str
+    state: dict[str, Any],
+    *,
+    store: ObjectStore,
+    tables: TableStore,
+    lake_bucket: str,
+    model_bucket: str,
+    registry: Registry | None = None,
 ) -> dict[str, Any]:
+    """Score the held-out rows once with every candidate (and with the current champion, on
+    the same rows), apply the gates to the chosen candidate, write the evaluation report."""
     dataset, run_id = state["dataset"], state["run_id"]
     contract = _contract(store, state["contract_uri"])
     trained = state["train"]
@@ -129,39 +205,166 @@ def evaluate(
     test_rows = np.asarray(json.loads(store.get(trained["split_uri"]))["test_rows"], dtype=np.int64)
     x = spec.matrix(frame_columns(spec, frame))[test_rows]
     y = target_vector(spec, frame)[test_rows]
-    threshold = contract.training.threshold
     results: dict[str, dict[str, Any]] = {}
+    scores: dict[str, np.ndarray] = {}
     for name, cand in trained["candidates"].items():
-        model = load_model(name, store.get(cand["model_uri"]))
-        results[name] = binary_metrics(y, model.predict(x), threshold=threshold)
-    decision = decide(results, contract.gates)
-    evaluation_uri = s3_uri(lake_bucket, f"reports/{dataset}/run={run_id}/evaluation.json")
-    store.put(
-        evaluation_uri,
-        json.dumps(
-            {
-                "dataset": dataset,
-                "run_id": run_id,
-                "candidates": results,
-                "decision": decision.to_dict(),
-            },
-            indent=1,
-        ).encode(),
-        "application/json",
+        model = load_calibrated(store, name, cand["model_uri"], cand.get("calibration_uri"))
+        scores[name] = model.predict(x)
+        results[name] = binary_metrics(y, scores[name], threshold=cand["threshold"])
+    chosen = trained["chosen"]
+    champion = _champion_on(registry, dataset, store, frame, test_rows, y) if registry else None
+    slices = _slice_metrics(contract, frame.iloc[test_rows], y, scores[chosen])
+    decision = decide(chosen, results, contract.gates, champion=champion, slices=slices)
+
+    test_frame = frame.iloc[test_rows]
+    chosen_model = load_calibrated(
+        store,
+        chosen,
+        trained["candidates"][chosen]["model_uri"],
+        trained["candidates"][chosen].get("calibration_uri"),
     )
+    sample = np.arange(min(len(test_rows), 2000))
+    contributions = chosen_model.contributions(x[sample])
+    shap_summary = dict(
+        zip(spec.names, np.abs(contributions).mean(axis=0).round(6).tolist(), strict=True)
+    )
+    evaluation = {
+        "dataset": dataset,
+        "run_id": run_id,
+        "chosen": chosen,
+        "candidates": results,
+        "champion": champion,
+        "slices": slices,
+        "decision": decision.to_dict(),
+        "importance": trained.get("importance", {}),
+        "shap_mean_abs": shap_summary,
+        "curves": {name: curves(y, scores[name]) for name in scores},
+        "thresholds": {
+            n: {
+                "value": c["threshold"],
+                "reason": c["threshold_reason"],
+                "calibration": c["calibration"],
+            }
+            for n, c in trained["candidates"].items()
+        },
+        "rows": trained["rows"],
+        "split": trained["split"],
+        "test_positives": int(y.sum()),
+        "test_rows": int(len(test_frame)),
+    }
+    base = f"reports/{dataset}/run={run_id}/evaluation"
+    evaluation_uri = s3_uri(lake_bucket, f"{base}.json")
+    store.put(evaluation_uri, json.dumps(evaluation, indent=1).encode(), "application/json")
+    report_uri = s3_uri(model_bucket, f"{dataset}/runs/{run_id}/report.html")
+    store.put(report_uri, evaluation_html(evaluation).encode(), "text/html")
+    card_uri = s3_uri(model_bucket, f"{dataset}/runs/{run_id}/model_card.md")
+    store.put(card_uri, model_card(evaluation, contract).encode(), "text/markdown")
     logger.info(
         "candidates evaluated",
         extra={"dataset": dataset, "run_id": run_id, "decision": decision.to_dict()},
     )
     return {
         "promote": decision.promote,
-        "winner": decision.winner,
-        "metrics": results[decision.winner],
+        "winner": chosen,
+        "metrics": _summary(results[chosen]),
         "all_metrics": {n: {"auc": m["auc"], "pr_auc": m["pr_auc"]} for n, m in results.items()},
         "gates": decision.to_dict()["gates"],
         "failed_gates": decision.failed,
-        "threshold": threshold,
+        "threshold": trained["candidates"][chosen]["threshold"],
         "evaluation_uri": evaluation_uri,
+        "report_uri": report_uri,
+        "model_card_uri": card_uri,
+    }
+
+
+def _summary(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: m[k]
+        for k in (
+            "auc",
+            "pr_auc",
+            "precision",
+            "recall",
+            "f1",
+            "brier",
+            "ece",
+            "threshold",
+            "rows",
+            "confusion_matrix",
+        )
+    }
+
+
+def _champion_on(
+    registry: Registry,
+    dataset: str,
+    store: ObjectStore,
+    frame: Any,
+    test_rows: np.ndarray,
+    y: np.ndarray,
+) -> dict[str, Any] | None:
+    """The current champion scored on this run's test rows, if it can read them."""
+    current = registry.champion(dataset)
+    if current is None:
+        return None
+    spec = FeatureSpec.from_json(store.get(current.spec_uri))
+    missing = [f.name for f in spec.fields if f.name not in frame.columns]
+    if missing:
+        return {
+            "version": current.version,
+            "comparable": False,
+            "reason": f"its inputs {missing} are not in this data",
+        }
+    model = load_calibrated(store, current.kind, current.model_uri, current.calibration_uri)
+    x = spec.matrix(frame_columns(spec, frame))[test_rows]
+    m = binary_metrics(y, model.predict(x), threshold=current.threshold)
+    return {"version": current.version, "comparable": True, "auc": m["auc"], "pr_auc": m["pr_auc"]}
+
+
+def _slice_metrics(
+    contract: Contract, test_frame: Any, y: np.ndarray, scores: np.ndarray
+) -> dict[str, Any]:
+    """AUC per group of each declared slice column, on the test rows."""
+    out: dict[str, Any] = {}
+    for column in contract.gates.slices:
+        if column not in test_frame.columns:
+            out[column] = {"error": f"column {column!r} is not in the curated data"}
+            continue
+        groups = {}
+        values = test_frame[column].astype(str).to_numpy()
+        for value in sorted(set(values.tolist())):
+            mask = values == value
+            auc = (
+                roc_auc(y[mask], scores[mask])
+                if mask.sum() >= contract.gates.min_slice_rows
+                else None
+            )
+            groups[value] = {"rows": int(mask.sum()), "positives": int(y[mask].sum()), "auc": auc}
+        out[column] = groups
+    return out
+
+
+def curves(y: np.ndarray, scores: np.ndarray, points: int = 50) -> dict[str, list[float]]:
+    """ROC, precision-recall and reliability curves, down-sampled for the report."""
+    thresholds = np.quantile(scores, np.linspace(0, 1, points))[::-1]
+    y = y.astype(bool)
+    tpr, fpr, precision = [], [], []
+    for t in thresholds:
+        pred = scores >= t
+        tp, fp = (pred & y).sum(), (pred & ~y).sum()
+        tpr.append(float(tp / max(y.sum(), 1)))
+        fpr.append(float(fp / max((~y).sum(), 1)))
+        precision.append(float(tp / max(tp + fp, 1)))
+    bins = np.minimum((scores * 10).astype(int), 9)
+    predicted = [float(scores[bins == b].mean()) if (bins == b).any() else None for b in range(10)]
+    observed = [float(y[bins == b].mean()) if (bins == b).any() else None for b in range(10)]
+    return {
+        "fpr": [0.0, *fpr, 1.0],
+        "tpr": [0.0, *tpr, 1.0],
+        "recall": tpr,
+        "precision": precision,
+        "predicted": predicted,
+        "observed": observed,
     }
 
 
@@ -188,6 +391,16 @@ def promote(
     store.put(spec_uri, spec_bytes, "application/json")
     reference_uri = s3_uri(model_bucket, f"{prefix}/reference.json")
     store.put(reference_uri, store.get(trained["reference_uri"]), "application/json")
+    calibration_uri = s3_uri(model_bucket, f"{prefix}/calibration.json")
+    store.put(
+        calibration_uri,
+        store.get(trained["candidates"][winner]["calibration_uri"]),
+        "application/json",
+    )
+    report_uri = s3_uri(model_bucket, f"{prefix}/report.html")
+    store.put(report_uri, store.get(evaluation["report_uri"]), "text/html")
+    card_uri = s3_uri(model_bucket, f"{prefix}/model_card.md")
+    store.put(card_uri, store.get(evaluation["model_card_uri"]), "text/markdown")
     metadata = {
         "dataset": dataset,
         "version": version,
@@ -207,6 +420,10 @@ def promote(
         "all_candidates": evaluation["all_metrics"],
         "gates": evaluation["gates"],
         "threshold": evaluation["threshold"],
+        "threshold_reason": trained["candidates"][winner]["threshold_reason"],
+        "calibration": trained["candidates"][winner]["calibration"],
+        "report_uri": report_uri,
+        "model_card_uri": card_uri,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "rows": trained["rows"],
     }
@@ -223,6 +440,7 @@ def promote(
             reference_uri=reference_uri,
             metadata_uri=metadata_uri,
             threshold=evaluation["threshold"],
+            calibration_uri=calibration_uri,
             metrics=evaluation["metrics"],
             run_id=run_id,
             created_at=datetime.now(UTC),
@@ -242,6 +460,8 @@ def promote(
         "version": version,
         "model_uri": model_uri,
         "metadata_uri": metadata_uri,
+        "report_uri": report_uri,
+        "model_card_uri": card_uri,
         "previous_version": current.version if current else None,
     }
 
@@ -266,11 +486,19 @@ def notify(
             ev["gates"],
             pr["model_uri"],
             run_id,
+            pr.get("report_uri", ""),
+            pr.get("model_card_uri", ""),
         )
     elif kind == "rejected":
         ev = run["evaluation"]
         email = emails.model_rejected(
-            dataset, ev["winner"], ev["metrics"], ev["gates"], run_id, ev["evaluation_uri"]
+            dataset,
+            ev["winner"],
+            ev["metrics"],
+            ev["gates"],
+            run_id,
+            ev["evaluation_uri"],
+            ev.get("report_uri", ""),
         )
     elif kind == "failed":
         err = run.get("error") or {}

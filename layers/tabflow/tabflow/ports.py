@@ -69,6 +69,7 @@ class ModelVersion(BaseModel):
     reference_uri: str
     metadata_uri: str
     threshold: float
+    calibration_uri: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     run_id: str
     created_at: datetime
@@ -80,6 +81,8 @@ class Registry(Protocol):
     def put_version(self, version: ModelVersion) -> None: ...
 
     def get_version(self, dataset: str, version: int) -> ModelVersion: ...
+
+    def list_versions(self, dataset: str) -> list[ModelVersion]: ...
 
     def champion(self, dataset: str) -> ModelVersion | None: ...
 

@@ -84,3 +84,172 @@ def monitoring_html(result: dict[str, Any]) -> str:
         + "<h2>Features</h2><table><tr><th>feature</th><th>drifted</th><th>PSI</th><th>tests</th><th>how</th></tr>"
         f"{rows}</table></body></html>"
     )
+
+
+def _svg_lines(
+    series: list[tuple[str, list[float], list[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    diagonal: bool = False,
+) -> str:
+    """A small line chart as inline SVG (no plotting library in the Lambda package)."""
+    w, h, pad = 260, 220, 30
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+
+    def pt(x: float, y: float) -> str:
+        return f"{pad + x * (w - 2 * pad):.1f},{h - pad - y * (h - 2 * pad):.1f}"
+
+    body = f"<rect x='{pad}' y='{pad}' width='{w - 2 * pad}' height='{h - 2 * pad}' fill='none' stroke='#999'/>"
+    if diagonal:
+        body += f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{pad}' stroke='#ccc' stroke-dasharray='3'/>"
+    legend = ""
+    for i, (name, xs, ys) in enumerate(series):
+        pts = " ".join(
+            pt(x, y) for x, y in zip(xs, ys, strict=False) if x is not None and y is not None
+        )
+        colour = colours[i % len(colours)]
+        body += f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{pts}'/>"
+        legend += f"<text x='{pad + 4}' y='{pad + 12 + 12 * i}' font-size='10' fill='{colour}'>{escape(name)}</text>"
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}'>"
+        f"<text x='{w / 2}' y='14' font-size='12' text-anchor='middle'>{escape(title)}</text>{body}{legend}"
+        f"<text x='{w / 2}' y='{h - 6}' font-size='10' text-anchor='middle'>{escape(xlabel)}</text>"
+        f"<text x='10' y='{h / 2}' font-size='10' transform='rotate(-90 10 {h / 2})' text-anchor='middle'>"
+        f"{escape(ylabel)}</text></svg>"
+    )
+
+
+def _svg_bars(values: dict[str, float], *, title: str) -> str:
+    items = sorted(values.items(), key=lambda kv: -kv[1])[:15]
+    top = max((v for _, v in items), default=1.0) or 1.0
+    h = 24 + 16 * len(items)
+    bars = "".join(
+        f"<text x='150' y='{30 + 16 * i}' font-size='10' text-anchor='end'>{escape(k)}</text>"
+        f"<rect x='155' y='{21 + 16 * i}' width='{200 * v / top:.1f}' height='11' fill='#1f77b4'/>"
+        f"<text x='{160 + 200 * v / top:.1f}' y='{30 + 16 * i}' font-size='9'>{v:.3g}</text>"
+        for i, (k, v) in enumerate(items)
+    )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='420' height='{h}'>"
+        f"<text x='210' y='14' font-size='12' text-anchor='middle'>{escape(title)}</text>{bars}</svg>"
+    )
+
+
+def evaluation_html(ev: dict[str, Any]) -> str:
+    """The evaluation report: metrics, gates, ROC, PR, calibration, confusion matrix,
+    importance, SHAP summary and the slice table."""
+    curves = ev["curves"]
+    roc = _svg_lines(
+        [(n, c["fpr"], c["tpr"]) for n, c in curves.items()],
+        title="ROC",
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        diagonal=True,
+    )
+    pr = _svg_lines(
+        [(n, c["recall"], c["precision"]) for n, c in curves.items()],
+        title="Precision-recall",
+        xlabel="recall",
+        ylabel="precision",
+    )
+    cal = _svg_lines(
+        [(n, c["predicted"], c["observed"]) for n, c in curves.items()],
+        title="Calibration",
+        xlabel="predicted probability",
+        ylabel="observed rate",
+        diagonal=True,
+    )
+    chosen = ev["chosen"]
+    cm = ev["candidates"][chosen]["confusion_matrix"]
+    metric_keys = ("auc", "pr_auc", "precision", "recall", "f1", "brier", "ece", "threshold")
+    metrics = "".join(
+        f"<tr><th>{escape(n)}{' (chosen)' if n == chosen else ''}</th>"
+        + "".join(f"<td>{m.get(k)}</td>" for k in metric_keys)
+        + "</tr>"
+        for n, m in ev["candidates"].items()
+    )
+    if ev.get("champion") and ev["champion"].get("comparable"):
+        c = ev["champion"]
+        metrics += (
+            f"<tr><th>champion v{c['version']}</th><td>{c['auc']}</td><td>{c['pr_auc']}</td></tr>"
+        )
+    gates = "".join(
+        f"<tr><td>{escape(g['name'])}</td><td style='color:{'green' if g['passed'] else 'red'}'>"
+        f"{'pass' if g['passed'] else 'FAIL'}</td><td>{g['value']}</td><td>{g['threshold']}</td>"
+        f"<td>{escape(g['detail'])}</td></tr>"
+        for g in ev["decision"]["gates"]
+    )
+    slices = "".join(
+        f"<tr><td>{escape(col)}</td><td>{escape(group)}</td><td>{v.get('rows')}</td><td>{v.get('positives')}</td>"
+        f"<td>{v.get('auc')}</td></tr>"
+        for col, groups in (ev.get("slices") or {}).items()
+        if "error" not in groups
+        for group, v in groups.items()
+    )
+    thresholds = "".join(
+        f"<li>{escape(n)}: {t['value']} ({escape(t['reason'])}; calibration {t['calibration']})</li>"
+        for n, t in ev.get("thresholds", {}).items()
+    )
+    verdict = "PROMOTE" if ev["decision"]["promote"] else "REJECT"
+    return (
+        "<html><head><meta charset='utf-8'><title>Evaluation report</title><style>body{font-family:sans-serif}"
+        "td,th{border:1px solid #ccc;padding:3px 6px}table{border-collapse:collapse}</style></head><body>"
+        f"<h1>{escape(ev['dataset'])} - run {escape(ev['run_id'])}: {verdict}</h1>"
+        f"<p>Chosen on validation rows: <b>{escape(chosen)}</b>. Split: {escape(str(ev.get('split')))}; rows "
+        f"{escape(json.dumps(ev.get('rows')))}; the test rows were scored once.</p>"
+        f"<h2>Held-out metrics</h2><table><tr><th></th>{''.join(f'<th>{k}</th>' for k in metric_keys)}</tr>{metrics}"
+        f"</table><ul>{thresholds}</ul>"
+        f"<h2>Gates</h2><table><tr><th>gate</th><th>verdict</th><th>value</th><th>threshold</th><th>detail</th></tr>"
+        f"{gates}</table>"
+        f"<h2>Curves</h2>{roc}{pr}{cal}"
+        f"<h2>Confusion matrix at {ev['candidates'][chosen]['threshold']}</h2><table><tr><th></th><th>predicted no"
+        f"</th><th>predicted yes</th></tr><tr><th>actual no</th><td>{cm['tn']}</td><td>{cm['fp']}</td></tr>"
+        f"<tr><th>actual yes</th><td>{cm['fn']}</td><td>{cm['tp']}</td></tr></table>"
+        f"<h2>What the models use</h2>{_svg_bars(ev.get('importance', {}), title='LightGBM gain share')}"
+        f"{_svg_bars(ev.get('shap_mean_abs', {}), title=f'{chosen}: mean |contribution| (SHAP, log-odds)')}"
+        + (
+            f"<h2>Slices</h2><table><tr><th>column</th><th>group</th><th>rows</th><th>positives</th><th>AUC</th></tr>"
+            f"{slices}</table>"
+            if slices
+            else ""
+        )
+        + "</body></html>"
+    )
+
+
+def model_card(ev: dict[str, Any], contract: Any) -> str:
+    chosen = ev["chosen"]
+    m = ev["candidates"][chosen]
+    gates = "\n".join(
+        f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} |"
+        for g in ev["decision"]["gates"]
+    )
+    top = ", ".join(list(ev.get("importance", {}))[:5])
+    return f"""# Model card: {ev["dataset"]} ({chosen})
+
+**Run** {ev["run_id"]} - **decision** {"promoted" if ev["decision"]["promote"] else "rejected"}
+
+## Intended use
+{contract.description or "Predicts " + contract.target.column}. Binary classification of
+`{contract.target.column}` (positive: `{contract.target.positive_label}`), decision threshold
+{m["threshold"]} ({ev["thresholds"][chosen]["reason"]}).
+
+## Data
+Split: {ev.get("split")}; rows {ev.get("rows")}; held-out positives {ev.get("test_positives")}.
+Features: {len(ev.get("shap_mean_abs", {}))}; the most used: {top}.
+
+## Held-out performance
+AUC {m["auc"]}, PR-AUC {m["pr_auc"]}, precision {m["precision"]}, recall {m["recall"]}, F1 {m["f1"]},
+Brier {m["brier"]}, expected calibration error {m["ece"]} (calibration: {ev["thresholds"][chosen]["calibration"]}).
+
+## Gates
+| gate | verdict | value | threshold |
+| --- | --- | --- | --- |
+{gates}
+
+## Limitations
+Trained on the data of one upload; performance on groups not declared as slices is not
+measured. Drift and decay are watched by the monitor; retrain when they are confirmed.
+"""

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tabflow.calibration import Calibrator
 from tabflow.features import FeatureSpec
 
 
@@ -136,6 +137,20 @@ def design_matrix(x, numeric_idx, categorical_idx, means, scales, widths) -> np.
         onehot[np.flatnonzero(ok), codes[ok].astype(int)] = 1.0
         parts.append(onehot)
     return np.hstack(parts) if parts else np.zeros((n, 0))
+
+
+class CalibratedModel:
+    """A model whose probabilities pass through a calibrator; explanations stay those of the
+    underlying model (log-odds contributions)."""
+
+    def __init__(self, model: Model, calibrator: "Calibrator") -> None:
+        self.model, self.calibrator, self.kind = model, calibrator, model.kind
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.calibrator.apply(self.model.predict(x))
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        return self.model.contributions(x)
 
 
 def load_model(kind: str, payload: str | bytes) -> Model:

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from tabflow.calibration import Calibrator
 from tabflow.errors import BadRequest, ModelNotFound
 from tabflow.features import FeatureSpec, parse_iso_datetime
 from tabflow.observability import logger
 from tabflow.ports import ModelVersion, ObjectStore, Registry, s3_uri
-from tabflow.scoring import Model, load_model, score
+from tabflow.scoring import CalibratedModel, Model, load_model, score
 
 MAX_ERRORS_REPORTED = 50
 
@@ -85,7 +86,12 @@ class ChampionCache:
         if digest != version.sha256:
             raise ValueError(f"{version.model_uri}: sha256 {digest} does not match the registry")
         spec = FeatureSpec.from_json(self._store.get(version.spec_uri))
-        return Champion(version, load_model(version.kind, payload), spec, now)
+        model = load_model(version.kind, payload)
+        if version.calibration_uri:
+            model = CalibratedModel(
+                model, Calibrator.from_json(self._store.get(version.calibration_uri))
+            )
+        return Champion(version, model, spec, now)
 
 
 def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[Any]]:

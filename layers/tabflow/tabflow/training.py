@@ -105,11 +105,25 @@ def target_vector(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
 
 
 def stratified_split(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
+    """Hold out ``test_size`` of each class (at least one row of each when possible)."""
+    rng = np.random.default_rng(seed)
+    test: list[np.ndarray] = []
+    for label in np.unique(y):
+        rows = np.flatnonzero(y == label)
+        rng.shuffle(rows)
+        k = int(round(len(rows) * test_size))
+        test.append(rows[: max(k, 1 if len(rows) > 1 else 0)])
+    test_idx = np.sort(np.concatenate(test)) if test else np.array([], dtype=int)
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    return train_idx, test_idx
 
-    idx = np.arange(len(y))
-    train_idx, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
-    return np.sort(train_idx), np.sort(test_idx)
+
+def validation_split(
+    y: np.ndarray, times: np.ndarray | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to fit on and rows to early-stop, calibrate and pick a threshold on: the latest
+    15% when the data has a timestamp, a stratified 15% otherwise."""
+    return time_split(times, 0.15) if times is not None else stratified_split(y, 0.15, seed)
 
 
 @dataclass(frozen=True)
@@ -119,11 +133,24 @@ class FittedLightGBM:
     best_iteration: int
 
 
-def fit_lightgbm(x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, seed: int) -> FittedLightGBM:
+def fit_lightgbm(
+    x: np.ndarray,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    *,
+    seed: int,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    class_weight: str = "auto",
+) -> tuple[FittedLightGBM, np.ndarray]:
+    """Early stopping on the validation rows; with class_weight "auto" both unweighted and
+    balanced are fitted and the better validation PR-AUC wins. Returns the model and its raw
+    validation scores (for calibration and the threshold)."""
     import lightgbm as lgb
 
-    fit_idx, valid_idx = stratified_split(y, 0.15, seed + 1)
-    params: dict[str, Any] = {
+    from tabflow.metrics import average_precision
+
+    base: dict[str, Any] = {
         "objective": "binary",
         "learning_rate": 0.03,
         "num_leaves": 15,
@@ -138,33 +165,44 @@ def fit_lightgbm(x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, seed: int) 
         "num_threads": 2,
         "verbosity": -1,
     }
-    cats = spec.categorical_indices
-    train = lgb.Dataset(
-        x[fit_idx],
-        y[fit_idx],
-        feature_name=spec.names,
-        categorical_feature=cats,
-        free_raw_data=False,
-    )
-    valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
-    booster = lgb.train(
-        params,
-        train,
-        num_boost_round=2000,
-        valid_sets=[valid],
-        callbacks=[lgb.early_stopping(100, verbose=False)],
-    )
-    best = booster.best_iteration or booster.current_iteration()
-    return FittedLightGBM(
-        booster.model_to_string(num_iteration=best), params | {"num_boost_round": best}, best
-    )
+    options = {"none": [False], "balanced": [True], "auto": [False, True]}[class_weight]
+    best: tuple[float, FittedLightGBM, np.ndarray] | None = None
+    for balanced in options:
+        params = base | {"is_unbalance": balanced}
+        train = lgb.Dataset(
+            x[fit_idx],
+            y[fit_idx],
+            feature_name=spec.names,
+            categorical_feature=spec.categorical_indices,
+            free_raw_data=False,
+        )
+        valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
+        booster = lgb.train(
+            params,
+            train,
+            num_boost_round=2000,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(100, verbose=False)],
+        )
+        rounds = booster.best_iteration or booster.current_iteration()
+        scores = booster.predict(x[valid_idx], num_iteration=rounds)
+        quality = average_precision(y[valid_idx], scores)
+        fitted = FittedLightGBM(
+            booster.model_to_string(num_iteration=rounds),
+            params | {"num_boost_round": rounds},
+            rounds,
+        )
+        if best is None or quality > best[0]:
+            best = (quality, fitted, scores)
+    assert best is not None
+    return best[1], best[2]
 
 
 def fit_linear(
-    x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, seed: int, c: float = 1.0
+    x: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, c: float = 1.0, balanced: bool = False
 ) -> LinearModel:
-    from sklearn.linear_model import LogisticRegression
-
+    """L2-regularised logistic regression (one-hot and scaling inside), by Newton's method:
+    minimises C * sum(log-loss) + |w|^2 / 2 with the intercept unpenalised."""
     numeric_idx = tuple(i for i, f in enumerate(spec.features) if f.kind == "numeric")
     categorical_idx = tuple(spec.categorical_indices)
     widths = [len(spec.features[j].categories) for j in categorical_idx]
@@ -173,8 +211,7 @@ def fit_linear(
     scales = np.nanstd(num, axis=0) if numeric_idx else np.zeros(0)
     scales = np.where((scales > 0) & np.isfinite(scales), scales, 1.0)
     design = design_matrix(x, numeric_idx, categorical_idx, means, scales, widths)
-    clf = LogisticRegression(C=c, max_iter=5000, random_state=seed).fit(design, y)
-    coef = clf.coef_[0]
+    coef, intercept = logistic_regression(design, y.astype(np.float64), c=c, balanced=balanced)
     k = len(numeric_idx)
     onehot, pos = [], k
     for w in widths:
@@ -185,7 +222,45 @@ def fit_linear(
         scales=tuple(float(v) for v in scales),
         numeric_coef=tuple(float(v) for v in coef[:k]),
         onehot_coef=tuple(onehot),
-        intercept=float(clf.intercept_[0]),
+        intercept=float(intercept),
         numeric_idx=numeric_idx,
         categorical_idx=categorical_idx,
     )
+
+
+def logistic_regression(
+    design: np.ndarray, y: np.ndarray, *, c: float, balanced: bool = False, iterations: int = 100
+) -> tuple[np.ndarray, float]:
+    n, d = design.shape
+    weights = np.ones(n)
+    if balanced and 0 < y.sum() < n:
+        pos = y.sum()
+        weights = np.where(y == 1, n / (2 * pos), n / (2 * (n - pos)))
+    xb = np.column_stack([design, np.ones(n)])
+    w = np.zeros(d + 1)
+    penalty = np.ones(d + 1) / c
+    penalty[-1] = 0.0
+
+    def loss(v: np.ndarray) -> float:
+        z = xb @ v
+        return float(np.sum(weights * (np.logaddexp(0, z) - y * z)) + 0.5 * np.sum(penalty * v * v))
+
+    current = loss(w)
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-np.clip(xb @ w, -35, 35)))
+        grad = xb.T @ (weights * (p - y)) + penalty * w
+        hess = (
+            (xb * (weights * p * (1 - p))[:, None]).T @ xb
+            + np.diag(penalty)
+            + 1e-10 * np.eye(d + 1)
+        )
+        step = np.linalg.solve(hess, grad)
+        scale, candidate = 1.0, loss(w - step)
+        while candidate > current + 1e-12 and scale > 1e-6:  # damped Newton: the loss never rises
+            scale /= 2
+            candidate = loss(w - scale * step)
+        w -= scale * step
+        improved, current = current - candidate, candidate
+        if np.max(np.abs(scale * step)) < 1e-9 or improved < 1e-12 * max(1.0, abs(current)):
+            break
+    return w[:-1], float(w[-1])

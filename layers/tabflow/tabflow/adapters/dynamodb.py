@@ -65,6 +65,20 @@ class DynamoRegistry:
             raise ModelNotFound(f"{dataset} v{version} is not in the registry")
         return ModelVersion.model_validate_json(item["doc"]["S"])
 
+    def list_versions(self, dataset: str) -> list[ModelVersion]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :d AND begins_with(sk, :v)",
+            "ExpressionAttributeValues": {":d": {"S": dataset}, ":v": {"S": "v#"}},
+        }
+        while True:
+            resp = self._ddb.query(**kwargs)
+            items += resp.get("Items", [])
+            if "LastEvaluatedKey" not in resp:
+                return [ModelVersion.model_validate_json(i["doc"]["S"]) for i in items]
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
     def champion(self, dataset: str) -> ModelVersion | None:
         pointer = self._champion_version(dataset)
         return None if pointer is None else self.get_version(dataset, pointer)

@@ -77,6 +77,9 @@ class MemoryRegistry:
         except KeyError:
             raise ModelNotFound(f"{dataset} v{version}") from None
 
+    def list_versions(self, dataset: str) -> list[ModelVersion]:
+        return [v for (d, _), v in sorted(self.versions.items()) if d == dataset]
+
     def champion(self, dataset: str) -> ModelVersion | None:
         v = self.champions.get(dataset)
         return None if v is None else self.versions[(dataset, v)]
