@@ -46,56 +46,111 @@ def deployment_mb(function: str) -> float:
     )
 
 
-def test_the_ingest_function_fits_in_lambda():
-    assert deployment_mb("IngestFunction") < LIMIT_MB
+@pytest.mark.parametrize("function", _functions())
+def test_every_function_fits_in_lambda(function):
+    assert deployment_mb(function) < LIMIT_MB
 
 
-def test_the_built_ingest_function_works_with_only_its_layers(tmp_path):
-    runtime = tmp_path / "runtime"  # what the Lambda runtime provides: boto3 and its dependencies
-    runtime.mkdir()
+ENV = {
+    "RAW_BUCKET": "r",
+    "LAKE_BUCKET": "l",
+    "MODEL_BUCKET": "m",
+    "REGISTRY_TABLE": "t",
+    "STATE_MACHINE_ARN": "arn",
+    "IDEMPOTENCY_TABLE": "i",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def run_isolated(function: str, script: str, tmp_path: Path) -> str:
+    """Run ``script`` with nothing importable but the built function, its layers and what the
+    Lambda runtime provides (boto3 and its dependencies): a missing package fails here."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(exist_ok=True)
     site = Path(next(p for p in sys.path if p.endswith("site-packages")))
     for name in RUNTIME_PACKAGES:
-        if (site / name).exists():
+        if (site / name).exists() and not (runtime / name).exists():
             (runtime / name).symlink_to(site / name)
     paths = (
-        [BUILD / "IngestFunction"]
-        + [BUILD / layer / "python" for layer in _layers_of("IngestFunction")]
+        [BUILD / function]
+        + [BUILD / layer / "python" for layer in _layers_of(function)]
         + [runtime]
     )
-    script = f"""
-import sys
-sys.path[:0] = {[str(p) for p in paths]!r}
-import app
-from tabflow.contract import parse_contract
-from tabflow.readers import read_table
-from tabflow.validation import validate
-contract = parse_contract(open({str(ROOT / "datasets" / "telco_churn.yaml")!r}).read())
-result = validate(read_table(open({str(ROOT / "datasets" / "telco_churn.csv")!r}, 'rb').read(), name='t.csv'),
-                  contract, file='t.csv')
-import awswrangler, pandas, pyarrow
-print(result.counts['curated'], pandas.__file__)
-"""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(
-        RAW_BUCKET="r",
-        LAKE_BUCKET="l",
-        MODEL_BUCKET="m",
-        REGISTRY_TABLE="t",
-        STATE_MACHINE_ARN="arn",
-        IDEMPOTENCY_TABLE="i",
-        AWS_DEFAULT_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-    )
+    prelude = f"import sys\nsys.path[:0] = {[str(p) for p in paths]!r}\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | ENV
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script],
+        [sys.executable, "-I", "-S", "-c", prelude + script],
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    curated, pandas_file = proc.stdout.split()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+CONTRACT = str(ROOT / "datasets" / "telco_churn.yaml")
+DATA = str(ROOT / "datasets" / "telco_churn.csv")
+
+
+def test_the_built_ingest_function_works_with_only_its_layers(tmp_path):
+    out = run_isolated(
+        "IngestFunction",
+        f"""
+import app, awswrangler, pandas
+from tabflow.contract import parse_contract
+from tabflow.readers import read_table
+from tabflow.validation import validate
+result = validate(read_table(open({DATA!r}, 'rb').read(), name='t.csv'), parse_contract(open({CONTRACT!r}).read()),
+                  file='t.csv')
+print(result.counts['curated'], pandas.__file__)
+""",
+        tmp_path,
+    )
+    curated, pandas_file = out.split()
     assert curated == "7043" and str(BUILD) in pandas_file
+
+
+def test_the_built_train_function_trains_with_only_its_layers(tmp_path):
+    out = run_isolated(
+        "TrainFunction",
+        f"""
+import app, numpy as np
+from tabflow.contract import parse_contract
+from tabflow.readers import read_table
+from tabflow.validation import validate
+from tabflow.training import build_feature_spec, fit_lightgbm, fit_linear, frame_columns, stratified_split, target_vector
+from tabflow.metrics import binary_metrics
+contract = parse_contract(open({CONTRACT!r}).read())
+frame = validate(read_table(open({DATA!r}, 'rb').read(), name='t.csv'), contract, file='t.csv').curated
+spec = build_feature_spec(contract, frame)
+x, y = spec.matrix(frame_columns(spec, frame)), target_vector(spec, frame)
+train, test = stratified_split(y, 0.2, 0)
+fit, valid = stratified_split(y[train], 0.15, 1)
+model, _ = fit_lightgbm(x, y, spec, seed=0, fit_idx=train[fit], valid_idx=train[valid], class_weight='none')
+linear = fit_linear(x[train], y[train], spec)
+import lightgbm
+booster = lightgbm.Booster(model_str=model.model_text)
+print(binary_metrics(y[test], booster.predict(x[test]), threshold=0.5)['auc'],
+      binary_metrics(y[test], linear.predict(x[test]), threshold=0.5)['auc'])
+""",
+        tmp_path,
+    )
+    lgbm_auc, linear_auc = map(float, out.split())
+    assert lgbm_auc > 0.8 and linear_auc > 0.8
+
+
+def test_the_built_predict_function_imports_without_pandas(tmp_path):
+    out = run_isolated(
+        "PredictFunction",
+        """
+import app, sys
+print('pandas' in sys.modules, 'sklearn' in sys.modules, 'lightgbm' in sys.modules or 'ok')
+""",
+        tmp_path,
+    )
+    assert out.split()[:2] == ["False", "False"]
 
 
 def test_sizes_are_reported():
