@@ -282,3 +282,15 @@ def test_formula_strings_reach_curated_data_verbatim():
     curated = tables.read_parquet(next(u for u in store.objects if "/curated/" in u))
     assert outcome.status == "accepted"
     assert '=HYPERLINK("http://e.vil")' in curated["email"].tolist()
+
+
+def test_an_inferred_contract_accepts_the_file_it_came_from():
+    from tabflow.contract import parse_contract
+    from tabflow.inference import infer_contract
+    from tabflow.readers import read_table
+    from tabflow.validation import validate
+
+    data = (ROOT / "datasets" / "telco_churn.csv").read_bytes()
+    contract = parse_contract(infer_contract(data, name="telco.csv", dataset="telco"))
+    result = validate(read_table(data, name="telco.csv"), contract, file="telco.csv")
+    assert result.counts["quarantined"] == 0 and result.counts["curated"] == 7043

@@ -119,7 +119,8 @@ class Target(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     column: str
-    positive_label: str
+    kind: Literal["binary", "regression"] = "binary"
+    positive_label: str | None = None  # binary: which value is "positive"
 
 
 class Gates(BaseModel):
@@ -128,7 +129,9 @@ class Gates(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_auc: float = Field(0.7, ge=0.0, le=1.0)
+    min_auc: float = Field(0.7, ge=0.0, le=1.0)  # binary
+    max_rmse: float | None = Field(None, gt=0)  # regression
+    min_r2: float | None = Field(None, le=1.0)  # regression
     min_pr_auc: float | None = Field(None, ge=0.0, le=1.0)
     beat_baseline: bool = True  # LightGBM must not be worse than the linear baseline to win
     champion_tolerance: float = Field(0.01, ge=0.0, le=1.0)  # AUC may not drop more than this
@@ -237,6 +240,10 @@ class Contract(BaseModel):
         if self.id_column and self.id_column not in self.columns:
             raise ValueError(f"id_column {self.id_column!r} is not declared in columns")
         target = self.columns[self.target.column]
+        if self.target.kind == "binary" and self.target.positive_label is None:
+            raise ValueError("target.positive_label is required for a binary target")
+        if self.target.kind == "regression" and target.type not in NUMBER_TYPES:
+            raise ValueError(f"a regression target must be numeric, not {target.type.value}")
         if target.categories and self.target.positive_label not in target.categories:
             raise ValueError(
                 f"positive_label {self.target.positive_label!r} is not one of the target's "

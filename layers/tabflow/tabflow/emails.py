@@ -30,7 +30,20 @@ def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = 
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
-    keys = ("auc", "pr_auc", "precision", "recall", "f1", "brier", "ece", "threshold", "rows")
+    keys = (
+        "auc",
+        "pr_auc",
+        "precision",
+        "recall",
+        "f1",
+        "brier",
+        "ece",
+        "threshold",
+        "rmse",
+        "mae",
+        "r2",
+        "rows",
+    )
     return [(k, metrics.get(k)) for k in keys if k in metrics]
 
 
@@ -189,6 +202,23 @@ def drift_alert(
 
 
 def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: str) -> Email:
+    if "rmse" in decay:  # regression
+        rows = [
+            ("dataset", dataset),
+            ("model", f"v{version}"),
+            ("labelled predictions", decay["labelled"]),
+            ("RMSE now", f"{decay['rmse']:.4g}"),
+            ("RMSE at test", f"{decay['test_rmse']:.4g}"),
+            ("tolerance", decay["tolerance"]),
+            ("report", report_uri),
+        ]
+        return _email(
+            f"[tabflow] {dataset}: model v{version} performance decayed (RMSE {decay['rmse']:.4g} vs "
+            f"{decay['test_rmse']:.4g} at test)",
+            "Delayed labels show the champion predicting worse than when it was promoted.",
+            rows,
+            "Retrain on recent data, or roll back if a recent change caused it.",
+        )
     rows = [
         ("dataset", dataset),
         ("model", f"v{version}"),

@@ -40,6 +40,7 @@ class FeatureSpec:
     target: str
     positive_label: str
     negative_label: str
+    task: str = "binary"  # binary | regression
     inputs: tuple[Feature, ...] = ()  # raw fields needed only to derive features
     entity: str | None = None
     timestamp: str | None = None
@@ -136,6 +137,7 @@ class FeatureSpec:
                 "version": SPEC_VERSION,
                 "target": self.target,
                 "positive_label": self.positive_label,
+                "task": self.task,
                 "negative_label": self.negative_label,
                 "entity": self.entity,
                 "id_column": self.id_column,
@@ -170,6 +172,7 @@ class FeatureSpec:
             features=tuple(feat(f) for f in data["features"]),
             target=data["target"],
             positive_label=data["positive_label"],
+            task=data.get("task", "binary"),
             negative_label=data["negative_label"],
             inputs=tuple(feat(f) for f in data.get("inputs", ())),
             entity=data.get("entity"),

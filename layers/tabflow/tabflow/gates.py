@@ -146,3 +146,59 @@ def decide(
             )
         )
     return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))
+
+
+def decide_regression(
+    chosen: str,
+    candidates: dict[str, dict[str, Any]],
+    config: Gates,
+    *,
+    baseline: dict[str, Any],
+    champion: dict[str, Any] | None = None,
+) -> Decision:
+    """Regression: error ceilings, beating the seasonal/mean baseline, and not being worse than
+    the champion by more than the tolerance (as a share of its RMSE)."""
+    m = candidates[chosen]
+    rmse = m["rmse"]
+    gates = [
+        GateResult(
+            "beats_baseline",
+            rmse <= baseline["rmse"],
+            rmse,
+            baseline["rmse"],
+            f"{chosen} RMSE {rmse} vs {baseline['name']} baseline {baseline['rmse']} on the same rows",
+        )
+    ]
+    if config.max_rmse is not None:
+        gates.append(
+            GateResult(
+                "rmse_ceiling",
+                rmse <= config.max_rmse,
+                rmse,
+                config.max_rmse,
+                f"{chosen} held-out RMSE {rmse} vs ceiling {config.max_rmse}",
+            )
+        )
+    if config.min_r2 is not None:
+        r2 = m.get("r2")
+        gates.append(
+            GateResult(
+                "r2_floor",
+                r2 is not None and r2 >= config.min_r2,
+                r2,
+                config.min_r2,
+                f"{chosen} held-out R2 {r2} vs floor {config.min_r2}",
+            )
+        )
+    if champion and champion.get("comparable"):
+        ceiling = round(champion["rmse"] * (1 + config.champion_tolerance), 6)
+        gates.append(
+            GateResult(
+                "not_worse_than_champion",
+                rmse <= ceiling,
+                rmse,
+                ceiling,
+                f"RMSE {rmse} vs champion v{champion['version']} {champion['rmse']} on the same rows",
+            )
+        )
+    return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))

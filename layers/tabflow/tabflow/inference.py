@@ -55,19 +55,18 @@ def infer_contract(data: bytes, *, name: str, dataset: str, target: str | None =
         values = sorted(frame[target].astype(str).str.strip().unique().tolist())
         tcol.clear()
         tcol.update(type="category", categories=values)
-    if tcol["type"] != "category":
-        notes.append(
-            f"target {target!r} is not categorical: the pipeline trains binary classifiers today"
-        )
+    regression = tcol["type"] in ("int", "float", "money", "percent")
     categories = tcol.get("categories") or []
-    positive = _guess_positive(categories)
+    positive = None if regression else _guess_positive(categories)
     tcol["nullable"] = False
     if id_col:
         columns[id_col] = {"type": "string", "nullable": False, "feature": False}
     doc: dict[str, Any] = {
         "dataset": dataset,
         "description": f"Drafted from {name} ({len(frame)} rows); review every line.",
-        "target": {"column": target, "positive_label": positive},
+        "target": {"column": target, "kind": "regression"}
+        if regression
+        else {"column": target, "positive_label": positive},
     }
     if id_col:
         doc["id_column"] = id_col
@@ -76,7 +75,7 @@ def infer_contract(data: bytes, *, name: str, dataset: str, target: str | None =
     if decimal != ".":
         doc["format"] = {"decimal": decimal}
     doc["columns"] = columns
-    doc["gates"] = {"min_auc": 0.7}
+    doc["gates"] = {"min_r2": 0.0} if regression else {"min_auc": 0.7}
     header = [
         f"# Contract draft for {dataset!r}, inferred from {name}.",
         f"# Guesses: target={target!r}, positive_label={positive!r}, id_column={id_col!r}, "
@@ -120,8 +119,8 @@ def _infer_column(raw: pd.Series, fmt: FileFormat) -> dict[str, Any]:
         if bad.mean() == 0 and (kind != ColumnType.INT or (numbers % 1 == 0).all()):
             return {
                 "type": kind.value,
-                "min": _round(numbers.min()),
-                "max": _round(numbers.max()),
+                "min": _round(numbers.min(), np.floor),
+                "max": _round(numbers.max(), np.ceil),
                 **spec,
             }
     for f in DATE_FORMATS:
@@ -134,8 +133,11 @@ def _infer_column(raw: pd.Series, fmt: FileFormat) -> dict[str, Any]:
     return {"type": "string", **spec}
 
 
-def _round(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else float(np.round(v, 6))
+def _round(v: float, direction=np.round) -> float | int:
+    """Six decimals, rounded outwards for bounds: a range must admit the values it came from."""
+    if float(v).is_integer():
+        return int(v)
+    return float(direction(v * 1e6) / 1e6)
 
 
 def _guess_decimal(frame: pd.DataFrame) -> str:

@@ -46,3 +46,15 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, *, threshold: float) 
         "rows": int(len(y)),
         "positives": int(y.sum()),
     }
+
+
+def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    y, p = np.asarray(y_true, float), np.asarray(predicted, float)
+    residual = p - y
+    total = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "rmse": round(float(np.sqrt(np.mean(residual**2))), 6),
+        "mae": round(float(np.mean(np.abs(residual))), 6),
+        "r2": round(1 - float(np.sum(residual**2)) / total, 6) if total else None,
+        "rows": int(len(y)),
+    }

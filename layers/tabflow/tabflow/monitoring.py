@@ -123,7 +123,7 @@ def read_labels(
     store: ObjectStore, raw_bucket: str, dataset: str, contract: Contract
 ) -> dict[str, bool]:
     """labels/<dataset>/* files (CSV, JSON Lines, Parquet) with the id and target columns."""
-    labels: dict[str, bool] = {}
+    labels: dict[str, Any] = {}
     id_col, target = contract.id_column, contract.target.column
     for uri in store.list(s3_uri(raw_bucket, f"labels/{dataset}/")):
         raw = read_table(store.get(uri), name=uri.rsplit("/", 1)[-1])
@@ -133,14 +133,21 @@ def read_labels(
         ids = raw.table.column(raw.columns.index(id_col)).to_pylist()
         values = raw.table.column(raw.columns.index(target)).to_pylist()
         for i, v in zip(ids, values, strict=True):
-            if i and v is not None and v.strip():
+            if not i or v is None or not v.strip():
+                continue
+            if contract.target.kind == "regression":
+                try:
+                    labels[i.strip()] = float(v)
+                except ValueError:
+                    continue
+            else:
                 labels[i.strip()] = v.strip() == contract.target.positive_label
     return labels
 
 
 def decay_check(
     table: pa.Table,
-    labels: dict[str, bool],
+    labels: dict[str, Any],
     champion: ModelVersion,
     contract: Contract,
     now: datetime,
@@ -163,6 +170,16 @@ def decay_check(
     }
     if len(rows) < cfg.min_rows:
         return result | {"status": "insufficient_labels"}
+    if contract.target.kind == "regression":
+        truth = np.array([labels[ids[i]] for i in rows], dtype=float)
+        rmse = float(np.sqrt(np.mean((scores[rows] - truth) ** 2)))
+        test_rmse = champion.metrics.get("rmse")
+        decayed = test_rmse is not None and rmse > test_rmse * (1 + cfg.decay_tolerance)
+        return result | {
+            "rmse": rmse,
+            "test_rmse": test_rmse,
+            "status": "decay" if decayed else "ok",
+        }
     y = np.array([labels[ids[i]] for i in rows])
     s = scores[rows]
     auc = stats.roc_auc(y, s)

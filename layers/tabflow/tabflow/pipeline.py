@@ -16,8 +16,8 @@ from tabflow.calibration import Calibrator, choose_threshold, fit_calibrator
 from tabflow.contract import Contract, parse_contract
 from tabflow.drift import build_reference
 from tabflow.features import FeatureSpec
-from tabflow.gates import decide
-from tabflow.metrics import binary_metrics
+from tabflow.gates import decide, decide_regression
+from tabflow.metrics import binary_metrics, regression_metrics
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ModelVersion, ObjectStore, Registry, TableStore, s3_uri
 from tabflow.reports import evaluation_html, model_card
@@ -28,6 +28,7 @@ from tabflow.training import (
     fit_lightgbm,
     fit_linear,
     frame_columns,
+    random_split,
     stratified_split,
     target_vector,
     time_split,
@@ -58,6 +59,9 @@ def train(
     frame = tables.read_parquet(state["curated_uri"])
     spec = build_feature_spec(contract, frame)
     y = target_vector(spec, frame)
+    regression = spec.task == "regression"
+    if regression and np.isnan(y).any():
+        raise ValueError(f"{dataset}: the target {spec.target!r} has missing values")
     if len(np.unique(y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
     cfg = contract.training
@@ -68,12 +72,17 @@ def train(
     )
     if times is not None:
         train_idx, test_idx = time_split(times, cfg.test_size)
+    elif regression:
+        train_idx, test_idx = random_split(len(y), cfg.test_size, cfg.seed)
     else:
         train_idx, test_idx = stratified_split(y, cfg.test_size, cfg.seed)
     x = spec.matrix(frame_columns(spec, frame))
-    fit_pos, valid_pos = validation_split(
-        y[train_idx], None if times is None else times[train_idx], cfg.seed + 1
-    )
+    if regression and times is None:
+        fit_pos, valid_pos = random_split(len(train_idx), 0.15, cfg.seed + 1)
+    else:
+        fit_pos, valid_pos = validation_split(
+            y[train_idx], None if times is None else times[train_idx], cfg.seed + 1
+        )
     fit_idx, valid_idx = train_idx[fit_pos], train_idx[valid_pos]
     y_valid = y[valid_idx]
 
@@ -103,9 +112,17 @@ def train(
         ),
     }
     for name, (text, raw_valid, params) in fitted.items():
-        calibrator = fit_calibrator(cfg.calibration, raw_valid, y_valid)
-        calibrated = calibrator.apply(raw_valid)
-        threshold, why = choose_threshold(calibrated, y_valid, cfg.threshold_rule)
+        if regression:  # values, not probabilities: nothing to calibrate, no threshold
+            calibrator, calibrated, threshold, why = (
+                Calibrator("none"),
+                raw_valid,
+                0.0,
+                "regression",
+            )
+        else:
+            calibrator = fit_calibrator(cfg.calibration, raw_valid, y_valid)
+            calibrated = calibrator.apply(raw_valid)
+            threshold, why = choose_threshold(calibrated, y_valid, cfg.threshold_rule)
         model_uri = s3_uri(model_bucket, f"{run_prefix}/{name}/{MODEL_FILES[name]}")
         store.put(
             model_uri, text.encode(), "text/plain" if name == "lightgbm" else "application/json"
@@ -119,12 +136,17 @@ def train(
             "calibration": calibrator.method,
             "threshold": threshold,
             "threshold_reason": why,
-            "validation": {
+            "validation": regression_metrics(y_valid, calibrated)
+            if regression
+            else {
                 k: binary_metrics(y_valid, calibrated, threshold=threshold)[k]
                 for k in ("auc", "pr_auc", "brier", "ece")
             },
         }
-    chosen = max(candidates, key=lambda n: candidates[n]["validation"]["auc"] or 0.0)
+    if regression:
+        chosen = min(candidates, key=lambda n: candidates[n]["validation"]["rmse"])
+    else:
+        chosen = max(candidates, key=lambda n: candidates[n]["validation"]["auc"] or 0.0)
 
     spec_uri = s3_uri(model_bucket, f"{run_prefix}/features.json")
     store.put(spec_uri, spec.to_json().encode(), "application/json")
@@ -159,7 +181,13 @@ def train(
             "test_rows": len(test_idx),
         },
     )
+    baseline = (
+        seasonal_baseline(y[train_idx], None if times is None else times[train_idx])
+        if regression
+        else None
+    )
     return {
+        "baseline": baseline,
         "candidates": candidates,
         "chosen": chosen,
         "spec_uri": spec_uri,
@@ -207,14 +235,36 @@ def evaluate(
     y = target_vector(spec, frame)[test_rows]
     results: dict[str, dict[str, Any]] = {}
     scores: dict[str, np.ndarray] = {}
+    regression = spec.task == "regression"
     for name, cand in trained["candidates"].items():
         model = load_calibrated(store, name, cand["model_uri"], cand.get("calibration_uri"))
         scores[name] = model.predict(x)
-        results[name] = binary_metrics(y, scores[name], threshold=cand["threshold"])
+        results[name] = (
+            regression_metrics(y, scores[name])
+            if regression
+            else binary_metrics(y, scores[name], threshold=cand["threshold"])
+        )
     chosen = trained["chosen"]
     champion = _champion_on(registry, dataset, store, frame, test_rows, y) if registry else None
-    slices = _slice_metrics(contract, frame.iloc[test_rows], y, scores[chosen])
-    decision = decide(chosen, results, contract.gates, champion=champion, slices=slices)
+    slices: dict[str, Any] = {}
+    if regression:
+        base = trained["baseline"]
+        times = (
+            frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")[test_rows]
+            if (contract.timestamp_column)
+            else None
+        )
+        baseline = {
+            "name": base["name"],
+            **regression_metrics(y, baseline_predict(base, times, len(y))),
+        }
+        results["baseline"] = baseline
+        decision = decide_regression(
+            chosen, results, contract.gates, baseline=baseline, champion=champion
+        )
+    else:
+        slices = _slice_metrics(contract, frame.iloc[test_rows], y, scores[chosen])
+        decision = decide(chosen, results, contract.gates, champion=champion, slices=slices)
 
     test_frame = frame.iloc[test_rows]
     chosen_model = load_calibrated(
@@ -238,7 +288,8 @@ def evaluate(
         "decision": decision.to_dict(),
         "importance": trained.get("importance", {}),
         "shap_mean_abs": shap_summary,
-        "curves": {name: curves(y, scores[name]) for name in scores},
+        "task": spec.task,
+        "curves": {} if regression else {name: curves(y, scores[name]) for name in scores},
         "thresholds": {
             n: {
                 "value": c["threshold"],
@@ -249,7 +300,7 @@ def evaluate(
         },
         "rows": trained["rows"],
         "split": trained["split"],
-        "test_positives": int(y.sum()),
+        "test_positives": None if regression else int(y.sum()),
         "test_rows": int(len(test_frame)),
     }
     base = f"reports/{dataset}/run={run_id}/evaluation"
@@ -267,7 +318,14 @@ def evaluate(
         "promote": decision.promote,
         "winner": chosen,
         "metrics": _summary(results[chosen]),
-        "all_metrics": {n: {"auc": m["auc"], "pr_auc": m["pr_auc"]} for n, m in results.items()},
+        "all_metrics": {
+            n: (
+                {"rmse": m["rmse"], "r2": m["r2"]}
+                if regression
+                else {"auc": m["auc"], "pr_auc": m["pr_auc"]}
+            )
+            for n, m in results.items()
+        },
         "gates": decision.to_dict()["gates"],
         "failed_gates": decision.failed,
         "threshold": trained["candidates"][chosen]["threshold"],
@@ -277,7 +335,30 @@ def evaluate(
     }
 
 
+def seasonal_baseline(y: np.ndarray, times: np.ndarray | None) -> dict[str, Any]:
+    """The naive forecast a model must beat: the training mean per calendar month when the data
+    has a timestamp (seasonality), the overall training mean otherwise."""
+    mean = float(np.mean(y))
+    if times is None:
+        return {"name": "mean", "mean": mean, "by_month": {}}
+    months = times.astype("datetime64[M]").astype(int) % 12 + 1
+    return {
+        "name": "seasonal_mean",
+        "mean": mean,
+        "by_month": {str(m): float(np.mean(y[months == m])) for m in np.unique(months)},
+    }
+
+
+def baseline_predict(baseline: dict[str, Any], times: np.ndarray | None, n: int) -> np.ndarray:
+    if times is None or not baseline["by_month"]:
+        return np.full(n, baseline["mean"])
+    months = times.astype("datetime64[M]").astype(int) % 12 + 1
+    return np.array([baseline["by_month"].get(str(m), baseline["mean"]) for m in months])
+
+
 def _summary(m: dict[str, Any]) -> dict[str, Any]:
+    if "rmse" in m:
+        return {k: m.get(k) for k in ("rmse", "mae", "r2", "rows")}
     return {
         k: m[k]
         for k in (
@@ -317,6 +398,12 @@ def _champion_on(
         }
     model = load_calibrated(store, current.kind, current.model_uri, current.calibration_uri)
     x = spec.matrix(frame_columns(spec, frame))[test_rows]
+    if spec.task == "regression":
+        return {
+            "version": current.version,
+            "comparable": True,
+            **regression_metrics(y, model.predict(x)),
+        }
     m = binary_metrics(y, model.predict(x), threshold=current.threshold)
     return {"version": current.version, "comparable": True, "auc": m["auc"], "pr_auc": m["pr_auc"]}
 

@@ -140,6 +140,8 @@ def _svg_bars(values: dict[str, float], *, title: str) -> str:
 def evaluation_html(ev: dict[str, Any]) -> str:
     """The evaluation report: metrics, gates, ROC, PR, calibration, confusion matrix,
     importance, SHAP summary and the slice table."""
+    if ev.get("task") == "regression":
+        return _regression_html(ev)
     curves = ev["curves"]
     roc = _svg_lines(
         [(n, c["fpr"], c["tpr"]) for n, c in curves.items()],
@@ -219,8 +221,46 @@ def evaluation_html(ev: dict[str, Any]) -> str:
     )
 
 
+def _regression_html(ev: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{escape(n)}{' (chosen)' if n == ev['chosen'] else ''}</th><td>{m.get('rmse')}</td>"
+        f"<td>{m.get('mae')}</td><td>{m.get('r2')}</td></tr>"
+        for n, m in ev["candidates"].items()
+    )
+    gates = "".join(
+        f"<tr><td>{escape(g['name'])}</td><td>{'pass' if g['passed'] else 'FAIL'}</td><td>{g['value']}</td>"
+        f"<td>{g['threshold']}</td><td>{escape(g['detail'])}</td></tr>"
+        for g in ev["decision"]["gates"]
+    )
+    verdict = "PROMOTE" if ev["decision"]["promote"] else "REJECT"
+    return (
+        "<html><head><meta charset='utf-8'><title>Evaluation report</title><style>body{font-family:sans-serif}"
+        "td,th{border:1px solid #ccc;padding:3px 6px}table{border-collapse:collapse}</style></head><body>"
+        f"<h1>{escape(ev['dataset'])} - run {escape(ev['run_id'])}: {verdict}</h1>"
+        f"<p>Regression; split {escape(str(ev.get('split')))}; rows {escape(json.dumps(ev.get('rows')))}.</p>"
+        f"<h2>Held-out metrics</h2><table><tr><th></th><th>RMSE</th><th>MAE</th><th>R2</th></tr>{rows}</table>"
+        f"<h2>Gates</h2><table>{gates}</table>"
+        f"<h2>What the models use</h2>{_svg_bars(ev.get('importance', {}), title='LightGBM gain share')}"
+        f"{_svg_bars(ev.get('shap_mean_abs', {}), title='mean |contribution| (SHAP)')}</body></html>"
+    )
+
+
 def model_card(ev: dict[str, Any], contract: Any) -> str:
     chosen = ev["chosen"]
+    if ev.get("task") == "regression":
+        m = ev["candidates"][chosen]
+        base = ev["candidates"].get("baseline", {})
+        gates = "\n".join(
+            f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} |"
+            for g in ev["decision"]["gates"]
+        )
+        return (
+            f"# Model card: {ev['dataset']} ({chosen})\n\nRegression of `{contract.target.column}`; run "
+            f"{ev['run_id']}; split {ev.get('split')}.\n\n## Held-out performance\nRMSE {m['rmse']}, MAE "
+            f"{m['mae']}, R2 {m['r2']} (baseline {base.get('name')}: RMSE {base.get('rmse')}, R2 "
+            f"{base.get('r2')}).\n\n## Gates\n| gate | verdict | value | threshold |\n| --- | --- | --- | --- |\n"
+            f"{gates}\n"
+        )
     m = ev["candidates"][chosen]
     gates = "\n".join(
         f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} |"

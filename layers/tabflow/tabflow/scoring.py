@@ -59,6 +59,7 @@ class LinearModel:
     intercept: float
     numeric_idx: tuple[int, ...]
     categorical_idx: tuple[int, ...]
+    task: str = "binary"  # binary: a probability (sigmoid); regression: the value
     kind: str = "linear"
 
     def design(self, x: np.ndarray) -> np.ndarray:
@@ -79,7 +80,7 @@ class LinearModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = self.design(x) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return z if self.task == "regression" else 1.0 / (1.0 + np.exp(-z))
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         d = self.design(x) * self.coef
@@ -104,6 +105,7 @@ class LinearModel:
                 "intercept": self.intercept,
                 "numeric_idx": self.numeric_idx,
                 "categorical_idx": self.categorical_idx,
+                "task": self.task,
             }
         )
 
@@ -120,6 +122,7 @@ class LinearModel:
             intercept=float(d["intercept"]),
             numeric_idx=tuple(d["numeric_idx"]),
             categorical_idx=tuple(d["categorical_idx"]),
+            task=d.get("task", "binary"),
         )
 
 
@@ -165,7 +168,7 @@ def load_model(kind: str, payload: str | bytes) -> Model:
 @dataclass(frozen=True)
 class ScoredRows:
     scores: np.ndarray
-    labels: list[str]
+    labels: list[str | None]
     top_features: list[list[dict]]
 
 
@@ -173,7 +176,10 @@ def score(
     model: Model, spec: FeatureSpec, x: np.ndarray, *, threshold: float, top_k: int = 3
 ) -> ScoredRows:
     scores = model.predict(x)
-    labels = [spec.positive_label if s >= threshold else spec.negative_label for s in scores]
+    if spec.task == "regression":
+        labels: list[str | None] = [None] * len(scores)
+    else:
+        labels = [spec.positive_label if s >= threshold else spec.negative_label for s in scores]
     tops: list[list[dict]] = []
     if top_k:
         contrib = model.contributions(x)

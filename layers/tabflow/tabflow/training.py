@@ -61,18 +61,21 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
                 have.add(name)
     target = contract.columns[contract.target.column]
     negatives = [c for c in (target.categories or []) if c != contract.target.positive_label]
-    if not negatives:
+    if contract.target.kind == "regression":
+        negatives = [""]
+    elif not negatives:
         observed = frame[contract.target.column].dropna().astype(str).unique().tolist()
         negatives = sorted(v for v in observed if v != contract.target.positive_label)
     spec = FeatureSpec(
         tuple(features),
         contract.target.column,
-        contract.target.positive_label,
-        negatives[0] if negatives else "not " + contract.target.positive_label,
+        contract.target.positive_label or "",
+        negatives[0] if negatives else f"not {contract.target.positive_label}",
         inputs=tuple(inputs),
         entity=contract.entity_column if uses_entity else None,
         timestamp=contract.timestamp_column if uses_entity else None,
         id_column=contract.id_column,
+        task=contract.target.kind,
     )
     return spec.with_history(frame_columns(spec, frame)) if uses_entity else spec
 
@@ -101,7 +104,15 @@ def time_split(times: np.ndarray, test_size: float) -> tuple[np.ndarray, np.ndar
 
 
 def target_vector(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
+    if spec.task == "regression":
+        return frame[spec.target].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
     return (frame[spec.target].astype(str) == spec.positive_label).to_numpy(dtype=np.int8)
+
+
+def random_split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.random.default_rng(seed).permutation(n)
+    cut = int(round(n * (1 - test_size)))
+    return np.sort(rows[:cut]), np.sort(rows[cut:])
 
 
 def stratified_split(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,8 +161,9 @@ def fit_lightgbm(
 
     from tabflow.metrics import average_precision
 
+    regression = spec.task == "regression"
     base: dict[str, Any] = {
-        "objective": "binary",
+        "objective": "regression" if regression else "binary",
         "learning_rate": 0.03,
         "num_leaves": 15,
         "min_data_in_leaf": 40,
@@ -165,10 +177,14 @@ def fit_lightgbm(
         "num_threads": 2,
         "verbosity": -1,
     }
-    options = {"none": [False], "balanced": [True], "auto": [False, True]}[class_weight]
+    options = (
+        [False]
+        if regression
+        else {"none": [False], "balanced": [True], "auto": [False, True]}[class_weight]
+    )
     best: tuple[float, FittedLightGBM, np.ndarray] | None = None
     for balanced in options:
-        params = base | {"is_unbalance": balanced}
+        params = base if regression else base | {"is_unbalance": balanced}
         train = lgb.Dataset(
             x[fit_idx],
             y[fit_idx],
@@ -186,7 +202,11 @@ def fit_lightgbm(
         )
         rounds = booster.best_iteration or booster.current_iteration()
         scores = booster.predict(x[valid_idx], num_iteration=rounds)
-        quality = average_precision(y[valid_idx], scores)
+        quality = (
+            -float(np.mean((scores - y[valid_idx]) ** 2))
+            if regression
+            else average_precision(y[valid_idx], scores)
+        )
         fitted = FittedLightGBM(
             booster.model_to_string(num_iteration=rounds),
             params | {"num_boost_round": rounds},
@@ -211,7 +231,10 @@ def fit_linear(
     scales = np.nanstd(num, axis=0) if numeric_idx else np.zeros(0)
     scales = np.where((scales > 0) & np.isfinite(scales), scales, 1.0)
     design = design_matrix(x, numeric_idx, categorical_idx, means, scales, widths)
-    coef, intercept = logistic_regression(design, y.astype(np.float64), c=c, balanced=balanced)
+    if spec.task == "regression":
+        coef, intercept = ridge_regression(design, y.astype(np.float64), alpha=1.0)
+    else:
+        coef, intercept = logistic_regression(design, y.astype(np.float64), c=c, balanced=balanced)
     k = len(numeric_idx)
     onehot, pos = [], k
     for w in widths:
@@ -225,7 +248,18 @@ def fit_linear(
         intercept=float(intercept),
         numeric_idx=numeric_idx,
         categorical_idx=categorical_idx,
+        task=spec.task,
     )
+
+
+def ridge_regression(
+    design: np.ndarray, y: np.ndarray, *, alpha: float
+) -> tuple[np.ndarray, float]:
+    """Least squares with an L2 penalty on the coefficients (not the intercept)."""
+    mean_x, mean_y = design.mean(axis=0), float(y.mean())
+    xc = design - mean_x
+    coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(design.shape[1]), xc.T @ (y - mean_y))
+    return coef, mean_y - float(mean_x @ coef)
 
 
 def logistic_regression(

@@ -1,0 +1,109 @@
+"""Any dataset, only a contract: hotel rates as a regression, split in time, against a
+seasonal baseline, served by the same API code."""
+
+import json
+
+import pytest
+
+from tabflow import pipeline
+from tabflow.adapters.memory import (
+    MemoryMailer,
+    MemoryRegistry,
+    MemoryStore,
+    MemoryTables,
+    MemoryWorkflow,
+)
+from tabflow.ingestion import IngestConfig, ingest_object
+from tabflow.serving import ChampionCache, Predictor
+from tests.conftest import DATASETS, ROOT
+
+DATA = ROOT.parent / "shared" / "data" / "hotel_rates.csv"
+
+
+@pytest.fixture(scope="module")
+def run():
+    if not DATA.exists():
+        pytest.skip("shared/data/hotel_rates.csv is not present")
+    store, registry, workflow = MemoryStore(), MemoryRegistry(), MemoryWorkflow()
+    tables = MemoryTables(store)
+    store.put("s3://raw/contracts/hotel_rates.yaml", (DATASETS / "hotel_rates.yaml").read_bytes())
+    data = DATA.read_bytes()
+    store.put("s3://raw/incoming/hotel_rates/bookings.csv", data)
+    outcome = ingest_object(
+        key="incoming/hotel_rates/bookings.csv",
+        etag="h",
+        size=len(data),
+        config=IngestConfig("raw", "lake", ["t@x.com"], 1 << 30),
+        store=store,
+        tables=tables,
+        workflow=workflow,
+        mailer=MemoryMailer(),
+    )
+    state = dict(workflow.started[outcome.run_id])
+    state["train"] = pipeline.train(
+        state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
+    )
+    state["evaluation"] = pipeline.evaluate(
+        state,
+        store=store,
+        tables=tables,
+        lake_bucket="lake",
+        model_bucket="models",
+        registry=registry,
+    )
+    if state["evaluation"]["promote"]:
+        state["promotion"] = pipeline.promote(
+            state, store=store, registry=registry, model_bucket="models", code_version="t"
+        )
+    return outcome, state, store, registry
+
+
+def test_hotel_rates_train_in_time_and_beat_the_seasonal_baseline(run):
+    outcome, state, store, _ = run
+    assert outcome.counts["curated"] == outcome.counts["rows_in"] == 15402
+    assert state["train"]["split"] == "time"
+    evaluation = json.loads(store.get(state["evaluation"]["evaluation_uri"]))
+    metrics = evaluation["candidates"]
+    print({name: {k: m[k] for k in ("rmse", "r2")} for name, m in metrics.items()})
+    chosen = metrics[state["evaluation"]["winner"]]
+    assert chosen["rmse"] < metrics["baseline"]["rmse"] and chosen["r2"] > 0.3
+    assert metrics["baseline"]["name"] == "seasonal_mean"
+    assert state["evaluation"]["promote"] and "beats_baseline" in [
+        g["name"] for g in state["evaluation"]["gates"]
+    ]
+
+
+def test_the_api_returns_a_value_for_a_regression_model(run):
+    _, state, store, registry = run
+    predictor = Predictor(
+        ChampionCache(registry, store, ttl=60), store, lake_bucket="lake", max_records=10
+    )
+    record = {
+        "lead_time": 30,
+        "stays_in_weekend_nights": 1,
+        "stays_in_week_nights": 2,
+        "adults": 2,
+        "children": 0,
+        "babies": 0,
+        "meal": "bed_and_breakfast",
+        "country": "prt",
+        "market_segment": "online_travel_agent",
+        "distribution_channel": "ta_to",
+        "is_repeated_guest": False,
+        "previous_cancellations": 0,
+        "previous_bookings_not_canceled": 0,
+        "reserved_room_type": "a",
+        "assigned_room_type": "a",
+        "booking_changes": 0,
+        "days_in_waiting_list": 0,
+        "customer_type": "transient",
+        "required_car_parking_spaces": 0,
+        "total_of_special_requests": 1,
+        "arrival_date": "2017-08-15",
+        "near_christmas": False,
+        "near_new_years": False,
+        "historical_adr": 120.0,
+    }
+    answer = predictor.predict("hotel_rates", [record], "r")
+    prediction = answer["predictions"][0]
+    assert prediction["label"] is None and 20 < prediction["score"] < 500
