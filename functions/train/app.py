@@ -1,4 +1,6 @@
-"""Step Functions task: fit the candidates (LightGBM and the linear baseline)."""
+"""Step Functions tasks of the training workflow, one handler each (same code and layers):
+prepare (split, folds, trials) -> trial (one cross-validated parameter set, fanned out by a
+Map state) -> train (final candidates with the best trial's parameters)."""
 
 from typing import Any
 
@@ -13,6 +15,18 @@ from tabflow.settings import Settings
 settings = Settings()  # type: ignore[call-arg]
 store = S3Store()
 tables = WranglerTables()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return pipeline.prepare(event, store=store, tables=tables, lake_bucket=settings.lake_bucket)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return pipeline.trial(event, store=store, tables=tables)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -110,7 +110,7 @@ def test_a_file_missing_a_required_column_trains_nothing_and_says_why(stack, tel
 
 
 def test_a_failing_task_ends_in_the_failure_notification(stack, telco_csv, telco_contract_text):
-    """A dataset whose target has a single class cannot be trained: the Train task fails, the
+    """A dataset whose target has a single class cannot be trained: the Prepare task fails, the
     state machine catches it, emails the failure naming the step, and ends FAILED."""
     contract = telco_contract_text.replace("dataset: telco_churn", "dataset: one_class")
     s3 = stack.client("s3")
@@ -132,7 +132,7 @@ def test_a_failing_task_ends_in_the_failure_notification(stack, telco_csv, telco
     runs = wait_for_executions(stack, runs_before + 1)
     failed = next(r for r in runs if json.loads(r["input"])["dataset"] == "one_class")
     assert failed["status"] == "FAILED" and failed["error"] == "TrainingRunFailed"
-    (message,) = outbox(stack, "*one-class-training-run-failed-at-train*.eml")
+    (message,) = outbox(stack, "*one-class-training-run-failed-at-prepare*.eml")
     assert "single class" in plain_text(message)
     champion = stack.client("dynamodb").get_item(
         TableName=stack.ref("RegistryTable"),

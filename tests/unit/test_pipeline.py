@@ -49,7 +49,19 @@ class World:
         )
 
     def run_training(self, state):
+        """What the state machine does: prepare, the trials (a Map), train, evaluate, promote."""
         state = dict(state)
+        state["prepare"] = pipeline.prepare(
+            state, store=self.store, tables=self.tables, lake_bucket="lake"
+        )
+        state["trials"] = [
+            pipeline.trial(
+                {**state, "trial": t, "split_uri": state["prepare"]["split_uri"]},
+                store=self.store,
+                tables=self.tables,
+            )
+            for t in state["prepare"]["trials"]
+        ]
         state["train"] = pipeline.train(
             state, store=self.store, tables=self.tables, model_bucket="models", lake_bucket="lake"
         )

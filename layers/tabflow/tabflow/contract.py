@@ -162,8 +162,21 @@ class PrecisionRule(BaseModel):
     min_precision: float = Field(gt=0, le=1)
 
 
+class Tuning(BaseModel):
+    """The tuning budget: a number of trials, each cross-validated on ``folds`` folds and
+    given at most ``seconds``. Trials run in parallel (a Step Functions Map state)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trials: int = Field(6, ge=1, le=100)
+    folds: int = Field(3, ge=2, le=10)
+    seconds: float = Field(300.0, gt=0, le=840)  # stays inside one Lambda invocation
+
+
 class Training(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tuning: Tuning = Tuning()
 
     test_size: float = Field(0.2, gt=0.0, lt=0.5)
     seed: int = 42

@@ -34,12 +34,122 @@ from tabflow.training import (
     time_split,
     validation_split,
 )
+from tabflow.tuning import cross_validate, folds, trial_params
 
 MODEL_FILES = {"lightgbm": "model.txt", "linear": "model.json"}
 
 
 def _contract(store: ObjectStore, uri: str) -> Contract:
     return parse_contract(store.get(uri), source=uri)
+
+
+def make_split(
+    y: np.ndarray, times: np.ndarray | None, test_size: float, seed: int, regression: bool
+) -> dict[str, Any]:
+    """Train/test rows (in time, stratified, or random for regression) and, inside the training
+    rows, the rows to fit on and the validation rows (early stopping, calibration, threshold)."""
+    if times is not None:
+        train_idx, test_idx = time_split(times, test_size)
+    elif regression:
+        train_idx, test_idx = random_split(len(y), test_size, seed)
+    else:
+        train_idx, test_idx = stratified_split(y, test_size, seed)
+    if regression and times is None:
+        fit_pos, valid_pos = random_split(len(train_idx), 0.15, seed + 1)
+    else:
+        fit_pos, valid_pos = validation_split(
+            y[train_idx], None if times is None else times[train_idx], seed + 1
+        )
+    return {
+        "kind": "time" if times is not None else ("random" if regression else "stratified"),
+        "train_rows": train_idx.tolist(),
+        "test_rows": test_idx.tolist(),
+        "fit_rows": train_idx[fit_pos].tolist(),
+        "valid_rows": train_idx[valid_pos].tolist(),
+    }
+
+
+def _write_split(
+    store: ObjectStore, lake_bucket: str, dataset: str, run_id: str, split: dict[str, Any]
+) -> str:
+    uri = s3_uri(lake_bucket, f"runs/{dataset}/run={run_id}/split.json")
+    store.put(uri, json.dumps(split).encode(), "application/json")
+    return uri
+
+
+def _load_training_data(state: dict[str, Any], store: ObjectStore, tables: TableStore):
+    contract = _contract(store, state["contract_uri"])
+    frame = tables.read_parquet(state["curated_uri"])
+    spec = build_feature_spec(contract, frame)
+    return contract, frame, spec, target_vector(spec, frame)
+
+
+def prepare(
+    state: dict[str, Any], *, store: ObjectStore, tables: TableStore, lake_bucket: str
+) -> dict[str, Any]:
+    """Split once (the test rows are set aside here and only evaluate reads them), draw the
+    tuning trials and their folds. The Map state fans the trials out."""
+    dataset, run_id = state["dataset"], state["run_id"]
+    contract, frame, spec, y = _load_training_data(state, store, tables)
+    cfg = contract.training
+    regression = spec.task == "regression"
+    if len(np.unique(y[~np.isnan(y)] if regression else y)) < 2:
+        raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
+    times = (
+        frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
+        if contract.timestamp_column
+        else None
+    )
+    split = make_split(y, times, cfg.test_size, cfg.seed, regression)
+    train_rows = np.asarray(split["train_rows"])
+    fold_list = folds(
+        y[train_rows], None if times is None else times[train_rows], cfg.tuning.folds, cfg.seed
+    )
+    split["folds"] = [[train_rows[f].tolist(), train_rows[v].tolist()] for f, v in fold_list]
+    split_uri = _write_split(store, lake_bucket, dataset, run_id, split)
+    trials = trial_params(
+        cfg.tuning.trials, seed=cfg.seed, task=spec.task, class_weight=cfg.class_weight
+    )
+    logger.info(
+        "training prepared",
+        extra={
+            "dataset": dataset,
+            "run_id": run_id,
+            "trials": len(trials),
+            "split": split["kind"],
+            "train_rows": len(train_rows),
+        },
+    )
+    return {
+        "split_uri": split_uri,
+        "split": split["kind"],
+        "trials": [{"trial": i, "params": p} for i, p in enumerate(trials)],
+    }
+
+
+def trial(event: dict[str, Any], *, store: ObjectStore, tables: TableStore) -> dict[str, Any]:
+    """One tuning trial: K-fold cross-validation of one parameter set on the training rows."""
+    contract, frame, spec, y = _load_training_data(event, store, tables)
+    x = spec.matrix(frame_columns(spec, frame))
+    split = json.loads(store.get(event["split_uri"]))
+    fold_list = [(np.asarray(f), np.asarray(v)) for f, v in split["folds"]]
+    result = cross_validate(
+        x,
+        y,
+        spec,
+        event["trial"]["params"],
+        fold_list,
+        seed=contract.training.seed,
+        seconds=contract.training.tuning.seconds,
+    )
+    return {"trial": event["trial"]["trial"], "params": event["trial"]["params"], **result}
+
+
+def best_trial(trials: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The trial with the best cross-validated score (ties: the earlier, i.e. the defaults)."""
+    if not trials:
+        return None
+    return max(trials, key=lambda t: (t["score"], -t["trial"]))
 
 
 def train(
@@ -70,20 +180,16 @@ def train(
         if contract.timestamp_column
         else None
     )
-    if times is not None:
-        train_idx, test_idx = time_split(times, cfg.test_size)
-    elif regression:
-        train_idx, test_idx = random_split(len(y), cfg.test_size, cfg.seed)
-    else:
-        train_idx, test_idx = stratified_split(y, cfg.test_size, cfg.seed)
     x = spec.matrix(frame_columns(spec, frame))
-    if regression and times is None:
-        fit_pos, valid_pos = random_split(len(train_idx), 0.15, cfg.seed + 1)
-    else:
-        fit_pos, valid_pos = validation_split(
-            y[train_idx], None if times is None else times[train_idx], cfg.seed + 1
-        )
-    fit_idx, valid_idx = train_idx[fit_pos], train_idx[valid_pos]
+    prepared = state.get("prepare")
+    split = (
+        json.loads(store.get(prepared["split_uri"]))
+        if prepared
+        else make_split(y, times, cfg.test_size, cfg.seed, regression)
+    )
+    train_idx, test_idx = np.asarray(split["train_rows"]), np.asarray(split["test_rows"])
+    fit_idx, valid_idx = np.asarray(split["fit_rows"]), np.asarray(split["valid_rows"])
+    tuned = best_trial(state.get("trials"))
     y_valid = y[valid_idx]
 
     run_prefix = f"{dataset}/runs/{run_id}"
@@ -96,6 +202,7 @@ def train(
         fit_idx=fit_idx,
         valid_idx=valid_idx,
         class_weight=cfg.class_weight,
+        params=tuned["params"] if tuned else None,
     )
     balanced = (
         bool(lgbm.params.get("is_unbalance"))
@@ -150,13 +257,10 @@ def train(
 
     spec_uri = s3_uri(model_bucket, f"{run_prefix}/features.json")
     store.put(spec_uri, spec.to_json().encode(), "application/json")
-    split_uri = s3_uri(lake_bucket, f"runs/{dataset}/run={run_id}/split.json")
-    store.put(
-        split_uri,
-        json.dumps(
-            {"kind": "time" if times is not None else "stratified", "test_rows": test_idx.tolist()}
-        ).encode(),
-        "application/json",
+    split_uri = (
+        prepared["split_uri"]
+        if prepared
+        else _write_split(store, lake_bucket, dataset, run_id, split)
     )
     # The reference profile for drift: training rows only, scores and gain importance from
     # the fitted LightGBM (so the monitor can weigh features by what the model relies on).
@@ -192,7 +296,8 @@ def train(
         "chosen": chosen,
         "spec_uri": spec_uri,
         "split_uri": split_uri,
-        "split": "time" if times is not None else "stratified",
+        "split": split["kind"],
+        "tuning": tuned,
         "reference_uri": reference_uri,
         "importance": dict(sorted(importance.items(), key=lambda kv: -kv[1])[:10]),
         "rows": {

@@ -153,6 +153,7 @@ def fit_lightgbm(
     fit_idx: np.ndarray,
     valid_idx: np.ndarray,
     class_weight: str = "auto",
+    params: dict[str, Any] | None = None,
 ) -> tuple[FittedLightGBM, np.ndarray]:
     """Early stopping on the validation rows; with class_weight "auto" both unweighted and
     balanced are fitted and the better validation PR-AUC wins. Returns the model and its raw
@@ -182,9 +183,12 @@ def fit_lightgbm(
         if regression
         else {"none": [False], "balanced": [True], "auto": [False, True]}[class_weight]
     )
+    if params:  # tuned: the folds already chose everything, class weights included
+        base = base | {k: v for k, v in params.items() if k != "is_unbalance"}
+        options = [bool(params.get("is_unbalance", False))]
     best: tuple[float, FittedLightGBM, np.ndarray] | None = None
     for balanced in options:
-        params = base if regression else base | {"is_unbalance": balanced}
+        run_params = base if regression else base | {"is_unbalance": balanced}
         train = lgb.Dataset(
             x[fit_idx],
             y[fit_idx],
@@ -194,7 +198,7 @@ def fit_lightgbm(
         )
         valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
         booster = lgb.train(
-            params,
+            run_params,
             train,
             num_boost_round=2000,
             valid_sets=[valid],
@@ -209,7 +213,7 @@ def fit_lightgbm(
         )
         fitted = FittedLightGBM(
             booster.model_to_string(num_iteration=rounds),
-            params | {"num_boost_round": rounds},
+            run_params | {"num_boost_round": rounds},
             rounds,
         )
         if best is None or quality > best[0]:
