@@ -1,6 +1,6 @@
 """Step Functions tasks of the training workflow, one handler each (same code and layers):
 prepare (split, folds, trials) -> trial (one cross-validated parameter set, fanned out by a
-Map state) -> train (final candidates with the best trial's parameters)."""
+Map state) -> train (one candidate per parallel branch) -> select (on validation rows)."""
 
 from typing import Any
 
@@ -32,10 +32,19 @@ def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.train(
-        event,
+    """One candidate ({"candidate": "lightgbm" | "linear", "run": state}); the workflow runs
+    the candidates in parallel branches."""
+    return pipeline.train_candidate(
+        event["run"],
+        event["candidate"],
         store=store,
         tables=tables,
         model_bucket=settings.model_bucket,
         lake_bucket=settings.lake_bucket,
     )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def select_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return pipeline.select(event["results"])

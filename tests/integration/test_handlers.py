@@ -88,7 +88,19 @@ def _promote_a_champion(aws, load_handler, telco_csv) -> None:
         sfn.describe_execution(executionArn=executions(aws)[0]["executionArn"])["input"]
     )
     assert state["run_id"] == out["files"][0]["run_id"]
-    state["train"] = load_handler("TrainFunction").lambda_handler(state, Context())
+    state["prepare"] = load_handler("PrepareFunction").prepare_handler(state, Context())
+    trial = load_handler("TrialFunction").trial_handler
+    state["trials"] = [  # the Map state
+        trial({**state, "trial": t, "split_uri": state["prepare"]["split_uri"]}, Context())
+        for t in state["prepare"]["trials"]
+    ]
+    train = load_handler("TrainFunction").lambda_handler
+    candidates = [
+        train({"candidate": c, "run": state}, Context()) for c in ("lightgbm", "linear")
+    ]  # Parallel
+    state["train"] = load_handler("SelectFunction").select_handler(
+        {"results": candidates}, Context()
+    )
     state["evaluation"] = load_handler("EvaluateFunction").lambda_handler(state, Context())
     assert state["evaluation"]["promote"]
     state["promotion"] = load_handler("PromoteFunction").lambda_handler(state, Context())
@@ -179,12 +191,13 @@ def test_monitor_with_too_few_captures_does_not_alert(aws, load_handler, telco_c
     assert len(sent_mail()) == before
 
 
-@pytest.mark.parametrize("logical", ["TrainFunction", "EvaluateFunction"])
+@pytest.mark.parametrize("logical", ["PrepareFunction", "EvaluateFunction"])
 def test_task_errors_propagate_by_name_for_the_state_machine_to_catch(aws, load_handler, logical):
     handler = load_handler(logical)
+    entry = handler.prepare_handler if logical == "PrepareFunction" else handler.lambda_handler
     contract_uri = f"s3://{aws.ref('RawBucket')}/contracts/none.yaml"
     with pytest.raises(ObjectNotFound, match="contracts/none.yaml"):
-        handler.lambda_handler(
+        entry(
             {
                 "dataset": "telco_churn",
                 "run_id": "r-x",

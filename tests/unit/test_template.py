@@ -53,13 +53,16 @@ def test_state_machine_substitutions_cover_every_placeholder():
 def test_every_task_retries_transient_errors_and_failures_reach_the_notification():
     tasks = {name: s for name, s in ASL["States"].items() if s["Type"] == "Task"}
     assert {
-        "Train",
+        "Prepare",
+        "Select",
         "Evaluate",
         "Promote",
         "NotifyPromoted",
         "NotifyRejected",
         "NotifyFailure",
     } <= set(tasks)
+    assert ASL["States"]["Tune"]["Type"] == "Map" and ASL["States"]["Train"]["Type"] == "Parallel"
+    assert ASL["States"]["Train"]["Catch"][0]["Next"] == "TrainFailed"
     for name, state in tasks.items():
         assert state.get("Retry"), f"{name} has no Retry"
         if not name.startswith("Notify"):

@@ -207,6 +207,10 @@ def _as_float(v: Any) -> float:
 
 
 def encode_categories(values: Sequence[Any] | np.ndarray, categories: Sequence[str]) -> np.ndarray:
+    """Category -> code (NaN when missing or unknown). A float array is taken as codes already
+    (training encodes whole columns at once, see training.frame_columns)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return values.astype(np.float64, copy=False)
     codes = {c: float(i) for i, c in enumerate(categories)}
     nan = math.nan
     return np.fromiter(

@@ -37,6 +37,8 @@ from tabflow.training import (
 from tabflow.tuning import cross_validate, folds, trial_params
 
 MODEL_FILES = {"lightgbm": "model.txt", "linear": "model.json"}
+LINEAR_ROWS = 100_000
+REFERENCE_ROWS = 50_000  # rows the drift reference is profiled on
 
 
 def _contract(store: ObjectStore, uri: str) -> Contract:
@@ -152,23 +154,11 @@ def best_trial(trials: list[dict[str, Any]] | None) -> dict[str, Any] | None:
     return max(trials, key=lambda t: (t["score"], -t["trial"]))
 
 
-def train(
-    state: dict[str, Any],
-    *,
-    store: ObjectStore,
-    tables: TableStore,
-    model_bucket: str,
-    lake_bucket: str,
-) -> dict[str, Any]:
-    """Split (in time when the contract has a timestamp, stratified otherwise), then fit both
-    candidates on the training rows, early-stop, calibrate and choose each one's threshold on
-    validation rows, and pick the candidate with the better validation AUC. The test rows are
-    only written down here; evaluate scores them once."""
+def _training_context(
+    state: dict[str, Any], store: ObjectStore, tables: TableStore, lake_bucket: str
+):
     dataset, run_id = state["dataset"], state["run_id"]
-    contract = _contract(store, state["contract_uri"])
-    frame = tables.read_parquet(state["curated_uri"])
-    spec = build_feature_spec(contract, frame)
-    y = target_vector(spec, frame)
+    contract, frame, spec, y = _load_training_data(state, store, tables)
     regression = spec.task == "regression"
     if regression and np.isnan(y).any():
         raise ValueError(f"{dataset}: the target {spec.target!r} has missing values")
@@ -180,132 +170,212 @@ def train(
         if contract.timestamp_column
         else None
     )
-    x = spec.matrix(frame_columns(spec, frame))
     prepared = state.get("prepare")
-    split = (
-        json.loads(store.get(prepared["split_uri"]))
-        if prepared
-        else make_split(y, times, cfg.test_size, cfg.seed, regression)
-    )
-    train_idx, test_idx = np.asarray(split["train_rows"]), np.asarray(split["test_rows"])
-    fit_idx, valid_idx = np.asarray(split["fit_rows"]), np.asarray(split["valid_rows"])
-    tuned = best_trial(state.get("trials"))
-    y_valid = y[valid_idx]
+    if prepared:
+        split_uri = prepared["split_uri"]
+        split = json.loads(store.get(split_uri))
+    else:  # called without the Prepare step (tools, tests): split here, the same way
+        split = make_split(y, times, cfg.test_size, cfg.seed, regression)
+        split_uri = _write_split(store, lake_bucket, dataset, run_id, split)
+    return contract, frame, spec, y, times, split, split_uri
 
-    run_prefix = f"{dataset}/runs/{run_id}"
-    candidates: dict[str, dict[str, Any]] = {}
-    lgbm, lgbm_valid = fit_lightgbm(
-        x,
-        y,
-        spec,
-        seed=cfg.seed,
-        fit_idx=fit_idx,
-        valid_idx=valid_idx,
-        class_weight=cfg.class_weight,
-        params=tuned["params"] if tuned else None,
+
+def train_candidate(
+    state: dict[str, Any],
+    name: str,
+    *,
+    store: ObjectStore,
+    tables: TableStore,
+    model_bucket: str,
+    lake_bucket: str,
+) -> dict[str, Any]:
+    """Fit one candidate on the fit rows (LightGBM with the best trial's parameters, or the
+    linear baseline), calibrate it and choose its threshold on the validation rows. The
+    workflow trains the candidates in parallel branches; LightGBM's branch also writes the
+    feature spec and the drift reference."""
+    dataset, run_id = state["dataset"], state["run_id"]
+    contract, frame, spec, y, times, split, split_uri = _training_context(
+        state, store, tables, lake_bucket
     )
-    balanced = (
-        bool(lgbm.params.get("is_unbalance"))
-        if cfg.class_weight == "auto"
-        else cfg.class_weight == "balanced"
-    )
-    linear = fit_linear(x[fit_idx], y[fit_idx], spec, balanced=balanced)
-    fitted = {
-        "lightgbm": (lgbm.model_text, lgbm_valid, lgbm.params),
-        "linear": (
-            linear.to_json(),
-            linear.predict(x[valid_idx]),
-            {"C": 1.0, "penalty": "l2", "class_weight": "balanced" if balanced else "none"},
-        ),
-    }
-    for name, (text, raw_valid, params) in fitted.items():
-        if regression:  # values, not probabilities: nothing to calibrate, no threshold
-            calibrator, calibrated, threshold, why = (
-                Calibrator("none"),
-                raw_valid,
-                0.0,
-                "regression",
+    cfg = contract.training
+    regression = spec.task == "regression"
+    x = spec.matrix(frame_columns(spec, frame))
+    fit_idx, valid_idx = np.asarray(split["fit_rows"]), np.asarray(split["valid_rows"])
+    y_valid = y[valid_idx]
+    tuned = best_trial(state.get("trials"))
+    prefix = f"{dataset}/runs/{run_id}"
+    out: dict[str, Any] = {"name": name}
+    if name == "lightgbm":
+        params = None
+        if tuned:
+            params = tuned["params"] | (
+                {"num_boost_round": tuned["rounds"]} if tuned.get("rounds") else {}
             )
-        else:
-            calibrator = fit_calibrator(cfg.calibration, raw_valid, y_valid)
-            calibrated = calibrator.apply(raw_valid)
-            threshold, why = choose_threshold(calibrated, y_valid, cfg.threshold_rule)
-        model_uri = s3_uri(model_bucket, f"{run_prefix}/{name}/{MODEL_FILES[name]}")
-        store.put(
-            model_uri, text.encode(), "text/plain" if name == "lightgbm" else "application/json"
+        fitted, raw_valid = fit_lightgbm(
+            x,
+            y,
+            spec,
+            seed=cfg.seed,
+            fit_idx=fit_idx,
+            valid_idx=valid_idx,
+            class_weight=cfg.class_weight,
+            params=params,
         )
-        calibration_uri = s3_uri(model_bucket, f"{run_prefix}/{name}/calibration.json")
-        store.put(calibration_uri, calibrator.to_json().encode(), "application/json")
-        candidates[name] = {
-            "model_uri": model_uri,
-            "calibration_uri": calibration_uri,
-            "params": params,
-            "calibration": calibrator.method,
-            "threshold": threshold,
-            "threshold_reason": why,
-            "validation": regression_metrics(y_valid, calibrated)
-            if regression
-            else {
-                k: binary_metrics(y_valid, calibrated, threshold=threshold)[k]
-                for k in ("auc", "pr_auc", "brier", "ece")
-            },
+        text, model_params = fitted.model_text, fitted.params
+        # The feature spec and the drift reference (training rows only, LightGBM's scores and gain).
+        out["spec_uri"] = s3_uri(model_bucket, f"{prefix}/features.json")
+        store.put(out["spec_uri"], spec.to_json().encode(), "application/json")
+        booster = LightGBMModel(text)
+        gain = booster.importance()
+        importance = {
+            n: float(g / gain.sum()) if gain.sum() else 0.0
+            for n, g in zip(spec.names, gain, strict=True)
         }
-    if regression:
+        train_idx = np.asarray(split["train_rows"])
+        profile_rows = (
+            train_idx
+            if len(train_idx) <= REFERENCE_ROWS
+            else np.sort(
+                np.random.default_rng(cfg.seed).choice(train_idx, REFERENCE_ROWS, replace=False)
+            )
+        )
+        reference = build_reference(
+            spec, x[profile_rows], booster.predict(x[profile_rows]), importance, seed=cfg.seed
+        )
+        out["reference_uri"] = s3_uri(model_bucket, f"{prefix}/reference.json")
+        store.put(out["reference_uri"], reference.to_json().encode(), "application/json")
+        out["importance"] = dict(sorted(importance.items(), key=lambda kv: -kv[1])[:10])
+        if regression:
+            out["baseline"] = seasonal_baseline(
+                y[train_idx], None if times is None else times[train_idx]
+            )
+    elif name == "linear":
+        balanced = (
+            False
+            if regression
+            else (
+                bool(tuned["params"].get("is_unbalance"))
+                if tuned and cfg.class_weight == "auto"
+                else cfg.class_weight == "balanced"
+            )
+        )
+        # The baseline learns from at most LINEAR_ROWS rows: a linear model has few
+        # parameters, and past that size more rows only cost time.
+        rows = (
+            fit_idx
+            if len(fit_idx) <= LINEAR_ROWS
+            else np.sort(
+                np.random.default_rng(cfg.seed).choice(fit_idx, LINEAR_ROWS, replace=False)
+            )
+        )
+        linear = fit_linear(x[rows], y[rows], spec, balanced=balanced)
+        text, raw_valid = linear.to_json(), linear.predict(x[valid_idx])
+        model_params = {
+            "C": 1.0,
+            "penalty": "l2",
+            "class_weight": "balanced" if balanced else "none",
+        }
+    else:
+        raise ValueError(f"unknown candidate {name!r}")
+
+    if regression:  # values, not probabilities: nothing to calibrate, no threshold
+        calibrator, calibrated, threshold, why = Calibrator("none"), raw_valid, 0.0, "regression"
+    else:
+        calibrator = fit_calibrator(cfg.calibration, raw_valid, y_valid)
+        calibrated = calibrator.apply(raw_valid)
+        threshold, why = choose_threshold(calibrated, y_valid, cfg.threshold_rule)
+    model_uri = s3_uri(model_bucket, f"{prefix}/{name}/{MODEL_FILES[name]}")
+    store.put(model_uri, text.encode(), "text/plain" if name == "lightgbm" else "application/json")
+    calibration_uri = s3_uri(model_bucket, f"{prefix}/{name}/calibration.json")
+    store.put(calibration_uri, calibrator.to_json().encode(), "application/json")
+    validation = (
+        regression_metrics(y_valid, calibrated)
+        if regression
+        else {
+            k: binary_metrics(y_valid, calibrated, threshold=threshold)[k]
+            for k in ("auc", "pr_auc", "brier", "ece")
+        }
+    )
+    out.update(
+        model_uri=model_uri,
+        calibration_uri=calibration_uri,
+        params=model_params,
+        calibration=calibrator.method,
+        threshold=threshold,
+        threshold_reason=why,
+        validation=validation,
+        split_uri=split_uri,
+        split=split["kind"],
+        task=spec.task,
+        tuning=tuned,
+        rows={
+            "train": len(split["fit_rows"]),
+            "validation": len(split["valid_rows"]),
+            "test": len(split["test_rows"]),
+        },
+    )
+    logger.info(
+        "candidate trained",
+        extra={"dataset": dataset, "run_id": run_id, "candidate": name, "validation": validation},
+    )
+    return out
+
+
+def select(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Join the parallel candidates and choose one on the validation rows (never the test)."""
+    by_name = {r["name"]: r for r in results}
+    lgbm = by_name["lightgbm"]
+    keys = (
+        "model_uri",
+        "calibration_uri",
+        "params",
+        "calibration",
+        "threshold",
+        "threshold_reason",
+        "validation",
+    )
+    candidates = {name: {k: r[k] for k in keys} for name, r in by_name.items()}
+    if lgbm["task"] == "regression":
         chosen = min(candidates, key=lambda n: candidates[n]["validation"]["rmse"])
     else:
         chosen = max(candidates, key=lambda n: candidates[n]["validation"]["auc"] or 0.0)
-
-    spec_uri = s3_uri(model_bucket, f"{run_prefix}/features.json")
-    store.put(spec_uri, spec.to_json().encode(), "application/json")
-    split_uri = (
-        prepared["split_uri"]
-        if prepared
-        else _write_split(store, lake_bucket, dataset, run_id, split)
-    )
-    # The reference profile for drift: training rows only, scores and gain importance from
-    # the fitted LightGBM (so the monitor can weigh features by what the model relies on).
-    booster = LightGBMModel(lgbm.model_text)
-    gain = booster.importance()
-    importance = {
-        n: float(g / gain.sum()) if gain.sum() else 0.0
-        for n, g in zip(spec.names, gain, strict=True)
-    }
-    reference_uri = s3_uri(model_bucket, f"{run_prefix}/reference.json")
-    reference = build_reference(
-        spec, x[train_idx], booster.predict(x[train_idx]), importance, seed=cfg.seed
-    )
-    store.put(reference_uri, reference.to_json().encode(), "application/json")
-    logger.info(
-        "candidates trained",
-        extra={
-            "dataset": dataset,
-            "run_id": run_id,
-            "chosen": chosen,
-            "train_rows": len(train_idx),
-            "test_rows": len(test_idx),
-        },
-    )
-    baseline = (
-        seasonal_baseline(y[train_idx], None if times is None else times[train_idx])
-        if regression
-        else None
-    )
     return {
-        "baseline": baseline,
         "candidates": candidates,
         "chosen": chosen,
-        "spec_uri": spec_uri,
-        "split_uri": split_uri,
-        "split": split["kind"],
-        "tuning": tuned,
-        "reference_uri": reference_uri,
-        "importance": dict(sorted(importance.items(), key=lambda kv: -kv[1])[:10]),
-        "rows": {
-            "train": int(len(fit_idx)),
-            "validation": int(len(valid_idx)),
-            "test": int(len(test_idx)),
-        },
+        "spec_uri": lgbm["spec_uri"],
+        "split_uri": lgbm["split_uri"],
+        "split": lgbm["split"],
+        "tuning": lgbm["tuning"],
+        "reference_uri": lgbm["reference_uri"],
+        "importance": lgbm["importance"],
+        "rows": lgbm["rows"],
+        "baseline": lgbm.get("baseline"),
     }
+
+
+def train(
+    state: dict[str, Any],
+    *,
+    store: ObjectStore,
+    tables: TableStore,
+    model_bucket: str,
+    lake_bucket: str,
+) -> dict[str, Any]:
+    """Both candidates one after the other, then the choice: what the workflow's parallel
+    branches and its Select step do."""
+    return select(
+        [
+            train_candidate(
+                state,
+                name,
+                store=store,
+                tables=tables,
+                model_bucket=model_bucket,
+                lake_bucket=lake_bucket,
+            )
+            for name in ("lightgbm", "linear")
+        ]
+    )
 
 
 def load_calibrated(

@@ -89,6 +89,11 @@ def frame_columns(spec: FeatureSpec, frame: pd.DataFrame) -> dict[str, np.ndarra
             out[feat.name] = series.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
         elif feat.kind == "datetime":
             out[feat.name] = pd.to_datetime(series).to_numpy(dtype="datetime64[s]")
+        elif feat.kind == "categorical":  # codes for the spec's categories, like encode_categories
+            codes = pd.Categorical(
+                series.astype(object).where(series.notna(), None), categories=feat.categories
+            ).codes
+            out[feat.name] = np.where(codes < 0, np.nan, codes).astype(np.float64)
         else:
             out[feat.name] = (
                 series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
@@ -183,8 +188,12 @@ def fit_lightgbm(
         if regression
         else {"none": [False], "balanced": [True], "auto": [False, True]}[class_weight]
     )
-    if params:  # tuned: the folds already chose everything, class weights included
-        base = base | {k: v for k, v in params.items() if k != "is_unbalance"}
+    rounds_fixed = 0
+    if params:  # tuned: the folds already chose everything, class weights and rounds included
+        rounds_fixed = int(params.get("num_boost_round", 0))
+        base = base | {
+            k: v for k, v in params.items() if k not in ("is_unbalance", "num_boost_round")
+        }
         options = [bool(params.get("is_unbalance", False))]
     best: tuple[float, FittedLightGBM, np.ndarray] | None = None
     for balanced in options:
@@ -196,14 +205,17 @@ def fit_lightgbm(
             categorical_feature=spec.categorical_indices,
             free_raw_data=False,
         )
-        valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
-        booster = lgb.train(
-            run_params,
-            train,
-            num_boost_round=2000,
-            valid_sets=[valid],
-            callbacks=[lgb.early_stopping(100, verbose=False)],
-        )
+        if rounds_fixed:  # the cross-validated number of rounds: no early-stopping overhead
+            booster = lgb.train(run_params, train, num_boost_round=rounds_fixed)
+        else:
+            valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
+            booster = lgb.train(
+                run_params,
+                train,
+                num_boost_round=2000,
+                valid_sets=[valid],
+                callbacks=[lgb.early_stopping(100, verbose=False)],
+            )
         rounds = booster.best_iteration or booster.current_iteration()
         scores = booster.predict(x[valid_idx], num_iteration=rounds)
         quality = (
