@@ -38,7 +38,7 @@ from tabflow.tuning import cross_validate, folds, trial_params
 
 MODEL_FILES = {"lightgbm": "model.txt", "linear": "model.json"}
 LINEAR_ROWS = 100_000
-REFERENCE_ROWS = 50_000  # rows the drift reference is profiled on
+REFERENCE_ROWS = 20_000  # rows the drift reference is profiled on (quantiles, shares, a KS sample)
 
 
 def _contract(store: ObjectStore, uri: str) -> Contract:
