@@ -7,17 +7,34 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tabflow import emails
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.ses import SesMailer
 from tabflow.errors import BadRequest, ModelNotFound
 from tabflow.observability import logger, metrics, tracer
+from tabflow.openapi import document as openapi_document
+from tabflow.ports import ModelVersion
 from tabflow.serving import ChampionCache, Predictor
 from tabflow.settings import PredictSettings
 
 settings = PredictSettings()  # type: ignore[call-arg]
 store = S3Store()
+mailer = SesMailer(settings.sender_email)
+
+
+def alert_load_failure(new: ModelVersion, serving: ModelVersion, exc: Exception) -> None:
+    mailer.send(
+        emails.model_load_failed(new.dataset, new.version, serving.version, repr(exc)),
+        settings.alert_recipients,
+    )
+
+
 cache = ChampionCache(
-    DynamoRegistry(settings.registry_table), store, ttl=settings.model_cache_ttl_seconds
+    DynamoRegistry(settings.registry_table),
+    store,
+    ttl=settings.model_cache_ttl_seconds,
+    on_load_failure=alert_load_failure,
 )
 predictor = Predictor(
     cache, store, lake_bucket=settings.lake_bucket, max_records=settings.max_records
@@ -30,11 +47,29 @@ def health() -> dict[str, Any]:
     return {"status": "ok"}
 
 
+@app.get("/openapi.json")
+def openapi() -> dict[str, Any]:
+    return openapi_document()
+
+
 @app.post("/v1/datasets/<dataset>/predict")
 @tracer.capture_method
 def predict(dataset: str) -> dict[str, Any]:
+    raw = app.current_event.decoded_body or ""
+    if len(raw) > settings.max_body_bytes:
+        raise BadRequest(
+            f"body too large: {len(raw)} bytes > {settings.max_body_bytes}",
+            [
+                {
+                    "record": None,
+                    "field": "body",
+                    "problem": f"at most {settings.max_body_bytes} bytes",
+                }
+            ],
+            413,
+        )
     try:
-        body = json.loads(app.current_event.decoded_body or "")
+        body = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"malformed JSON body: {exc}",

@@ -39,23 +39,29 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
     assert outbox(stack, "*model-v1*promoted*.eml")
 
     url = f"{stack.api_url}/v1/datasets/telco_churn/predict"
+    key = {"x-api-key": stack.api_key}
+    assert (
+        requests.post(url, json={"records": []}, timeout=30).status_code == 403
+    )  # no key, no answer
     customers = typed_records(ROOT, 200)
-    resp = requests.post(url, json={"records": customers[:3]}, timeout=30)
+    resp = requests.post(url, json={"records": customers[:3]}, headers=key, timeout=30)
     assert resp.status_code == 200
     body = resp.json()
     assert body["model_version"] == 1 and len(body["predictions"]) == 3
     assert all(0 <= p["score"] <= 1 and p["label"] in ("Yes", "No") for p in body["predictions"])
 
     bad = requests.post(
-        url, json={"records": [dict(customers[0], monthly_charges="lots")]}, timeout=30
+        url, json={"records": [dict(customers[0], monthly_charges="lots")]}, headers=key, timeout=30
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "monthly_charges"
-    assert requests.post(url, data=b"{oops", timeout=30).status_code == 400
+    assert requests.post(url, data=b"{oops", headers=key, timeout=30).status_code == 400
     assert requests.get(f"{stack.api_url}/health", timeout=30).json() == {"status": "ok"}
     assert requests.get(f"{stack.api_url}/nowhere", timeout=30).status_code == 403  # as API Gateway
 
     for i in range(0, 200, 100):
-        assert requests.post(url, json={"records": drifted(customers[i : i + 100])}, timeout=30).ok
+        assert requests.post(
+            url, json={"records": drifted(customers[i : i + 100])}, headers=key, timeout=30
+        ).ok
     result = stack.fire("MonitorFunction")
     assert not result.errored, result.payload
     (check,) = [d for d in result.payload["datasets"] if d["dataset"] == "telco_churn"]
@@ -179,6 +185,7 @@ def test_a_messy_export_uploaded_in_parts_trains_with_only_a_contract(stack):
     assert output["train"]["split"] == "time" and "promotion" in output
     resp = requests.post(
         f"{stack.api_url}/v1/datasets/orders/predict",
+        headers={"x-api-key": stack.api_key},
         timeout=30,
         json={
             "ordered_at": "2024-04-02T18:30:00Z",

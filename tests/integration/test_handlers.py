@@ -164,6 +164,13 @@ def test_predict_serves_the_champion_and_answers_mistakes_with_4xx(aws, load_han
         {"record": 0, "field": "contract", "problem": "missing field"}
     ]
 
+    assert call("x" * (3 * 1024 * 1024))[0] == 413  # body too large, before any parsing
+    served = predict.lambda_handler(
+        api_event("GET", "/openapi.json", "/openapi.json", None, None), Context()
+    )
+    from tabflow.openapi import document
+
+    assert json.loads(served["body"]) == json.loads(json.dumps(document()))
     health = predict.lambda_handler(api_event("GET", "/health", "/health", None, None), Context())
     assert health["statusCode"] == 200
     info = predict.lambda_handler(
@@ -176,7 +183,11 @@ def test_predict_serves_the_champion_and_answers_mistakes_with_4xx(aws, load_han
         ),
         Context(),
     )
-    assert json.loads(info["body"])["version"] == 1
+    card = json.loads(info["body"])
+    assert card["version"] == 1 and {g["name"] for g in card["gates"]} >= {
+        "auc_floor",
+        "calibration",
+    }
 
     s3 = boto3.client("s3", region_name=REGION)
     captures = s3.list_objects_v2(Bucket=aws.ref("LakeBucket"), Prefix="captures/telco_churn/")

@@ -250,7 +250,14 @@ def test_bad_records_get_a_4xx_naming_the_field(trained, mutate, field, status):
 def test_a_new_champion_that_fails_its_checksum_never_replaces_the_working_one(trained):
     world, _ = trained
     clock = [0.0]
-    cache = ChampionCache(world.registry, world.store, ttl=10, clock=lambda: clock[0])
+    alerts = []
+    cache = ChampionCache(
+        world.registry,
+        world.store,
+        ttl=10,
+        clock=lambda: clock[0],
+        on_load_failure=lambda new, serving, exc: alerts.append((new.version, serving.version)),
+    )
     assert cache.get("telco_churn").version.version == 1
     v1 = world.registry.champion("telco_churn")
     world.registry.put_version(v1.model_copy(update={"version": 2, "sha256": "0" * 64}))
@@ -258,6 +265,9 @@ def test_a_new_champion_that_fails_its_checksum_never_replaces_the_working_one(t
     try:
         clock[0] = 11.0
         assert cache.get("telco_churn").version.version == 1  # still serving v1
+        clock[0] = 22.0
+        assert cache.get("telco_churn").version.version == 1
+        assert alerts == [(2, 1)]  # one alert for the bad version, not one per refresh
     finally:
         world.registry.champions["telco_churn"] = 1
         del world.registry.versions[("telco_churn", 2)]

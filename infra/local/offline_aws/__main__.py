@@ -42,7 +42,7 @@ def serve(args: argparse.Namespace) -> int:
         f"""
 Offline AWS is running (stack {stack.stack_name}).
   AWS endpoint     {stack.endpoint}        (aws --endpoint-url {stack.endpoint} ...)
-  API gateway      {stack.api_url}
+  API gateway      {stack.api_url}     (header x-api-key: {stack.api_key})
   raw bucket       s3://{stack.ref("RawBucket")}   drop files under incoming/<dataset>/
   lake bucket      s3://{stack.ref("LakeBucket")}
   model bucket     s3://{stack.ref("ModelBucket")}

@@ -89,8 +89,9 @@ def main() -> int:
 
         step("ask the API about five customers")
         url = f"{stack.api_url}/v1/datasets/{DATASET}/predict"
+        key = {"x-api-key": stack.api_key}
         customers = typed_records(root, 200)
-        resp = requests.post(url, json={"records": customers[:5]}, timeout=30)
+        resp = requests.post(url, json={"records": customers[:5]}, headers=key, timeout=30)
         resp.raise_for_status()
         answer = resp.json()
         for customer, p in zip(customers[:5], answer["predictions"], strict=True):
@@ -100,7 +101,7 @@ def main() -> int:
                 f"  (model v{answer['model_version']}; drivers: {why})"
             )
         bad = requests.post(
-            url, json={"records": [{**customers[0], "tenure": "twelve"}]}, timeout=30
+            url, json={"records": [{**customers[0], "tenure": "twelve"}]}, headers=key, timeout=30
         )
         print(f"  a bad record gets {bad.status_code}: {bad.json()['message']}")
 
@@ -108,7 +109,7 @@ def main() -> int:
         shifted = drifted(customers)
         for i in range(0, len(shifted), 100):
             requests.post(
-                url, json={"records": shifted[i : i + 100]}, timeout=30
+                url, json={"records": shifted[i : i + 100]}, headers=key, timeout=30
             ).raise_for_status()
         print(f"  {len(shifted)} records scored and captured")
 

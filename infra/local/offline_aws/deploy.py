@@ -171,9 +171,11 @@ def deploy(
         clients("secretsmanager").create_secret(Name=r.attrs[(logical, "Name")], SecretString=value)
     for logical in by_type.pop("AWS::SES::EmailIdentity", []):
         clients("ses").verify_email_identity(EmailAddress=r.refs[logical])
+    api_keys_default: dict[str, bool] = {}
     for logical in by_type.pop("AWS::Serverless::Api", []):
         props = r.resolve(resources[logical].get("Properties", {}))
         dep.stages[logical] = props.get("StageName", "Prod")
+        api_keys_default[logical] = bool((props.get("Auth") or {}).get("ApiKeyRequired"))
 
     processor = _policy_processor()
     lam = clients("lambda")
@@ -207,15 +209,11 @@ def deploy(
             elif ev["Type"] == "Api":
                 api = (ev["Properties"].get("RestApiId") or {}).get("Ref", "ServerlessRestApi")
                 auth = props.get("Auth") or {}
+                key_required = auth.get("ApiKeyRequired", api_keys_default.get(api, False))
                 dep.routes.append(
-                    Route(
-                        props["Method"].upper(),
-                        props["Path"],
-                        fn_name,
-                        api,
-                        bool(auth.get("ApiKeyRequired")),
-                    )
+                    Route(props["Method"].upper(), props["Path"], fn_name, api, bool(key_required))
                 )
+
                 dep.stages.setdefault(api, "Prod")
             elif ev["Type"] == "Schedule":
                 rule = f"{stack_name}-{logical}-{ev_name}"[:64]

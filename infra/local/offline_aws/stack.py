@@ -4,6 +4,7 @@ API gateway + scheduler + SES outbox, all on 127.0.0.1."""
 import json
 import logging
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -86,7 +87,9 @@ class OfflineStack:
         self.echo_logs = echo_logs
         self.parameters = parameters or {}
         self.run_scheduler = run_scheduler
-        self.api_keys = api_keys
+        # The API key clients must send (x-api-key), as a usage plan's key on API Gateway.
+        self.api_key = os.environ.get("TABFLOW_API_KEY") or secrets.token_urlsafe(24)
+        self.api_keys = api_keys or {self.api_key}
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"
         self.runtime = LambdaRuntime(
             worker_base_env(self.endpoint, REGION), self.state_dir / "logs", echo_logs=echo_logs
@@ -234,6 +237,7 @@ class OfflineStack:
         state = {
             "endpoint": self.endpoint,
             "api_url": self.api_url,
+            "api_key": self.api_key,
             "region": REGION,
             "stack_name": self.stack_name,
             "pid": os.getpid(),

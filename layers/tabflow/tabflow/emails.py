@@ -239,3 +239,18 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
         rows,
         "Retrain on recent data, or roll back if a recent change caused it.",
     )
+
+
+def model_load_failed(dataset: str, new_version: int, serving_version: int, error: str) -> Email:
+    rows = [
+        ("dataset", dataset),
+        ("new champion", f"v{new_version}"),
+        ("still serving", f"v{serving_version}"),
+        ("error", error[:2000]),
+    ]
+    return _email(
+        f"[tabflow] {dataset}: champion v{new_version} failed to load; v{serving_version} keeps serving",
+        "The prediction API could not load the new champion and kept the previous one.",
+        rows,
+        "Check the model files and their sha256 in the registry; promote again or roll back.",
+    )

@@ -43,8 +43,11 @@ class ChampionCache:
         *,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
+        on_load_failure: Callable[[ModelVersion, ModelVersion, Exception], None] | None = None,
     ) -> None:
         self._registry, self._store, self._ttl, self._clock = registry, store, ttl, clock
+        self._on_load_failure = on_load_failure
+        self._alerted: set[tuple[str, int]] = set()
         self._loaded: dict[str, Champion] = {}
         self._lock = threading.Lock()
 
@@ -65,9 +68,20 @@ class ChampionCache:
         else:
             try:
                 fresh = self._load(version, now)
-            except Exception:
+            except Exception as exc:
                 if current is None:
                     raise
+                if (
+                    self._on_load_failure
+                    and (version.dataset, version.version) not in self._alerted
+                ):
+                    self._alerted.add(
+                        (version.dataset, version.version)
+                    )  # one alert per bad version
+                    try:
+                        self._on_load_failure(version, current.version, exc)
+                    except Exception:
+                        logger.exception("model load alert failed")
                 logger.exception(
                     "new champion failed to load; the previous one keeps serving",
                     extra={
@@ -151,6 +165,7 @@ class Predictor:
         self, cache: ChampionCache, store: ObjectStore, *, lake_bucket: str, max_records: int
     ) -> None:
         self._cache, self._store = cache, store
+        self._metadata_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._lake, self._max = lake_bucket, max_records
 
     def predict(self, dataset: str, body: Any, request_id: str) -> dict[str, Any]:
@@ -215,7 +230,20 @@ class Predictor:
                 for f in champion.spec.fields
             ],
             "sha256": v.sha256,
+            "gates": self._metadata(v).get("gates", []),
+            "model_card_uri": self._metadata(v).get("model_card_uri"),
         }
+
+    def _metadata(self, version: ModelVersion) -> dict[str, Any]:
+        """The version's metadata document (gates, lineage), read once per version."""
+        key = (version.dataset, version.version)
+        if key not in self._metadata_cache:
+            try:
+                self._metadata_cache[key] = json.loads(self._store.get(version.metadata_uri))
+            except Exception:  # the card is informative; predictions never depend on it
+                logger.exception("model metadata unreadable", extra={"uri": version.metadata_uri})
+                return {}
+        return self._metadata_cache[key]
 
     def _capture(
         self,

@@ -39,6 +39,7 @@ class IngestSettings(Settings):
 class PredictSettings(Settings):
     model_cache_ttl_seconds: float = 60.0
     max_records: int = 1000
+    max_body_bytes: int = 2 * 1024 * 1024
 
 
 class MonitorSettings(Settings):

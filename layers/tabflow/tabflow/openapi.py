@@ -1,0 +1,152 @@
+"""The prediction API's OpenAPI document, built from pydantic models of what it accepts and
+returns. Served at GET /openapi.json; a copy is committed (functions/predict/openapi.json) and
+a test keeps the two equal."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+VERSION = "1.0.0"
+
+
+class Contribution(BaseModel):
+    feature: str
+    contribution: float = Field(
+        description="Effect on the log-odds (binary) or the value (regression)"
+    )
+
+
+class Prediction(BaseModel):
+    score: float = Field(
+        description="Calibrated probability of the positive label, or the predicted value"
+    )
+    label: str | None = Field(description="Label at the champion's threshold (null for regression)")
+    top_features: list[Contribution]
+
+
+class PredictRequest(BaseModel):
+    records: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Feature values by name; see GET /v1/datasets/{dataset}/model",
+    )
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    dataset: str
+    model_version: int
+    model_kind: str
+    threshold: float
+    predictions: list[Prediction]
+
+
+class FieldError(BaseModel):
+    record: int | None
+    field: str | None
+    problem: str
+
+
+class ErrorResponse(BaseModel):
+    message: str
+    errors: list[FieldError] = []
+
+
+class FeatureInfo(BaseModel):
+    name: str
+    kind: str
+    categories: list[str]
+    nullable: bool
+
+
+class ModelInfo(BaseModel):
+    dataset: str
+    version: int
+    kind: str
+    threshold: float
+    metrics: dict[str, Any]
+    gates: list[dict[str, Any]] = []
+    run_id: str
+    created_at: str
+    features: list[FeatureInfo]
+    sha256: str
+
+
+def document() -> dict[str, Any]:
+    models = [PredictRequest, PredictResponse, ErrorResponse, ModelInfo]
+    schemas: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+
+    def ref(name: str) -> dict[str, Any]:
+        return {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+        }
+
+    errors = {
+        "400": {"description": "Malformed JSON or no records", **ref("ErrorResponse")},
+        "403": {"description": "Missing or wrong API key"},
+        "404": {"description": "No champion model for this dataset", **ref("ErrorResponse")},
+        "413": {"description": "Too many records or a body too large", **ref("ErrorResponse")},
+        "422": {
+            "description": "A record breaks the contract: the field and the problem are named",
+            **ref("ErrorResponse"),
+        },
+    }
+    dataset = {"name": "dataset", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tabflow prediction API",
+            "version": VERSION,
+            "description": "Predictions from each dataset's champion model, with the features that drove them.",
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
+        },
+        "security": [{"api_key": []}],
+        "paths": {
+            "/v1/datasets/{dataset}/predict": {
+                "post": {
+                    "summary": 'Score one record, a list, or {"records": [...]} (up to 1,000)',
+                    "parameters": [dataset],
+                    "requestBody": {"required": True, **ref("PredictRequest")},
+                    "responses": {
+                        "200": {
+                            "description": "One prediction per record",
+                            **ref("PredictResponse"),
+                        },
+                        **errors,
+                    },
+                }
+            },
+            "/v1/datasets/{dataset}/model": {
+                "get": {
+                    "summary": "The champion: version, metrics, gates, expected features",
+                    "parameters": [dataset],
+                    "responses": {
+                        "200": {"description": "Model card summary", **ref("ModelInfo")},
+                        "403": errors["403"],
+                        "404": errors["404"],
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "Liveness",
+                    "security": [],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3"}},
+                }
+            },
+        },
+    }
