@@ -94,7 +94,8 @@ def test_buckets_are_encrypted_private_and_tls_only(cfn):
 
 def test_no_role_allows_a_wildcard_action(cfn):
     roles = {k: v for k, v in cfn.items() if v["Type"] == "AWS::IAM::Role"}
-    assert len(roles) == len(FUNCTIONS) + 1  # one per function, one for the state machine
+    # one per function, one for the state machine, one for CodeDeploy (the predict canary)
+    assert len(roles) == len(FUNCTIONS) + 2 and "CodeDeployServiceRole" in roles
     for name, role in roles.items():
         for policy in role["Properties"].get("Policies", []):
             for stmt in policy["PolicyDocument"]["Statement"]:
@@ -120,3 +121,11 @@ def test_no_code_loads_models_with_pickle_style_serialisers():
         if pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_predictions_roll_out_as_a_canary_that_rolls_back_on_errors(cfn):
+    group = next(v for v in cfn.values() if v["Type"] == "AWS::CodeDeploy::DeploymentGroup")
+    props = group["Properties"]
+    assert props["DeploymentConfigName"]["Fn::Sub"][1]["ConfigName"] == "Canary10Percent5Minutes"
+    assert props["AlarmConfiguration"]["Enabled"] is True
+    assert "DEPLOYMENT_STOP_ON_ALARM" in props["AutoRollbackConfiguration"]["Events"]
