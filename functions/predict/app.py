@@ -15,7 +15,7 @@ from tabflow.errors import BadRequest, ModelNotFound
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
 from tabflow.ports import ModelVersion
-from tabflow.serving import ChampionCache, Predictor
+from tabflow.serving import CaptureBuffer, ChampionCache, Predictor
 from tabflow.settings import PredictSettings
 
 settings = PredictSettings()  # type: ignore[call-arg]
@@ -36,8 +36,13 @@ cache = ChampionCache(
     ttl=settings.model_cache_ttl_seconds,
     on_load_failure=alert_load_failure,
 )
+capture = CaptureBuffer(store, settings.lake_bucket, interval=settings.capture_flush_seconds)
 predictor = Predictor(
-    cache, store, lake_bucket=settings.lake_bucket, max_records=settings.max_records
+    cache,
+    store,
+    lake_bucket=settings.lake_bucket,
+    max_records=settings.max_records,
+    capture=capture,
 )
 app = APIGatewayRestResolver()
 

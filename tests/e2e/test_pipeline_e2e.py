@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from offline_aws.demo import drifted, typed_records
+from offline_aws.demo import drifted, typed_records, wait_for_captures
 from tests.conftest import ROOT
 from tests.e2e.conftest import wait_for_executions
 
@@ -62,6 +62,7 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
         assert requests.post(
             url, json={"records": drifted(customers[i : i + 100])}, headers=key, timeout=30
         ).ok
+    wait_for_captures(stack, "telco_churn", 203)  # 3 + 200 records, written off the request path
     result = stack.fire("MonitorFunction")
     assert not result.errored, result.payload
     (check,) = [d for d in result.payload["datasets"] if d["dataset"] == "telco_churn"]

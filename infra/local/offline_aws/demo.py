@@ -53,6 +53,26 @@ def wait_for_execution(stack: OfflineStack, timeout: float = 300) -> dict[str, A
     raise TimeoutError("the training run did not finish in time")
 
 
+def wait_for_captures(stack: OfflineStack, dataset: str, rows: int, timeout: float = 15) -> int:
+    """Captures are written off the request path, a moment later: wait until ``rows`` are in."""
+    s3 = stack.client("s3")
+    lake = stack.ref("LakeBucket")
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        keys = [
+            o["Key"]
+            for o in s3.list_objects_v2(Bucket=lake, Prefix=f"captures/{dataset}/").get(
+                "Contents", []
+            )
+        ]
+        seen = sum(len(s3.get_object(Bucket=lake, Key=k)["Body"].read().splitlines()) for k in keys)
+        if seen >= rows:
+            return seen
+        time.sleep(0.3)
+    raise TimeoutError(f"only {seen} of {rows} captured rows arrived")
+
+
 def step(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
@@ -111,6 +131,7 @@ def main() -> int:
             requests.post(
                 url, json={"records": shifted[i : i + 100]}, headers=key, timeout=30
             ).raise_for_status()
+        wait_for_captures(stack, DATASET, len(shifted) + 5)
         print(f"  {len(shifted)} records scored and captured")
 
         step("run the drift monitor now (it also runs on its schedule)")

@@ -1,11 +1,13 @@
 """The prediction use case: validate records against the champion's feature spec, score
 them, explain them, capture them. No pandas or scikit-learn on this path (cold start)."""
 
+import atexit
 import hashlib
 import json
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,11 +162,85 @@ def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[
     return columns
 
 
+class CaptureWriter:
+    """Writes each request's capture at once (tools, tests). The API uses CaptureBuffer."""
+
+    def __init__(self, store: ObjectStore, lake_bucket: str) -> None:
+        self._store, self._lake = store, lake_bucket
+
+    def add(self, dataset: str, lines: list[str]) -> None:
+        self.write(dataset, lines)
+
+    def write(self, dataset: str, lines: list[str]) -> None:
+        now = datetime.now(UTC)
+        key = f"captures/{dataset}/dt={now:%Y-%m-%d}/{now:%H%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl"
+        try:
+            self._store.put(
+                s3_uri(self._lake, key), "\n".join(lines).encode(), "application/x-ndjson"
+            )
+        except Exception:  # a capture failure must not fail or slow a prediction
+            logger.exception("capture failed", extra={"dataset": dataset, "rows": len(lines)})
+
+    def flush(self) -> None:
+        pass
+
+
+class CaptureBuffer(CaptureWriter):
+    """Captures leave the response's critical path: requests append lines to a buffer, and a
+    background thread writes one object per dataset every ``interval`` seconds (or as soon as
+    ``max_lines`` pile up). Lambda freezes the thread between invocations and it resumes on
+    the next one; what is buffered when an environment is retired (at most ``interval`` seconds
+    of traffic) is flushed at interpreter exit when the runtime allows it."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        lake_bucket: str,
+        *,
+        interval: float = 1.0,
+        max_lines: int = 20_000,
+    ):
+        super().__init__(store, lake_bucket)
+        self._interval, self._max = interval, max_lines
+        self._lines: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        threading.Thread(target=self._run, daemon=True, name="capture-flusher").start()
+        atexit.register(self.flush)
+
+    def add(self, dataset: str, lines: list[str]) -> None:
+        with self._lock:
+            pending = self._lines.setdefault(dataset, [])
+            pending.extend(lines)
+            if len(pending) >= self._max:
+                self._wake.set()
+
+    def flush(self) -> None:
+        with self._lock:
+            batches, self._lines = self._lines, {}
+        for dataset, lines in batches.items():
+            if lines:
+                self.write(dataset, lines)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self.flush()
+
+
 class Predictor:
     def __init__(
-        self, cache: ChampionCache, store: ObjectStore, *, lake_bucket: str, max_records: int
+        self,
+        cache: ChampionCache,
+        store: ObjectStore,
+        *,
+        lake_bucket: str,
+        max_records: int,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self._cache, self._store = cache, store
+        self._capture_sink = capture or CaptureWriter(store, lake_bucket)
         self._metadata_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._lake, self._max = lake_bucket, max_records
 
@@ -257,7 +333,6 @@ class Predictor:
         request, so no PII), the id to join delayed labels, and the score: one JSON line per
         record, read by the drift monitor."""
         now = datetime.now(UTC)
-        key = f"captures/{dataset}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{request_id}.jsonl"
         names = list(columns)
         lines = []
         for i, prediction in enumerate(answer["predictions"]):
@@ -270,9 +345,4 @@ class Predictor:
                 _id=None if ids is None else ids[i],
             )
             lines.append(json.dumps(row, default=str))
-        try:
-            self._store.put(
-                s3_uri(self._lake, key), "\n".join(lines).encode(), "application/x-ndjson"
-            )
-        except Exception:  # a capture failure must not fail the prediction
-            logger.exception("capture failed", extra={"dataset": dataset, "request_id": request_id})
+        self._capture_sink.add(dataset, lines)

@@ -40,6 +40,7 @@ class PredictSettings(Settings):
     model_cache_ttl_seconds: float = 60.0
     max_records: int = 1000
     max_body_bytes: int = 2 * 1024 * 1024
+    capture_flush_seconds: float = 1.0
 
 
 class MonitorSettings(Settings):
