@@ -1,6 +1,7 @@
 """The benchmark cases. Each returns {"name", "value", "unit", "floor", "ratio", ...}."""
 
 import io
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -253,3 +254,316 @@ def train_300k_rows() -> dict:
 
 
 CASES["train_300k_rows"] = train_300k_rows
+
+
+def _champion_in_moto(root: Path):
+    """Inside an active mock_aws: the template deployed, Telco trained and promoted through the
+    real adapters; returns (deployment, the predict handler module, 1,000 API records)."""
+    import importlib.util
+    import json as _json
+    import os
+
+    import boto3
+
+    from offline_aws.deploy import deploy
+    from tabflow import pipeline
+    from tabflow.adapters.dynamodb import DynamoRegistry
+    from tabflow.adapters.memory import MemoryMailer, MemoryWorkflow
+    from tabflow.adapters.s3 import S3Store
+    from tabflow.adapters.tables import WranglerTables
+    from tabflow.ingestion import IngestConfig, ingest_object
+
+    dep = deploy(root, "bench", lambda s: boto3.client(s, region_name="us-east-1"))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    raw, lake, models = dep.ref("RawBucket"), dep.ref("LakeBucket"), dep.ref("ModelBucket")
+    s3.put_object(
+        Bucket=raw,
+        Key="contracts/telco_churn.yaml",
+        Body=(root / "datasets/telco_churn.yaml").read_bytes(),
+    )
+    data = (root / "datasets/telco_churn.csv").read_bytes()
+    s3.put_object(Bucket=raw, Key="incoming/telco_churn/t.csv", Body=data)
+    store, tables, workflow = S3Store(), WranglerTables(), MemoryWorkflow()
+    out = ingest_object(
+        key="incoming/telco_churn/t.csv",
+        etag="e",
+        size=len(data),
+        config=IngestConfig(raw, lake, ["a@b.c"], 1 << 30),
+        store=store,
+        tables=tables,
+        workflow=workflow,
+        mailer=MemoryMailer(),
+    )
+    state = dict(workflow.started[out.run_id])
+    state["train"] = pipeline.train(
+        state, store=store, tables=tables, model_bucket=models, lake_bucket=lake
+    )
+    registry = DynamoRegistry(dep.ref("RegistryTable"))
+    state["evaluation"] = pipeline.evaluate(
+        state, store=store, tables=tables, lake_bucket=lake, model_bucket=models, registry=registry
+    )
+    pipeline.promote(
+        state, store=store, registry=registry, model_bucket=models, code_version="bench"
+    )
+    spec = dep.function_by_logical("PredictFunction")
+    os.environ.update(spec.environment)
+    module_spec = importlib.util.spec_from_file_location(
+        "bench_predict_app", spec.code_dir / "app.py"
+    )
+    app = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(app)
+    frame = tables.read_parquet(state["curated_uri"]).head(1000)
+    records = _json.loads(frame.to_json(orient="records"))
+    return dep, app, records, registry
+
+
+def _api_event(body: str) -> dict:
+    return {
+        "resource": "/v1/datasets/{dataset}/predict",
+        "path": "/v1/datasets/telco_churn/predict",
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "pathParameters": {"dataset": "telco_churn"},
+        "body": body,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "requestId": "bench",
+            "stage": "dev",
+            "resourcePath": "/v1/datasets/{dataset}/predict",
+            "httpMethod": "POST",
+            "path": "/dev/v1/datasets/telco_churn/predict",
+        },
+    }
+
+
+class _Context:
+    function_name, memory_limit_in_mb, aws_request_id = "bench", 1024, "bench"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def _predict_case(batch: int) -> dict:
+    import json as _json
+    import os
+
+    from moto import mock_aws
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+    )
+    with mock_aws():
+        _, app, records, registry = _champion_in_moto(ROOT)
+        champion = app.cache.get("telco_churn")
+        spec, booster = (
+            champion.spec,
+            champion.model.model._booster,
+        )  # the calibrated LightGBM's Booster
+        from tabflow.serving import records_to_columns
+
+        rows = records[:batch]
+        x = spec.serving_matrix(records_to_columns(spec, rows))
+        body = _json.dumps({"records": rows})
+        event, ctx = _api_event(body), _Context()
+        assert app.lambda_handler(event, ctx)["statusCode"] == 200
+        repeat = 2000 if batch == 1 else 50
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            app.lambda_handler(event, ctx)
+            times.append((time.perf_counter() - t) * 1000)
+        bare = []
+        contrib = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            booster.predict(x)
+            bare.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            booster.predict(x, pred_contrib=True)
+            contrib.append((time.perf_counter() - t) * 1000)
+        app.capture.flush()
+    p50, p99 = float(np.percentile(times, 50)), float(np.percentile(times, 99))
+    floor = float(np.percentile(bare, 50))
+    if batch == 1:
+        return {
+            "name": "predict_single",
+            "value": round(p99, 3),
+            "unit": "ms p99",
+            "p50_ms": round(p50, 3),
+            "floor": round(floor, 3),
+            "ratio": round(p50 / floor, 1),
+            "predict_and_contrib_ms": round(float(np.percentile(contrib, 50)), 3),
+        }
+    with_contrib = float(np.percentile(contrib, 50))
+    return {
+        "name": "predict_batch_1000",
+        "value": round(p50, 2),
+        "unit": "ms",
+        "floor": round(floor, 2),
+        "ratio": round(p50 / floor, 2),
+        "predict_and_contrib_ms": round(with_contrib, 2),
+        "ratio_to_predict_and_contrib": round(p50 / with_contrib, 2),
+    }
+
+
+CASES["predict_single"] = lambda: _predict_case(1)
+CASES["predict_batch_1000"] = lambda: _predict_case(1000)
+
+
+def _stack_with_champion():
+    """The offline AWS with the Telco champion promoted through the real workflow."""
+    import tempfile as _tempfile
+
+    from offline_aws.demo import wait_for_execution
+    from offline_aws.stack import OfflineStack
+
+    stack = OfflineStack(
+        ROOT, stack_name="tabflow-bench", state_dir=Path(_tempfile.mkdtemp()) / "state"
+    ).start()
+    stack.client("s3").upload_file(
+        str(ROOT / "datasets/telco_churn.csv"), stack.ref("RawBucket"), "incoming/telco_churn/t.csv"
+    )
+    stack.wait_idle()
+    execution = wait_for_execution(stack)
+    assert execution["status"] == "SUCCEEDED", execution
+    return stack
+
+
+def predict_cold_start() -> dict:
+    """A fresh process with only the built predict function and its layers (make build):
+    import the handler and load the champion from the local S3 and registry."""
+    import json as _json
+    import os
+    import subprocess
+    import sys
+
+    build = ROOT / ".aws-sam" / "build"
+    if not (build / "PredictFunction").exists():
+        raise RuntimeError(
+            "run `make build` first: the cold start is measured on the built artifacts"
+        )
+    stack = _stack_with_champion()
+    try:
+        spec = stack.runtime.functions[stack.ref("PredictFunction")]
+        site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+        runtime = Path(tempfile.mkdtemp())
+        for name in (
+            "boto3",
+            "botocore",
+            "s3transfer",
+            "jmespath",
+            "dateutil",
+            "urllib3",
+            "six.py",
+        ):
+            if (site / name).exists():
+                (runtime / name).symlink_to(site / name)
+        paths = [
+            build / "PredictFunction",
+            build / "DomainLayer/python",
+            build / "PredictLayer/python",
+            runtime,
+        ]
+        script = f"""
+import sys, time, json
+sys.path[:0] = {[str(p) for p in paths]!r}
+t0 = time.perf_counter()
+import app
+t1 = time.perf_counter()
+app.cache.get("telco_churn")
+t2 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1}}))
+"""
+        env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+            | stack.runtime.base_env
+            | spec.environment
+        )
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", script],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            parts = _json.loads(proc.stdout.strip().splitlines()[-1])
+            runs.append((time.perf_counter() - start, parts))
+        best = min(runs, key=lambda r: r[0])
+        return {
+            "name": "predict_cold_start",
+            "value": round(best[1]["import_s"] + best[1]["load_s"], 3),
+            "unit": "s",
+            "import_s": round(best[1]["import_s"], 3),
+            "load_champion_s": round(best[1]["load_s"], 3),
+            "process_s": round(best[0], 3),
+        }
+    finally:
+        stack.stop()
+
+
+def local_load() -> dict:
+    """32 concurrent clients for 20 s against the local API gateway on loopback (bounded)."""
+    import threading
+
+    import requests
+
+    stack = _stack_with_champion()
+    try:
+        from offline_aws.demo import typed_records
+
+        records = typed_records(ROOT, 64)
+        url = f"{stack.api_url}/v1/datasets/telco_churn/predict"
+        headers = {"x-api-key": stack.api_key}
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        lock = threading.Lock()
+        stop = time.monotonic() + 20
+
+        def client(i: int) -> None:
+            session = requests.Session()
+            n = 0
+            while time.monotonic() < stop:
+                t = time.perf_counter()
+                status = session.post(
+                    url,
+                    json={"records": [records[(i + n) % len(records)]]},
+                    headers=headers,
+                    timeout=30,
+                ).status_code
+                with lock:
+                    latencies.append((time.perf_counter() - t) * 1000)
+                    statuses[status] = statuses.get(status, 0) + 1
+                n += 1
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return {
+            "name": "local_load",
+            "value": round(len(latencies) / 20, 1),
+            "unit": "rps",
+            "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+            "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+            "errors_5xx": sum(v for k, v in statuses.items() if k >= 500),
+            "statuses": statuses,
+            "clients": 32,
+        }
+    finally:
+        stack.stop()
+
+
+CASES["predict_cold_start"] = predict_cold_start
+CASES["local_load"] = local_load
