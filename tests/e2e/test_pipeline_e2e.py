@@ -198,3 +198,36 @@ def test_a_messy_export_uploaded_in_parts_trains_with_only_a_contract(stack):
         },
     )
     assert resp.status_code == 200, resp.text
+
+
+def test_a_batch_file_dropped_in_the_bucket_yields_predictions(stack, telco_csv):
+    """Runs after the drift test (the champion exists): batch/<dataset>/ -> predictions/."""
+    import pandas as pd
+
+    frame = (
+        pd.read_csv(io.BytesIO(telco_csv), dtype=str, keep_default_na=False)
+        .head(50)
+        .drop(columns=["churn"])
+    )
+    s3 = stack.client("s3")
+    s3.put_object(
+        Bucket=stack.ref("RawBucket"),
+        Key="batch/telco_churn/to score.csv",
+        Body=frame.to_csv(index=False).encode(),
+    )
+    stack.wait_idle()
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(
+            Bucket=stack.ref("LakeBucket"), Prefix="predictions/telco_churn/"
+        ).get("Contents", [])
+    ]
+    (key,) = keys
+    predictions = pd.read_csv(
+        io.BytesIO(s3.get_object(Bucket=stack.ref("LakeBucket"), Key=key)["Body"].read())
+    )
+    assert (
+        len(predictions) == 50
+        and predictions["customer_id"].tolist() == frame["customer_id"].tolist()
+    )
+    assert predictions["model_version"].iloc[0] >= 1

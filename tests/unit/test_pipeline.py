@@ -388,3 +388,86 @@ def test_delayed_labels_reveal_decay_and_can_trigger_retraining(trained, telco_c
     assert (
         "retraining" not in again and len(workflow.started) == 1
     )  # retraining has its own cooldown
+
+
+def test_a_batch_file_gets_a_predictions_file_equal_to_the_api(trained, telco_csv):
+    import io as _io
+
+    import pandas as pd
+
+    from tabflow.batch import BatchConfig, score_object
+
+    world, _ = trained
+    frame = (
+        pd.read_csv(_io.BytesIO(telco_csv), dtype=str, keep_default_na=False)
+        .head(100)
+        .drop(columns=["churn"])
+    )
+    frame.loc[5, "tenure"] = "soon"  # one bad row: quarantined, the others scored
+    data = frame.to_csv(index=False).encode()
+    world.store.put("s3://raw/batch/telco_churn/november.csv", data)
+    config = BatchConfig("raw", "lake", ["a@example.com"], 1 << 30)
+    out = score_object(
+        key="batch/telco_churn/november.csv",
+        etag="b1",
+        size=len(data),
+        config=config,
+        store=world.store,
+        registry=world.registry,
+        mailer=world.mailer,
+    )
+    assert (
+        out["status"] == "scored"
+        and out["counts"]["curated"] == 99
+        and out["counts"]["quarantined"] == 1
+    )
+    predictions = pd.read_csv(_io.BytesIO(world.store.get(out["predictions_uri"])))
+    assert list(predictions.columns) == ["customer_id", "score", "label", "model_version"]
+    assert len(predictions) == 99 and set(predictions["label"]) <= {"Yes", "No"}
+    assert (predictions["model_version"] == 1).all()
+    # The same records through the API give the same scores.
+    predictor = Predictor(
+        ChampionCache(world.registry, world.store, ttl=60),
+        world.store,
+        lake_bucket="lake",
+        max_records=1000,
+    )
+    from tabflow.contract import parse_contract
+    from tabflow.readers import read_table
+    from tabflow.validation import validate
+
+    contract = parse_contract(world.store.get("s3://raw/contracts/telco_churn.yaml"))
+    typed = validate(
+        read_table(data, name="b.csv"), contract, file="b.csv", for_scoring=True
+    ).curated
+    api = predictor.predict(
+        "telco_churn", json.loads(typed.to_json(orient="records")), "batch-parity"
+    )
+    np.testing.assert_allclose(
+        predictions["score"], [p["score"] for p in api["predictions"]], atol=1e-6
+    )
+
+    parquet = _io.BytesIO()
+    frame.drop(index=5).to_parquet(parquet, index=False)
+    world.store.put("s3://raw/batch/telco_churn/december.parquet", parquet.getvalue())
+    out = score_object(
+        key="batch/telco_churn/december.parquet",
+        etag="b2",
+        size=len(parquet.getvalue()),
+        config=config,
+        store=world.store,
+        registry=world.registry,
+        mailer=world.mailer,
+    )
+    assert out["predictions_uri"].endswith(".parquet")
+    assert len(pd.read_parquet(_io.BytesIO(world.store.get(out["predictions_uri"])))) == 99
+    missing = score_object(
+        key="batch/no_model/x.csv",
+        etag="b3",
+        size=10,
+        config=config,
+        store=world.store,
+        registry=world.registry,
+        mailer=world.mailer,
+    )
+    assert missing["status"] == "rejected"

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         return value
 
 
+class IngestLimits(Settings):
+    max_file_bytes: int = 1024 * 1024 * 1024
+
+
 class IngestSettings(Settings):
     state_machine_arn: str
     idempotency_table: str

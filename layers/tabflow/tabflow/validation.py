@@ -111,8 +111,12 @@ def map_headers(columns: list[str], contract: Contract, *, file: str) -> dict[st
     return mapping
 
 
-def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") -> ValidationResult:
-    """``salt`` keys the hash of PII columns declared ``pii: hash`` (it comes from a secret)."""
+def validate(
+    raw: RawTable, contract: Contract, *, file: str, salt: str = "", for_scoring: bool = False
+) -> ValidationResult:
+    """``salt`` keys the hash of PII columns declared ``pii: hash`` (it comes from a secret).
+    ``for_scoring``: a file to predict on, where the target may be absent."""
+    target = contract.target.column
     header_counts = Counter(raw.columns)
     duplicated_headers = sorted(c for c, n in header_counts.items() if n > 1)
     if duplicated_headers:
@@ -125,10 +129,12 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
     names = [mapping[c] for c in raw.columns]
     position = {name: i for i, name in enumerate(names)}
     missing_cols = [
-        name for name, col in contract.columns.items() if col.required and name not in position
+        name
+        for name, col in contract.columns.items()
+        if col.required and name not in position and not (for_scoring and name == target)
     ]
-    if contract.target.column not in position and contract.target.column not in missing_cols:
-        missing_cols.append(contract.target.column)
+    if not for_scoring and target not in position and target not in missing_cols:
+        missing_cols.append(target)
     if missing_cols:
         raise SchemaError(
             f"{file}: missing required column(s) {', '.join(repr(c) for c in missing_cols)}",
@@ -141,7 +147,7 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
             f"{file}: the file has a header but no data rows", file=file, problems=["no data rows"]
         )
 
-    present = [name for name in contract.columns if name in position]
+    present = [n for n in contract.columns if n in position and not (for_scoring and n == target)]
     text = {name: raw.table.column(position[name]).combine_chunks() for name in present}
     # Arrow kernels release the GIL: columns are checked in parallel on the cores there are.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -151,7 +157,7 @@ def validate(raw: RawTable, contract: Contract, *, file: str, salt: str = "") ->
                 text[name],
                 contract.columns[name],
                 contract.format,
-                is_target=name == contract.target.column,
+                is_target=name == target and not for_scoring,
             )
             for name in present
         }

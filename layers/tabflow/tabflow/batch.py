@@ -1,0 +1,155 @@
+"""Batch scoring: a file dropped under batch/<dataset>/ becomes a predictions file in the lake
+(CSV or Parquet, like the input) with the id, score, label and model version of every valid
+row. Validation and quarantine are the ingest's; the scoring is the API's (same feature spec,
+same model, same history), so a batch score equals an API score for the same record."""
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+import numpy as np
+import pandas as pd
+
+from tabflow import emails
+from tabflow.errors import ContractError, ModelNotFound, SchemaError
+from tabflow.ingestion import load_contract
+from tabflow.observability import logger
+from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
+from tabflow.readers import read_table
+from tabflow.reports import validation_html
+from tabflow.serving import ChampionCache
+from tabflow.training import frame_columns
+from tabflow.validation import validate
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    raw_bucket: str
+    lake_bucket: str
+    recipients: list[str]
+    max_file_bytes: int
+
+
+def score_object(
+    *,
+    key: str,
+    etag: str,
+    size: int,
+    config: BatchConfig,
+    store: ObjectStore,
+    registry: Registry,
+    mailer: Mailer,
+) -> dict[str, Any]:
+    key = unquote_plus(key)
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] != "batch" or not parts[-1]:
+        return {"status": "ignored", "key": key}
+    dataset, name = parts[1], parts[-1]
+    run_id = "b-" + hashlib.sha256(f"{key}|{etag}".encode()).hexdigest()[:20]
+    raw_uri = s3_uri(config.raw_bucket, key)
+    report_uri = s3_uri(config.lake_bucket, f"reports/{dataset}/batch={run_id}/validation.json")
+    report: dict[str, Any] = {
+        "dataset": dataset,
+        "file": raw_uri,
+        "run_id": run_id,
+        "kind": "batch scoring",
+        "received_at": datetime.now(UTC).isoformat(),
+        "size_bytes": size,
+    }
+
+    def reject(problems: list[str]) -> dict[str, Any]:
+        report.update(status="rejected", problems=problems)
+        _write_report(store, report_uri, report)
+        mailer.send(emails.file_rejected(dataset, raw_uri, problems, report_uri), config.recipients)
+        return {
+            "status": "rejected",
+            "dataset": dataset,
+            "problems": problems,
+            "report_uri": report_uri,
+        }
+
+    try:
+        contract = load_contract(store, config.raw_bucket, dataset)
+        champion = ChampionCache(registry, store, ttl=0).get(dataset)
+    except (ContractError, ModelNotFound) as exc:
+        return reject([str(exc)])
+    if size > config.max_file_bytes:
+        return reject([f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"])
+    try:
+        raw = read_table(
+            store.get(raw_uri),
+            name=key,
+            encoding=contract.format.encoding,
+            delimiter=contract.format.delimiter,
+        )
+        scoring_contract = contract.model_copy(
+            update={"duplicates": "keep"}
+        )  # every row gets its score
+        result = validate(raw, scoring_contract, file=key, for_scoring=True)
+    except SchemaError as exc:
+        return reject(exc.problems)
+    report.update(counts=result.counts, columns=result.columns, warnings=result.warnings)
+    if result.quarantined:
+        quarantine_uri = s3_uri(
+            config.raw_bucket, f"quarantine/{dataset}/batch={run_id}/rejected_rows.jsonl"
+        )
+        store.put(
+            quarantine_uri,
+            "\n".join(json.dumps(r) for r in result.quarantined).encode(),
+            "application/x-ndjson",
+        )
+        report["quarantine_uri"] = quarantine_uri
+    spec = champion.spec
+    curated = result.curated
+    x = spec.matrix(frame_columns(spec, curated), history=spec.history)
+    scores = champion.model.predict(x)
+    labels = (
+        None
+        if spec.task == "regression"
+        else np.where(
+            scores >= champion.version.threshold, spec.positive_label, spec.negative_label
+        )
+    )
+    out = pd.DataFrame(
+        {
+            contract.id_column or "row": curated[contract.id_column]
+            if contract.id_column
+            else np.arange(len(curated)),
+            "score": np.round(scores, 6),
+            "label": labels,
+            "model_version": champion.version.version,
+        }
+    )
+    stem = name.split(".")[0]
+    if raw.fmt == "parquet":
+        buf = io.BytesIO()
+        out.to_parquet(buf, index=False)
+        body, ext, content_type = buf.getvalue(), "parquet", "application/vnd.apache.parquet"
+    else:
+        body, ext, content_type = out.to_csv(index=False).encode(), "csv", "text/csv"
+    predictions_uri = s3_uri(config.lake_bucket, f"predictions/{dataset}/{stem}-{run_id}.{ext}")
+    store.put(predictions_uri, body, content_type)
+    report.update(
+        status="scored", predictions_uri=predictions_uri, model_version=champion.version.version
+    )
+    _write_report(store, report_uri, report)
+    logger.info(
+        "batch scored", extra={"dataset": dataset, "rows": len(out), "counts": result.counts}
+    )
+    return {
+        "status": "scored",
+        "dataset": dataset,
+        "predictions_uri": predictions_uri,
+        "counts": result.counts,
+        "model_version": champion.version.version,
+        "report_uri": report_uri,
+    }
+
+
+def _write_report(store: ObjectStore, uri: str, report: dict[str, Any]) -> None:
+    store.put(uri, json.dumps(report, indent=1, default=str).encode(), "application/json")
+    store.put(uri.removesuffix(".json") + ".html", validation_html(report).encode(), "text/html")
