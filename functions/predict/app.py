@@ -30,12 +30,19 @@ def alert_load_failure(new: ModelVersion, serving: ModelVersion, exc: Exception)
     )
 
 
+registry = DynamoRegistry(settings.registry_table)
 cache = ChampionCache(
-    DynamoRegistry(settings.registry_table),
+    registry,
     store,
     ttl=settings.model_cache_ttl_seconds,
     on_load_failure=alert_load_failure,
 )
+# Champions load at init (the cold start), so the first request is as fast as the others.
+try:
+    for known in registry.datasets():
+        cache.get(known)
+except Exception:  # never fail init: a champion that cannot load now loads on first request
+    logger.exception("preloading champions failed")
 capture = CaptureBuffer(store, settings.lake_bucket, interval=settings.capture_flush_seconds)
 predictor = Predictor(
     cache,

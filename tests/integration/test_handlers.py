@@ -246,3 +246,55 @@ def test_rollback_restores_an_earlier_champion_by_conditional_write(
     assert registry_main(["--table", table, "list", "telco_churn"]) == 0
     out = capsys.readouterr().out
     assert "* v1" in out and "  v2" in out
+
+
+def test_no_client_input_makes_the_api_answer_5xx(aws, load_handler, telco_csv):
+    """Random bodies, fields and values (a bounded fuzz): every answer is 200 or a 4xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    _promote_a_champion(aws, load_handler, telco_csv)
+    predict = load_handler("PredictFunction")
+    fields = [
+        "tenure",
+        "contract",
+        "monthly_charges",
+        "female",
+        "payment_method",
+        "total_charges",
+        "x",
+    ]
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**12), 10**12),
+        st.floats(allow_nan=True),
+        st.text(max_size=20),
+        st.sampled_from(["Month-to-month", "Yes", "No", "DSL", "1e309"]),
+    )
+    record = st.dictionaries(
+        st.sampled_from(fields), st.one_of(scalars, st.lists(scalars, max_size=3)), max_size=7
+    )
+    bodies = st.one_of(
+        st.text(max_size=50),
+        record.map(json.dumps),
+        st.lists(record, max_size=5).map(json.dumps),
+        st.lists(record, max_size=3).map(lambda r: json.dumps({"records": r})),
+        st.just("null"),
+        st.just("[]"),
+        st.just('{"records": null}'),
+        st.just("1e999"),
+    )
+    datasets = st.sampled_from(["telco_churn", "nope", "../etc", "a" * 300, "%00"])
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(bodies, datasets)
+    def fuzz(body, dataset):
+        path = f"/v1/datasets/{dataset}/predict"
+        resp = predict.lambda_handler(
+            api_event("POST", path, "/v1/datasets/{dataset}/predict", {"dataset": dataset}, body),
+            Context(),
+        )
+        assert resp["statusCode"] < 500, (body, resp)
+
+    fuzz()
