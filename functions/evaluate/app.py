@@ -9,7 +9,7 @@ from tabflow import pipeline
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.tables import WranglerTables
-from tabflow.observability import logger, tracer
+from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import Settings
 
 settings = Settings()  # type: ignore[call-arg]
@@ -20,8 +20,9 @@ registry = DynamoRegistry(settings.registry_table)
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.evaluate(
+    out = pipeline.evaluate(
         event,
         store=store,
         tables=tables,
@@ -29,3 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         model_bucket=settings.model_bucket,
         registry=registry,
     )
+    metrics.add_metric(
+        name="ModelsPromoted" if out["promote"] else "ModelsRejected", unit="Count", value=1
+    )
+    return out

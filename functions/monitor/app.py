@@ -3,6 +3,7 @@
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.dynamodb import DynamoRegistry
@@ -28,6 +29,21 @@ ctx = MonitorContext(
 )
 
 
+def _publish(dataset: str, result: dict[str, Any]) -> None:
+    """CloudWatch metrics with a dataset dimension (one EMF document each)."""
+    values = {"DriftedFeatures": (len(result.get("drifted", [])), MetricUnit.Count)}
+    if (result.get("decay") or {}).get("auc") is not None:
+        values["LabelledAUC"] = (result["decay"]["auc"], MetricUnit.NoUnit)
+    for feature in (result.get("drift") or {}).get("features", []):
+        values[f"PSI.{feature['feature']}"[:250]] = (feature["psi"], MetricUnit.NoUnit)
+    for name, (value, unit) in values.items():
+        with single_metric(
+            name=name, unit=unit, value=value, namespace=metrics.namespace
+        ) as metric:
+            metric.add_dimension(name="dataset", value=dataset)
+            metric.add_dimension(name="service", value="monitor")
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -41,16 +57,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         result = check_dataset(
             dataset, load_contract(ctx.store, settings.raw_bucket, dataset), ctx, force=not due_only
         )
-        for feature in (result.get("drift") or {}).get("features", []):
-            metrics.add_metric(
-                name=f"PSI.{dataset}.{feature['feature']}"[:250], unit="None", value=feature["psi"]
-            )
-        metrics.add_metric(
-            name=f"DriftedFeatures.{dataset}", unit="Count", value=len(result.get("drifted", []))
-        )
-        if (result.get("decay") or {}).get("auc") is not None:
-            metrics.add_metric(
-                name=f"LabelledAUC.{dataset}", unit="None", value=result["decay"]["auc"]
-            )
+        _publish(dataset, result)
         results.append(result)
     return {"datasets": results}

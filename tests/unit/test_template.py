@@ -129,3 +129,33 @@ def test_predictions_roll_out_as_a_canary_that_rolls_back_on_errors(cfn):
     assert props["DeploymentConfigName"]["Fn::Sub"][1]["ConfigName"] == "Canary10Percent5Minutes"
     assert props["AlarmConfiguration"]["Enabled"] is True
     assert "DEPLOYMENT_STOP_ON_ALARM" in props["AutoRollbackConfiguration"]["Events"]
+
+
+def test_operations_are_watched_on_aws():
+    alarms = {
+        k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    watched = {(a["Namespace"], a["MetricName"]) for a in alarms.values()}
+    assert {
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/ApiGateway", "Latency"),
+    } <= watched
+    latency = next(a for a in alarms.values() if a["MetricName"] == "Latency")
+    assert latency["ExtendedStatistic"] == "p99"
+    for name in ("TrainingFailedAlarm", "Api5xxAlarm", "ApiLatencyAlarm"):
+        assert alarms[name]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert RESOURCES["AlarmEmail"]["Properties"]["Protocol"] == "email"
+    body = json.loads(
+        RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        .replace("${AWS::Region}", "r")
+        .replace("${TrainingStateMachine}", "sm")
+        .replace("${AWS::StackName}", "s")
+    )
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert titles == [
+        "Training runs",
+        "Files and gate outcomes",
+        "Prediction API latency and errors",
+        "Drift: features that moved, labelled AUC",
+    ]
