@@ -13,7 +13,8 @@ STAMP := $(VENV)/.installed
 FUNCTION ?= MonitorFunction
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench clean
+
+.PHONY: env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -53,6 +54,10 @@ local: $(STAMP) ## start the offline AWS in the foreground (endpoint :4599, API 
 
 fire: $(STAMP) ## run a scheduled function now on the running offline AWS (FUNCTION=MonitorFunction)
 	$(PY) -m offline_aws fire $(FUNCTION)
+
+env-vars: $(STAMP) ## .local/env.json for `sam local invoke|start-api --env-vars` (Docker) against `make local`
+	$(PY) -m offline_aws env-vars > .local/env.json
+	@echo "wrote .local/env.json"
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .

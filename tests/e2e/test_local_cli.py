@@ -82,6 +82,19 @@ def test_aws_cli_upload_starts_an_execution_that_succeeds(tmp_path):
                 break
             time.sleep(0.5)
         assert [r["status"] for r in runs] == ["SUCCEEDED"]
+        env_file = subprocess.run(
+            [sys.executable, "-m", "offline_aws", "env-vars", "--state-dir", str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert env_file.returncode == 0, env_file.stderr
+        env_vars = json.loads(env_file.stdout)
+        assert (
+            env_vars["IngestFunction"]["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{port}"
+        )
+        assert env_vars["IngestFunction"]["RAW_BUCKET"] == raw
         fired = subprocess.run(
             [
                 sys.executable,

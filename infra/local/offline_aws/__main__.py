@@ -94,6 +94,43 @@ def fire(args: argparse.Namespace) -> int:
     return 1 if resp.get("FunctionError") else 0
 
 
+def env_vars(args: argparse.Namespace) -> int:
+    """An env-vars file for `sam local invoke/start-api --env-vars`: every function's
+    environment from the running offline AWS, reachable from Docker containers."""
+    state_file = Path(args.state_dir or _root() / ".local") / "stack.json"
+    if not state_file.exists():
+        sys.exit("the offline AWS is not running: start it with `make local`")
+    state = json.loads(state_file.read_text())
+    endpoint = state["endpoint"].replace("127.0.0.1", args.host)
+    from offline_aws.deploy import plan
+
+    _, resolver = plan(_root(), state["stack_name"])
+    tpl_functions = state["functions"]
+    out = {}
+    from offline_aws.template import load_template
+
+    tpl = load_template(_root() / "template.yaml")
+    globals_env = (
+        tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    for logical in tpl_functions:
+        props = tpl["Resources"][logical]["Properties"]
+        env = {
+            **resolver.resolve(globals_env),
+            **resolver.resolve((props.get("Environment") or {}).get("Variables", {})),
+        }
+        env.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION=state["region"],
+            POWERTOOLS_TRACE_DISABLED="true",
+        )
+        out[logical] = {k: str(v) for k, v in env.items()}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="offline_aws")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("function", help="logical id, e.g. MonitorFunction")
     p.add_argument("--state-dir", help="the running stack's state folder (default .local)")
     p.set_defaults(func=fire)
+    p = sub.add_parser(
+        "env-vars", help="an env-vars file for sam local (Docker) against the offline AWS"
+    )
+    p.add_argument(
+        "--host", default="host.docker.internal", help="how containers reach this machine"
+    )
+    p.add_argument("--state-dir", help="the running stack's state folder (default .local)")
+    p.set_defaults(func=env_vars)
     p = sub.add_parser("demo", help="run the end-to-end demo on a private offline AWS")
     p.set_defaults(func=lambda a: __import__("offline_aws.demo", fromlist=["main"]).main())
     args = parser.parse_args(argv)
