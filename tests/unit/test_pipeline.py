@@ -461,6 +461,19 @@ def test_a_batch_file_gets_a_predictions_file_equal_to_the_api(trained, telco_cs
     )
     assert out["predictions_uri"].endswith(".parquet")
     assert len(pd.read_parquet(_io.BytesIO(world.store.get(out["predictions_uri"])))) == 99
+    # The batch inputs reach the monitor like API captures do.
+    captured = [u for u in world.store.objects if "/captures/telco_churn/" in u]
+    batch_rows = [
+        json.loads(line)
+        for u in captured
+        for line in world.store.get(u).splitlines()
+        if json.loads(line)["_request_id"].startswith("b-")
+    ]
+    assert len(batch_rows) >= 99 and batch_rows[0]["contract"] in (
+        "Month-to-month",
+        "One year",
+        "Two year",
+    )
     missing = score_object(
         key="batch/no_model/x.csv",
         etag="b3",

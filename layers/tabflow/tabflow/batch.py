@@ -21,7 +21,7 @@ from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
 from tabflow.readers import read_table
 from tabflow.reports import validation_html
-from tabflow.serving import ChampionCache
+from tabflow.serving import CaptureWriter, ChampionCache
 from tabflow.training import frame_columns
 from tabflow.validation import validate
 
@@ -133,6 +133,26 @@ def score_object(
         body, ext, content_type = out.to_csv(index=False).encode(), "csv", "text/csv"
     predictions_uri = s3_uri(config.lake_bucket, f"predictions/{dataset}/{stem}-{run_id}.{ext}")
     store.put(predictions_uri, body, content_type)
+    # The monitor watches batch inputs too: the scored rows join the captures, as API calls do.
+    columns = frame_columns(spec, curated)
+    at = datetime.now(UTC).isoformat()
+    ids = (
+        curated[contract.id_column].astype(str).tolist()
+        if contract.id_column
+        else [None] * len(curated)
+    )
+    lines = []
+    for i in range(len(curated)):
+        row = {f.name: _plain(columns[f.name][i], f) for f in spec.fields}
+        row.update(
+            _at=at,
+            _request_id=run_id,
+            _model_version=champion.version.version,
+            _score=float(scores[i]),
+            _id=ids[i],
+        )
+        lines.append(json.dumps(row, default=str))
+    CaptureWriter(store, config.lake_bucket).write(dataset, lines)
     report.update(
         status="scored", predictions_uri=predictions_uri, model_version=champion.version.version
     )
@@ -148,6 +168,17 @@ def score_object(
         "model_version": champion.version.version,
         "report_uri": report_uri,
     }
+
+
+def _plain(value: Any, feature: Any) -> Any:
+    """A column value as the API would have received it (codes back to category names)."""
+    if feature.kind == "categorical":
+        return None if value != value else feature.categories[int(value)]  # NaN: missing/unseen
+    if feature.kind == "datetime":
+        return None if np.isnat(value) else str(np.datetime_as_string(value, unit="s")) + "Z"
+    if feature.kind == "numeric":
+        return None if value != value else float(value)
+    return value
 
 
 def _write_report(store: ObjectStore, uri: str, report: dict[str, Any]) -> None:
