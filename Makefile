@@ -14,7 +14,8 @@ FUNCTION ?= MonitorFunction
 export SAM_CLI_TELEMETRY := 0
 
 
-.PHONY: env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench clean
+
+.PHONY: scan env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -72,6 +73,18 @@ typecheck: $(STAMP)
 
 validate: $(SAM) ## sam validate --lint (SAM CLI in its own virtualenv)
 	$(SAM) validate --lint --region us-east-1
+
+SCAN_VENV := .venv-scan
+$(SCAN_VENV)/bin/checkov:
+	@test -n "$(PY312)" || { echo "Python 3.12 not found"; exit 1; }
+	$(PY312) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/pip install --quiet 'checkov>=3.2'
+
+scan: $(STAMP) $(SCAN_VENV)/bin/checkov ## policy scan (checkov) of the CloudFormation SAM makes of template.yaml
+	@mkdir -p .local
+	$(PY) -m offline_aws cfn > .local/cfn.json
+	$(SCAN_VENV)/bin/checkov -f .local/cfn.json --config-file .checkov.yaml
 
 build: $(SAM) ## sam build (no container)
 	PATH="$(dir $(PY312)):$$PATH" PYTHON="$(PY312)" PRUNE="$(CURDIR)/infra/build/prune.sh" $(SAM) build --region us-east-1

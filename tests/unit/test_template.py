@@ -3,12 +3,11 @@ read from the template as CloudFormation sees it (after the SAM transform)."""
 
 import ast
 import json
-import os
 import re
 
 import pytest
-from samtranslator.translator.transform import transform
 
+from offline_aws.cfn import transformed
 from offline_aws.template import load_template
 from tests.conftest import ROOT
 
@@ -18,21 +17,9 @@ FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless
 ASL = json.loads((ROOT / "statemachines" / "training.asl.json").read_text())
 
 
-class _ManagedPolicies:
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 @pytest.fixture(scope="module")
 def cfn() -> dict:
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the transform needs a region
-    tpl = json.loads(json.dumps(TEMPLATE))
-    for res in tpl["Resources"].values():  # sam package would upload these; any S3 URI will do
-        props = res.get("Properties", {})
-        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-            if key in props:
-                props[key] = f"s3://artifacts/{key}"
-    return transform(tpl, {}, _ManagedPolicies())["Resources"]
+    return transformed(ROOT)["Resources"]
 
 
 @pytest.mark.parametrize("logical", sorted(FUNCTIONS))
@@ -90,6 +77,7 @@ def test_buckets_are_encrypted_private_and_tls_only(cfn):
         deny = [s for s in policies[name]["Statement"] if s["Effect"] == "Deny"]
         assert any(s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in deny), name
     assert buckets["ModelBucket"]["VersioningConfiguration"]["Status"] == "Enabled"
+    assert buckets["RawBucket"]["VersioningConfiguration"]["Status"] == "Enabled"  # raw files survive overwrites
 
 
 def test_no_role_allows_a_wildcard_action(cfn):

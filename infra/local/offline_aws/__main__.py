@@ -152,6 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--state-dir", help="the running stack's state folder (default .local)")
     p.set_defaults(func=env_vars)
+    p = sub.add_parser(
+        "cfn", help="print template.yaml as CloudFormation (the SAM transform, offline)"
+    )
+    p.set_defaults(
+        func=lambda a: (
+            print(
+                json.dumps(
+                    __import__("offline_aws.cfn", fromlist=["x"]).transformed(_root()), indent=1
+                )
+            )
+            or 0
+        )
+    )
     p = sub.add_parser("demo", help="run the end-to-end demo on a private offline AWS")
     p.set_defaults(func=lambda a: __import__("offline_aws.demo", fromlist=["main"]).main())
     args = parser.parse_args(argv)
