@@ -284,7 +284,14 @@ def _clear_monitoring(world):
 
 def _monitor(world, contract, now=None, workflow=None):
     ctx = MonitorContext(
-        world.registry, world.store, world.mailer, "lake", "raw", ["a@example.com"], workflow
+        world.registry,
+        world.store,
+        world.mailer,
+        "lake",
+        "raw",
+        ["a@example.com"],
+        workflow,
+        world.tables,
     )
     return check_dataset(
         "telco_churn", contract, ctx, now=now or datetime.now(UTC) + timedelta(seconds=1)
@@ -383,7 +390,16 @@ def test_delayed_labels_reveal_decay_and_can_trigger_retraining(trained, telco_c
     assert decay["status"] == "decay" and decay["labelled"] == 400 and decay["auc"] < 0.5
     assert "performance decayed" in world.mailer.sent[-1][0].subject
     (run,) = workflow.started.values()
-    assert run["trigger"] == "monitor" and run["curated_uri"] == state["curated_uri"]
+    assert run["trigger"] == "monitor" and run["labelled_rows_added"] == 400
+    retrain_data = world.tables.read_parquet(run["curated_uri"])
+    original = world.tables.read_parquet(state["curated_uri"])
+    assert len(retrain_data) == len(original)  # the 400 labelled rows replace their older copies
+    flipped_now = retrain_data.set_index("customer_id").loc[rows["customer_id"], "churn"].tolist()
+    assert flipped_now == flipped
+    trained_again = pipeline.train(
+        dict(run), store=world.store, tables=world.tables, model_bucket="models", lake_bucket="lake"
+    )  # the merged data trains like any curated file
+    assert trained_again["candidates"]["lightgbm"]["validation"]["auc"] is not None
     again = _monitor(world, contract, now=datetime.now(UTC) + timedelta(hours=1), workflow=workflow)
     assert (
         "retraining" not in again and len(workflow.started) == 1

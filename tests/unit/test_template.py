@@ -77,7 +77,9 @@ def test_buckets_are_encrypted_private_and_tls_only(cfn):
         deny = [s for s in policies[name]["Statement"] if s["Effect"] == "Deny"]
         assert any(s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in deny), name
     assert buckets["ModelBucket"]["VersioningConfiguration"]["Status"] == "Enabled"
-    assert buckets["RawBucket"]["VersioningConfiguration"]["Status"] == "Enabled"  # raw files survive overwrites
+    assert (
+        buckets["RawBucket"]["VersioningConfiguration"]["Status"] == "Enabled"
+    )  # raw files survive overwrites
 
 
 def test_no_role_allows_a_wildcard_action(cfn):

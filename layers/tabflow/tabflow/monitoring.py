@@ -21,7 +21,7 @@ from tabflow.drift import DriftReport, ReferenceProfile, check_window
 from tabflow.errors import ObjectNotFound
 from tabflow.features import FeatureSpec
 from tabflow.observability import logger
-from tabflow.ports import Mailer, ModelVersion, ObjectStore, Registry, Workflow, s3_uri
+from tabflow.ports import Mailer, ModelVersion, ObjectStore, Registry, TableStore, Workflow, s3_uri
 from tabflow.readers import read_table
 from tabflow.reports import monitoring_html
 
@@ -37,6 +37,7 @@ class MonitorContext:
     raw_bucket: str
     recipients: list[str]
     workflow: Workflow | None = None
+    tables: TableStore | None = None  # set: retraining adds the labelled captures to the data
 
 
 def read_captures(
@@ -335,7 +336,7 @@ def check_dataset(
         and ctx.workflow
         and _cooled(state.get("last_retrain"), cfg.retrain_cooldown_hours, now)
     ):
-        result["retraining"] = _retrain(dataset, ctx, now)
+        result["retraining"] = _retrain(dataset, contract, champion, ctx, now)
         state["last_retrain"] = now.isoformat()
     ctx.store.put(state_uri, json.dumps(state, indent=1).encode(), "application/json")
     logger.info(
@@ -344,8 +345,11 @@ def check_dataset(
     return result
 
 
-def _retrain(dataset: str, ctx: MonitorContext, now: datetime) -> dict[str, Any] | None:
-    """Start the training workflow on the newest accepted curated data of the dataset."""
+def _retrain(
+    dataset: str, contract: Contract, champion: ModelVersion, ctx: MonitorContext, now: datetime
+) -> dict[str, Any] | None:
+    """Start the training workflow on the newest accepted curated data of the dataset plus the
+    captured rows whose labels have arrived (the recent world, with its ground truth)."""
     newest = None
     for uri in ctx.store.list(s3_uri(ctx.lake_bucket, f"reports/{dataset}/")):
         if uri.endswith("/validation.json"):
@@ -357,16 +361,78 @@ def _retrain(dataset: str, ctx: MonitorContext, now: datetime) -> dict[str, Any]
     if newest is None:
         return None
     run_id = f"retrain-{now:%Y%m%dT%H%M%S}"
+    curated_uri, labelled = newest["curated_uri"], 0
+    if ctx.tables is not None and contract.id_column:
+        spec = FeatureSpec.from_json(ctx.store.get(champion.spec_uri))
+        captures = read_captures(
+            ctx.store,
+            ctx.lake_bucket,
+            dataset,
+            spec,
+            since=champion.created_at,
+            until=now,
+            model_version=champion.version,
+        )
+        labels = read_labels(ctx.store, ctx.raw_bucket, dataset, contract)
+        recent = _labelled_rows(captures, labels, spec, contract)
+        if len(recent):
+            import pandas as pd
+
+            base = ctx.tables.read_parquet(curated_uri)
+            merged = pd.concat([base, recent], ignore_index=True)
+            merged = merged.drop_duplicates(subset=[contract.id_column], keep="last").reset_index(
+                drop=True
+            )
+            curated_uri = s3_uri(ctx.lake_bucket, f"curated/{dataset}/run={run_id}/data.parquet")
+            ctx.tables.write_parquet(merged, curated_uri)
+            labelled = len(recent)
     payload = {
         "dataset": dataset,
         "run_id": run_id,
-        "curated_uri": newest["curated_uri"],
+        "curated_uri": curated_uri,
         "contract_uri": s3_uri(ctx.raw_bucket, f"contracts/{dataset}.yaml"),
         "report_uri": newest["report_uri"],
         "source_uri": newest["file"],
         "source_sha256": newest.get("sha256"),
         "counts": newest.get("counts"),
         "trigger": "monitor",
+        "labelled_rows_added": labelled,
     }
     assert ctx.workflow is not None
-    return {"run_id": run_id, "execution_arn": ctx.workflow.start(run_id, payload)}
+    return {
+        "run_id": run_id,
+        "execution_arn": ctx.workflow.start(run_id, payload),
+        "labelled_rows_added": labelled,
+        "curated_uri": curated_uri,
+    }
+
+
+def _labelled_rows(
+    captures: pa.Table, labels: dict[str, Any], spec: FeatureSpec, contract: Contract
+):
+    """Captured inputs whose ground truth arrived, as curated rows (id, inputs, target)."""
+    import pandas as pd
+
+    frame = captures.to_pandas()
+    frame = frame[frame["_id"].isin(list(labels))]
+    out = pd.DataFrame({contract.id_column: frame["_id"].astype(str).to_numpy()})
+    for f in spec.fields:
+        values = frame[f.name].to_numpy()
+        if f.kind == "datetime":
+            out[f.name] = pd.to_datetime(values, utc=True, errors="coerce").tz_convert(None)
+        elif contract.columns[f.name].type.value == "bool":
+            out[f.name] = pd.array([None if v != v else bool(v) for v in values], dtype="boolean")
+        else:
+            out[f.name] = values
+    truth = [labels[i] for i in out[contract.id_column]]
+    if contract.target.kind == "regression":
+        out[contract.target.column] = truth
+    else:
+        negatives = [
+            c
+            for c in (contract.columns[contract.target.column].categories or [])
+            if c != spec.positive_label
+        ]
+        negative = negatives[0] if negatives else spec.negative_label
+        out[contract.target.column] = [spec.positive_label if t else negative for t in truth]
+    return out
