@@ -6,7 +6,7 @@ A contract is YAML validated by pydantic. It lives in the raw bucket under
 
 import hashlib
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -28,22 +28,25 @@ class ColumnType(StrEnum):
 NUMBER_TYPES = (ColumnType.INT, ColumnType.FLOAT, ColumnType.MONEY, ColumnType.PERCENT)
 
 
-DATE_OPS = frozenset(
-    {
-        "year",
-        "month",
-        "day",
-        "weekday",
-        "hour",
-        "dayofyear",
-        "sin_hour",
-        "cos_hour",
-        "sin_weekday",
-        "cos_weekday",
-        "sin_month",
-        "cos_month",
-    }
-)
+DerivedOp = Literal[
+    "year",
+    "month",
+    "day",
+    "weekday",
+    "hour",
+    "dayofyear",
+    "sin_hour",
+    "cos_hour",
+    "sin_weekday",
+    "cos_weekday",
+    "sin_month",
+    "cos_month",
+    "ratio",
+    "log1p",
+    "entity_count",
+    "entity_mean",
+]
+DATE_OPS = frozenset(get_args(DerivedOp)) - {"ratio", "log1p", "entity_count", "entity_mean"}
 
 
 class Column(BaseModel):
@@ -93,24 +96,7 @@ class Derived(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    op: Literal[
-        "year",
-        "month",
-        "day",
-        "weekday",
-        "hour",
-        "dayofyear",
-        "sin_hour",
-        "cos_hour",
-        "sin_weekday",
-        "cos_weekday",
-        "sin_month",
-        "cos_month",
-        "ratio",
-        "log1p",
-        "entity_count",
-        "entity_mean",
-    ]
+    op: DerivedOp
     source: str
     other: str | None = None  # ratio: the denominator
 

@@ -272,6 +272,7 @@ def check_dataset(
             streaks[c.feature] = streaks.get(c.feature, 0) + 1 if c.drifted else 0
 
     # Decay, over every matured prediction of this model (labels arrive late).
+    everything, labels = None, {}
     if contract.id_column:
         everything = read_captures(
             ctx.store,
@@ -336,7 +337,10 @@ def check_dataset(
         and ctx.workflow
         and _cooled(state.get("last_retrain"), cfg.retrain_cooldown_hours, now)
     ):
-        result["retraining"] = _retrain(dataset, contract, champion, ctx, now)
+        recent = (
+            _labelled_rows(everything, labels, spec, contract) if everything is not None else None
+        )
+        result["retraining"] = _retrain(dataset, contract, ctx, now, recent)
         state["last_retrain"] = now.isoformat()
     ctx.store.put(state_uri, json.dumps(state, indent=1).encode(), "application/json")
     logger.info(
@@ -346,10 +350,10 @@ def check_dataset(
 
 
 def _retrain(
-    dataset: str, contract: Contract, champion: ModelVersion, ctx: MonitorContext, now: datetime
+    dataset: str, contract: Contract, ctx: MonitorContext, now: datetime, recent: Any | None
 ) -> dict[str, Any] | None:
-    """Start the training workflow on the newest accepted curated data of the dataset plus the
-    captured rows whose labels have arrived (the recent world, with its ground truth)."""
+    """Start the training workflow on the newest accepted curated data of the dataset plus
+    ``recent``: the captured rows whose labels have arrived (the recent world, with its truth)."""
     newest = None
     for uri in ctx.store.list(s3_uri(ctx.lake_bucket, f"reports/{dataset}/")):
         if uri.endswith("/validation.json"):
@@ -362,30 +366,16 @@ def _retrain(
         return None
     run_id = f"retrain-{now:%Y%m%dT%H%M%S}"
     curated_uri, labelled = newest["curated_uri"], 0
-    if ctx.tables is not None and contract.id_column:
-        spec = FeatureSpec.from_json(ctx.store.get(champion.spec_uri))
-        captures = read_captures(
-            ctx.store,
-            ctx.lake_bucket,
-            dataset,
-            spec,
-            since=champion.created_at,
-            until=now,
-            model_version=champion.version,
-        )
-        labels = read_labels(ctx.store, ctx.raw_bucket, dataset, contract)
-        recent = _labelled_rows(captures, labels, spec, contract)
-        if len(recent):
-            import pandas as pd
+    if ctx.tables is not None and recent is not None and len(recent):
+        import pandas as pd
 
-            base = ctx.tables.read_parquet(curated_uri)
-            merged = pd.concat([base, recent], ignore_index=True)
-            merged = merged.drop_duplicates(subset=[contract.id_column], keep="last").reset_index(
-                drop=True
-            )
-            curated_uri = s3_uri(ctx.lake_bucket, f"curated/{dataset}/run={run_id}/data.parquet")
-            ctx.tables.write_parquet(merged, curated_uri)
-            labelled = len(recent)
+        merged = pd.concat([ctx.tables.read_parquet(curated_uri), recent], ignore_index=True)
+        merged = merged.drop_duplicates(subset=[contract.id_column], keep="last").reset_index(
+            drop=True
+        )
+        curated_uri = s3_uri(ctx.lake_bucket, f"curated/{dataset}/run={run_id}/data.parquet")
+        ctx.tables.write_parquet(merged, curated_uri)
+        labelled = len(recent)
     payload = {
         "dataset": dataset,
         "run_id": run_id,
