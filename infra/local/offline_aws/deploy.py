@@ -131,6 +131,11 @@ def plan(
             name = r.resolve(props.get("Name", f"{stack_name}/{logical}"))
             r.refs[logical] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
             r.attrs[(logical, "Name")] = name
+        elif t == "AWS::SQS::Queue":
+            name = r.resolve(props.get("QueueName", f"{stack_name}-{logical}"))
+            r.refs[logical] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+            r.attrs[(logical, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+            r.attrs[(logical, "QueueName")] = name
         elif t == "AWS::SES::EmailIdentity":
             r.refs[logical] = r.resolve(props["EmailIdentity"])
         elif t == "AWS::Serverless::LayerVersion":
@@ -169,6 +174,8 @@ def deploy(
             int((generate or {}).get("PasswordLength", 32))
         )
         clients("secretsmanager").create_secret(Name=r.attrs[(logical, "Name")], SecretString=value)
+    for logical in by_type.pop("AWS::SQS::Queue", []):
+        clients("sqs").create_queue(QueueName=r.attrs[(logical, "QueueName")])
     for logical in by_type.pop("AWS::SES::EmailIdentity", []):
         clients("ses").verify_email_identity(EmailAddress=r.refs[logical])
     api_keys_default: dict[str, bool] = {}
