@@ -154,9 +154,8 @@ def _bars(reference: list[float], window: list[float], labels: list[str]) -> str
 def _feature_chart(f: dict[str, Any]) -> str:
     ref, win = f.get("reference", {}), f.get("window", {})
     if f["kind"] == "categorical" and ref.get("shares"):
-        return _bars(
-            ref["shares"], win.get("shares", []), [str(i) for i in range(len(ref["shares"]))]
-        )
+        labels = ref.get("labels") or [str(i) for i in range(len(ref["shares"]))]
+        return _bars(ref["shares"], win.get("shares", []), labels)
     rq, wq = ref.get("quantiles") or [], win.get("quantiles") or []
     if rq and wq:
         cells = "".join(

@@ -117,7 +117,12 @@ def drift_check(
                 count=len(columns[f.name]),
             )
     scores = table.column("_score").to_numpy(zero_copy_only=False).astype(float)
-    return check_window(reference, spec, x, contract.monitoring, unseen=unseen, scores=scores)
+    report = check_window(reference, spec, x, contract.monitoring, unseen=unseen, scores=scores)
+    names = {f.name: list(f.categories) for f in spec.features if f.kind == "categorical"}
+    for check in report.features:  # category names, for people reading the report and the email
+        if check.feature in names:
+            check.reference["labels"] = names[check.feature]
+    return report
 
 
 def read_labels(

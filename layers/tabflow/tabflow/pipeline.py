@@ -601,7 +601,11 @@ def _slice_metrics(
                 if mask.sum() >= contract.gates.min_slice_rows
                 else None
             )
-            groups[value] = {"rows": int(mask.sum()), "positives": int(y[mask].sum()), "auc": auc}
+            groups[value] = {
+                "rows": int(mask.sum()),
+                "positives": int(y[mask].sum()),
+                "auc": None if auc is None else round(auc, 6),
+            }
         out[column] = groups
     return out
 
