@@ -186,6 +186,15 @@ def test_notifications_name_what_happened(trained):
     assert "failed at Train" in out["subject"] and "boom" in world.mailer.sent[-1][0].text
 
 
+def _predictor(world, max_records=1000):
+    return Predictor(
+        ChampionCache(world.registry, world.store, ttl=60),
+        world.store,
+        lake_bucket="lake",
+        max_records=max_records,
+    )
+
+
 def _records(world, n):
     """The first ``n`` held-out rows, as curated."""
     champion = world.registry.champion("telco_churn")
@@ -199,12 +208,7 @@ def _records(world, n):
 def test_api_scores_equal_offline_scores_for_the_same_rows(trained):
     world, _ = trained
     champion, rows = _records(world, 1000)
-    predictor = Predictor(
-        ChampionCache(world.registry, world.store, ttl=60),
-        world.store,
-        lake_bucket="lake",
-        max_records=1000,
-    )
+    predictor = _predictor(world)
     records = json.loads(rows.to_json(orient="records"))
     answer = predictor.predict("telco_churn", {"records": records}, "req-1")
     spec = FeatureSpec.from_json(world.store.get(champion.spec_uri))
@@ -231,12 +235,7 @@ def test_bad_records_get_a_4xx_naming_the_field(trained, mutate, field, status):
     _, rows = _records(world, 1)
     record = json.loads(rows.to_json(orient="records"))[0]
     mutate(record)
-    predictor = Predictor(
-        ChampionCache(world.registry, world.store, ttl=60),
-        world.store,
-        lake_bucket="lake",
-        max_records=5,
-    )
+    predictor = _predictor(world, 5)
     with pytest.raises(BadRequest) as err:
         predictor.predict("telco_churn", [record], "r")
     assert err.value.status == status and err.value.errors[0]["field"] == field
@@ -305,12 +304,7 @@ def test_monitor_alerts_on_drift_once_per_cooldown_and_stays_quiet_without_it(
     _clear_monitoring(world)
     contract = parse_contract(telco_contract_text)
     _, rows = _records(world, 300)
-    predictor = Predictor(
-        ChampionCache(world.registry, world.store, ttl=60),
-        world.store,
-        lake_bucket="lake",
-        max_records=1000,
-    )
+    predictor = _predictor(world)
     records = json.loads(rows.to_json(orient="records"))
     predictor.predict("telco_churn", records, "calm")
     sent_before = len(world.mailer.sent)
@@ -347,12 +341,7 @@ def test_persistence_waits_for_consecutive_drifted_windows(trained, telco_contra
         update={"monitoring": contract.monitoring.model_copy(update={"persistence": 2})}
     )
     _, rows = _records(world, 300)
-    predictor = Predictor(
-        ChampionCache(world.registry, world.store, ttl=60),
-        world.store,
-        lake_bucket="lake",
-        max_records=1000,
-    )
+    predictor = _predictor(world)
     predictor.predict(
         "telco_churn", [dict(r, tenure=1) for r in json.loads(rows.to_json(orient="records"))], "s"
     )
@@ -370,12 +359,7 @@ def test_delayed_labels_reveal_decay_and_can_trigger_retraining(trained, telco_c
         update={"monitoring": contract.monitoring.model_copy(update={"retrain_on": "decay"})}
     )
     _, rows = _records(world, 400)
-    predictor = Predictor(
-        ChampionCache(world.registry, world.store, ttl=60),
-        world.store,
-        lake_bucket="lake",
-        max_records=1000,
-    )
+    predictor = _predictor(world)
     records = json.loads(rows.to_json(orient="records"))
     predictor.predict("telco_churn", records, "r")
     # The world changed: the truth is now the opposite of what the model learned.
@@ -442,12 +426,7 @@ def test_a_batch_file_gets_a_predictions_file_equal_to_the_api(trained, telco_cs
     assert len(predictions) == 99 and set(predictions["label"]) <= {"Yes", "No"}
     assert (predictions["model_version"] == 1).all()
     # The same records through the API give the same scores.
-    predictor = Predictor(
-        ChampionCache(world.registry, world.store, ttl=60),
-        world.store,
-        lake_bucket="lake",
-        max_records=1000,
-    )
+    predictor = _predictor(world)
     from tabflow.contract import parse_contract
     from tabflow.readers import read_table
     from tabflow.validation import validate

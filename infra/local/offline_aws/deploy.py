@@ -17,26 +17,21 @@ from typing import Any
 from offline_aws.runtime import FunctionSpec
 from offline_aws.template import ACCOUNT, REGION, Resolver, load_template, pseudo_parameters
 
-LAMBDA_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-STATES_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "states.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+
+def _trust(service: str) -> dict[str, Any]:
+    """The role trust policy that lets an AWS service assume a role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": f"{service}.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
 LOCAL_ONLY_SKIPPED = {
     "AWS::CloudWatch::Dashboard",
     "AWS::CloudWatch::Alarm",
@@ -338,7 +333,7 @@ def _function(
     name = r.refs[logical]
     code_dir = (root / props["CodeUri"]).resolve()
     role = _role(
-        iam, f"{name}-role", LAMBDA_TRUST, _policies(props.get("Policies", []), r, processor)
+        iam, f"{name}-role", _trust("lambda"), _policies(props.get("Policies", []), r, processor)
     )
     lam.create_function(
         FunctionName=name,
@@ -373,7 +368,7 @@ def _state_machine(
     json.loads(definition)  # fail here, clearly, if a substitution broke the JSON
     name = r.attrs[(logical, "Name")]
     role = _role(
-        iam, f"{name}-role", STATES_TRUST, _policies(props.get("Policies", []), r, processor)
+        iam, f"{name}-role", _trust("states"), _policies(props.get("Policies", []), r, processor)
     )
     sfn.create_state_machine(name=name, definition=definition, roleArn=role)
 

@@ -4,6 +4,7 @@ only turn results into a subject, a plain-text body and an HTML body."""
 from html import escape
 from typing import Any
 
+from tabflow.metrics import BINARY_SUMMARY, REGRESSION_SUMMARY
 from tabflow.ports import Email
 
 
@@ -30,20 +31,9 @@ def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = 
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
-    keys = (
-        "auc",
-        "pr_auc",
-        "precision",
-        "recall",
-        "f1",
-        "brier",
-        "ece",
-        "threshold",
-        "rmse",
-        "mae",
-        "r2",
-        "rows",
-    )
+    keys = dict.fromkeys(
+        (*BINARY_SUMMARY, *REGRESSION_SUMMARY)
+    )  # ordered, without the repeated "rows"
     return [(k, metrics.get(k)) for k in keys if k in metrics]
 
 

@@ -6,6 +6,10 @@ import numpy as np
 
 from tabflow.stats import expected_calibration_error, roc_auc
 
+# What a summary of a model's held-out performance shows (emails, Step Functions payloads).
+BINARY_SUMMARY = ("auc", "pr_auc", "precision", "recall", "f1", "brier", "ece", "threshold", "rows")
+REGRESSION_SUMMARY = ("rmse", "mae", "r2", "rows")
+
 
 def average_precision(y: np.ndarray, scores: np.ndarray) -> float:
     """Area under the precision-recall curve as a step function (scikit-learn's definition)."""

@@ -17,7 +17,7 @@ from tabflow.contract import Contract, parse_contract
 from tabflow.drift import build_reference
 from tabflow.features import FeatureSpec
 from tabflow.gates import decide, decide_regression
-from tabflow.metrics import binary_metrics, regression_metrics
+from tabflow.metrics import BINARY_SUMMARY, REGRESSION_SUMMARY, binary_metrics, regression_metrics
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ModelVersion, ObjectStore, Registry, TableStore, s3_uri
 from tabflow.reports import evaluation_html, model_card
@@ -533,22 +533,8 @@ def baseline_predict(baseline: dict[str, Any], times: np.ndarray | None, n: int)
 
 def _summary(m: dict[str, Any]) -> dict[str, Any]:
     if "rmse" in m:
-        return {k: m.get(k) for k in ("rmse", "mae", "r2", "rows")}
-    return {
-        k: m[k]
-        for k in (
-            "auc",
-            "pr_auc",
-            "precision",
-            "recall",
-            "f1",
-            "brier",
-            "ece",
-            "threshold",
-            "rows",
-            "confusion_matrix",
-        )
-    }
+        return {k: m.get(k) for k in REGRESSION_SUMMARY}
+    return {k: m[k] for k in (*BINARY_SUMMARY, "confusion_matrix")}
 
 
 def _champion_on(
