@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 
 
 
-.PHONY: scan env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench clean
+.PHONY: scan env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -50,8 +50,8 @@ test-e2e: $(STAMP)
 demo: $(STAMP) ## the product's main job on the offline AWS: file drop -> model -> API -> drift email
 	$(PY) -m offline_aws demo
 
-local: $(STAMP) ## start the offline AWS in the foreground (endpoint :4599, API :3000)
-	$(PY) -m offline_aws serve
+local: $(STAMP) ## start the offline AWS in the foreground (endpoint :4599, API :3000; PARAMS="TrainingEngine=batch")
+	$(PY) -m offline_aws serve $(foreach p,$(PARAMS),--parameter $(p))
 
 fire: $(STAMP) ## run a scheduled function now on the running offline AWS (FUNCTION=MonitorFunction)
 	$(PY) -m offline_aws fire $(FUNCTION)
@@ -94,3 +94,6 @@ clean:
 
 bench: $(STAMP) ## speed/memory figures as ratios to a floor measured in the same run (ONLY=name)
 	$(PY) -m bench.run --only "$(ONLY)"
+
+bench-scale: $(STAMP) ## time and peak memory of each training task by rows: the Lambda/Batch switch point
+	$(PY) -m bench.scale $(if $(ROWS),--rows $(ROWS))

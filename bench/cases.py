@@ -160,20 +160,11 @@ def _contract(monitoring):
 CASES["drift_1m_rows"] = drift_1m_rows
 
 
-def train_300k_rows() -> dict:
-    """The Train task (final candidates: LightGBM with early stopping, the linear baseline,
-    calibration, threshold, drift reference) on 300k rows x 40 columns, tuning excluded,
-    against a bare lightgbm.train with the same final parameters and rounds on the same rows."""
-    import json as _json
-
-    import lightgbm as lgb
+def training_data(n: int) -> tuple[object, dict]:
+    """n rows x 40 columns (30 numeric, 9 categorical, a binary target) and their contract."""
     import pandas as pd
 
-    from tabflow import pipeline
-    from tabflow.adapters.memory import MemoryStore, MemoryTables
-
     rng = np.random.default_rng(0)
-    n = 300_000
     data = {f"x{i}": rng.normal(size=n) for i in range(30)}
     data |= {f"c{i}": rng.choice(list("abcdefgh"), n) for i in range(9)}
     logit = data["x0"] + 0.5 * data["x1"] - 0.7 * data["x2"] + (data["c0"] == "a") * 1.0 - 1.5
@@ -188,6 +179,22 @@ def train_300k_rows() -> dict:
         "columns": columns,
         "gates": {"min_auc": 0.5},
     }
+    return frame, contract
+
+
+def train_300k_rows() -> dict:
+    """The Train task (final candidates: LightGBM with early stopping, the linear baseline,
+    calibration, threshold, drift reference) on 300k rows x 40 columns, tuning excluded,
+    against a bare lightgbm.train with the same final parameters and rounds on the same rows."""
+    import json as _json
+
+    import lightgbm as lgb
+
+    from tabflow import pipeline
+    from tabflow.adapters.memory import MemoryStore, MemoryTables
+
+    n = 300_000
+    frame, contract = training_data(n)
     store = MemoryStore()
     tables = MemoryTables(store)
     store.put("s3://raw/contracts/bench.yaml", _json.dumps(contract).encode())

@@ -10,9 +10,9 @@ from tabflow import pipeline
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.tables import WranglerTables
 from tabflow.observability import logger, tracer
-from tabflow.settings import Settings
+from tabflow.settings import TrainingSettings
 
-settings = Settings()  # type: ignore[call-arg]
+settings = TrainingSettings()  # type: ignore[call-arg]
 store = S3Store()
 tables = WranglerTables()
 
@@ -20,7 +20,14 @@ tables = WranglerTables()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.prepare(event, store=store, tables=tables, lake_bucket=settings.lake_bucket)
+    return pipeline.prepare(
+        event,
+        store=store,
+        tables=tables,
+        lake_bucket=settings.lake_bucket,
+        engine=settings.training_engine,
+        batch_switch_cells=settings.batch_switch_cells,
+    )
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -47,4 +54,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def select_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.select(event["results"])
+    return pipeline.select(event["results"], store)

@@ -17,7 +17,10 @@ pytestmark = pytest.mark.e2e
 AWS = str(Path(sys.executable).parent / "aws")
 
 
-def test_aws_cli_upload_starts_an_execution_that_succeeds(tmp_path):
+@pytest.mark.parametrize("engine", ["lambda", "batch"])
+def test_aws_cli_upload_starts_an_execution_that_succeeds(tmp_path, engine):
+    """With TrainingEngine=batch the same upload trains through AWS Batch jobs (run locally
+    as processes of the training image's command), the scale path's state-machine variant."""
     port, api_port = free_port(), free_port()
     server = subprocess.Popen(
         [
@@ -32,6 +35,8 @@ def test_aws_cli_upload_starts_an_execution_that_succeeds(tmp_path):
             "--state-dir",
             str(tmp_path),
             "--quiet",
+            "--parameter",
+            f"TrainingEngine={engine}",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -82,6 +87,24 @@ def test_aws_cli_upload_starts_an_execution_that_succeeds(tmp_path):
                 break
             time.sleep(0.5)
         assert [r["status"] for r in runs] == ["SUCCEEDED"]
+        output = json.loads(
+            aws("stepfunctions", "describe-execution", "--execution-arn", runs[0]["executionArn"])
+        )["output"]
+        assert json.loads(output)["prepare"]["engine"] == engine
+        if engine == "batch":
+            queue = state["resources"]["TrainingJobQueue"]
+            jobs = json.loads(
+                aws("batch", "list-jobs", "--job-queue", queue, "--job-status", "SUCCEEDED")
+            )["jobSummaryList"]
+            names = sorted(j["jobName"].rsplit("-", 1)[-1] for j in jobs)
+            trials = len(json.loads(output)["prepare"]["trials"])
+            assert names == sorted(["lightgbm", "linear", *map(str, range(trials))])
+            (job,) = json.loads(
+                aws("batch", "describe-jobs", "--jobs", next(j["jobId"] for j in jobs))
+            )["jobs"]
+            assert job["container"]["command"][:3] == ["python", "-m", "tabflow.jobs"]
+        else:
+            assert "TrainingJobQueue" not in state["resources"]
         env_file = subprocess.run(
             [sys.executable, "-m", "offline_aws", "env-vars", "--state-dir", str(tmp_path)],
             cwd=ROOT,

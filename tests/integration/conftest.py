@@ -34,11 +34,12 @@ class Context:
         return 60_000
 
 
-@pytest.fixture
-def aws() -> Deployment:
+def _deployed(parameters: dict[str, str] | None = None):
     with mock_aws():
         cached_client.cache_clear()
-        dep = deploy(ROOT, "tabflow-it", lambda s: boto3.client(s, region_name="us-east-1"))
+        dep = deploy(
+            ROOT, "tabflow-it", lambda s: boto3.client(s, region_name="us-east-1"), parameters
+        )
         s3 = boto3.client("s3", region_name="us-east-1")
         for path in sorted((ROOT / "datasets").glob("*.yaml")):
             s3.put_object(
@@ -49,8 +50,32 @@ def aws() -> Deployment:
 
 
 @pytest.fixture
-def load_handler(aws: Deployment, monkeypatch: pytest.MonkeyPatch):
-    """Import functions/<name>/app.py as Lambda would: with the function's environment."""
+def aws() -> Deployment:
+    yield from _deployed()
+
+
+@pytest.fixture
+def aws_batch() -> Deployment:
+    """The stack with TrainingEngine=batch: Batch queue, job definition and roles exist."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+        group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+        yield from _deployed(
+            {
+                "TrainingEngine": "batch",
+                "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/tabflow:1",
+                "TrainingSubnets": subnet,
+                "TrainingSecurityGroups": group,
+            }
+        )
+
+
+@pytest.fixture
+def load_handler(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Import functions/<name>/app.py as Lambda would: with the function's environment (in
+    the stack the test asked for: aws, or aws_batch)."""
+    aws = request.getfixturevalue("aws_batch" if "aws_batch" in request.fixturenames else "aws")
 
     def load(logical_id: str) -> ModuleType:
         spec = aws.function_by_logical(logical_id)

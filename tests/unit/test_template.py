@@ -84,10 +84,16 @@ def test_buckets_are_encrypted_private_and_tls_only(cfn):
 
 def test_no_role_allows_a_wildcard_action(cfn):
     roles = {k: v for k, v in cfn.items() if v["Type"] == "AWS::IAM::Role"}
-    # one per function, one for the state machine, one for CodeDeploy (the predict canary)
-    assert len(roles) == len(FUNCTIONS) + 2 and "CodeDeployServiceRole" in roles
+    # one per function, one for the state machine, one for CodeDeploy (the predict canary),
+    # and the training job's task and execution roles (TrainingEngine batch or auto)
+    assert len(roles) == len(FUNCTIONS) + 4 and "CodeDeployServiceRole" in roles
+    assert roles["TrainingJobRole"]["Condition"] == "UseBatch"
     for name, role in roles.items():
         for policy in role["Properties"].get("Policies", []):
+            if "Fn::If" in policy:  # a conditional policy: check the branch that is a policy
+                policy = next(
+                    p for p in policy["Fn::If"][1:] if isinstance(p, dict) and "PolicyDocument" in p
+                )
             for stmt in policy["PolicyDocument"]["Statement"]:
                 if stmt["Effect"] != "Allow":
                     continue

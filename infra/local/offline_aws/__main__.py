@@ -1,6 +1,7 @@
 """Command line of the offline AWS.
 
 python -m offline_aws serve [--port 4599] [--api-port 3000]   start it, in the foreground
+    [--parameter TrainingEngine=batch ...]                      template parameters
 python -m offline_aws fire MonitorFunction                      run a scheduled function now
 python -m offline_aws demo                                      the end-to-end demo
 """
@@ -28,12 +29,19 @@ def serve(args: argparse.Namespace) -> int:
     from offline_aws.stack import OfflineStack
 
     root = _root()
+    parameters = {}
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"--parameter {item!r}: expected Name=Value")
+        parameters[name] = value
     stack = OfflineStack(
         root,
         moto_port=args.port,
         api_port=args.api_port,
         echo_logs=not args.quiet,
         state_dir=Path(args.state_dir) if args.state_dir else None,
+        parameters=parameters,
     )
     stack.start()
     dep = stack.deployment
@@ -48,6 +56,7 @@ Offline AWS is running (stack {stack.stack_name}).
   model bucket     s3://{stack.ref("ModelBucket")}
   registry table   {stack.ref("RegistryTable")}
   state machine    {stack.ref("TrainingStateMachine")}
+  training engine  {stack.parameters.get("TrainingEngine", "lambda")}
   routes           {", ".join(f"{r.method} {r.path}" for r in dep.routes)}
   schedules        {", ".join(f"{s.rule}: {s.expression}" for s in dep.schedules)}
   outbox           {stack.state_dir / "outbox"}
@@ -139,6 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api-port", type=int, default=3000)
     p.add_argument("--state-dir", help="where logs, the outbox and stack.json go (default .local)")
     p.add_argument("--quiet", action="store_true", help="do not echo function logs")
+    p.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter, e.g. TrainingEngine=batch (repeatable)",
+    )
     p.set_defaults(func=serve)
     p = sub.add_parser("fire", help="run a scheduled function now")
     p.add_argument("function", help="logical id, e.g. MonitorFunction")

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from offline_aws.runtime import FunctionSpec
-from offline_aws.template import ACCOUNT, REGION, Resolver, load_template, pseudo_parameters
+from offline_aws.template import (
+    ACCOUNT,
+    REGION,
+    Resolver,
+    evaluate_conditions,
+    load_template,
+    pseudo_parameters,
+)
 
 
 def _trust(service: str) -> dict[str, Any]:
@@ -42,6 +49,14 @@ LOCAL_ONLY_SKIPPED = {
     "AWS::ApiGateway::ApiKey",
     "AWS::Logs::LogGroup",
     "AWS::Serverless::LayerVersion",
+}
+
+
+# Batch resource type -> (ARN resource kind, name property); Ref gives the ARN.
+BATCH_ARN_KINDS = {
+    "AWS::Batch::ComputeEnvironment": ("compute-environment", "ComputeEnvironmentName"),
+    "AWS::Batch::JobQueue": ("job-queue", "JobQueueName"),
+    "AWS::Batch::JobDefinition": ("job-definition", "JobDefinitionName"),
 }
 
 
@@ -94,10 +109,21 @@ def plan(
 ) -> tuple[dict, Resolver]:
     """Load the template and compute every physical name and attribute."""
     tpl = load_template(root / "template.yaml")
-    params = {name: str(p.get("Default", "")) for name, p in tpl.get("Parameters", {}).items()}
+    declared = tpl.get("Parameters", {})
+    params: dict[str, Any] = {name: str(p.get("Default", "")) for name, p in declared.items()}
     params.update(overrides or {})
+    for name, p in declared.items():
+        if p["Type"] == "CommaDelimitedList":
+            params[name] = [v.strip() for v in params[name].split(",") if v.strip()]
     params.update(pseudo_parameters(stack_name))
     r = Resolver(params)
+    r.conditions = evaluate_conditions(tpl, params)
+    # Resources whose Condition is false do not exist (as in CloudFormation).
+    tpl["Resources"] = {
+        logical: res
+        for logical, res in tpl["Resources"].items()
+        if "Condition" not in res or r.conditions[res["Condition"]]
+    }
     resources = tpl["Resources"]
     # Names may refer to parameters only, so resolve them in one pass.
     for logical, res in resources.items():
@@ -135,6 +161,16 @@ def plan(
             r.refs[logical] = r.resolve(props["EmailIdentity"])
         elif t == "AWS::Serverless::LayerVersion":
             r.refs[logical] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{logical}:1"
+        elif t == "AWS::IAM::Role":
+            name = r.resolve(props.get("RoleName", f"{stack_name}-{logical}"))[:64]
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        elif t in BATCH_ARN_KINDS:
+            kind, name_key = BATCH_ARN_KINDS[t]
+            name = r.resolve(props.get(name_key, f"{stack_name}-{logical}"))
+            revision = ":1" if kind == "job-definition" else ""
+            r.refs[logical] = f"arn:aws:batch:{REGION}:{ACCOUNT}:{kind}/{name}{revision}"
+            r.attrs[(logical, "Name")] = name
         else:
             r.refs[logical] = f"{stack_name}-{logical}"
     return tpl, r
@@ -173,6 +209,13 @@ def deploy(
         clients("sqs").create_queue(QueueName=r.attrs[(logical, "QueueName")])
     for logical in by_type.pop("AWS::SES::EmailIdentity", []):
         clients("ses").verify_email_identity(EmailAddress=r.refs[logical])
+    for logical in by_type.pop("AWS::IAM::Role", []):
+        props = r.resolve(resources[logical]["Properties"])
+        docs = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        _role(iam, r.refs[logical], props["AssumeRolePolicyDocument"], docs)
+        for arn in props.get("ManagedPolicyArns", []):  # moto holds no AWS managed policies
+            dep.skipped.append(f"{logical} managed policy {arn} (not attached locally)")
+    _batch(clients, iam, by_type, resources, r, dep)
     api_keys_default: dict[str, bool] = {}
     for logical in by_type.pop("AWS::Serverless::Api", []):
         props = r.resolve(resources[logical].get("Properties", {}))
@@ -246,6 +289,65 @@ def deploy(
     return dep
 
 
+def _camel(value: Any) -> Any:
+    """CloudFormation property names (PascalCase) -> API parameter names (camelCase)."""
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    return value
+
+
+def _batch(
+    clients: Any,
+    iam: Any,
+    by_type: dict[str, list[str]],
+    resources: dict[str, Any],
+    r: Resolver,
+    dep: Deployment,
+) -> None:
+    """The scale path's Batch compute environment, queue and job definition. Jobs submitted
+    to the queue run as local processes (stack.py), as Lambda invocations do."""
+    batch = clients("batch")
+    for logical in by_type.pop("AWS::Batch::ComputeEnvironment", []):
+        props = r.resolve(resources[logical]["Properties"])
+        # On AWS an omitted ServiceRole means Batch's service-linked role; moto insists on one.
+        service_role = props.get("ServiceRole") or _role(
+            iam, f"{dep.stack_name}-batch-service", _trust("batch"), []
+        )
+        batch.create_compute_environment(
+            computeEnvironmentName=r.attrs[(logical, "Name")],
+            type=props["Type"],
+            state=props.get("State", "ENABLED"),
+            computeResources=_camel(props["ComputeResources"]),
+            serviceRole=service_role,
+        )
+    for logical in by_type.pop("AWS::Batch::JobQueue", []):
+        props = r.resolve(resources[logical]["Properties"])
+        batch.create_job_queue(
+            jobQueueName=r.attrs[(logical, "Name")],
+            state=props.get("State", "ENABLED"),
+            priority=int(props["Priority"]),
+            computeEnvironmentOrder=[
+                {"order": int(o["Order"]), "computeEnvironment": o["ComputeEnvironment"]}
+                for o in props["ComputeEnvironmentOrder"]
+            ],
+        )
+    for logical in by_type.pop("AWS::Batch::JobDefinition", []):
+        props = r.resolve(resources[logical]["Properties"])
+        arn = batch.register_job_definition(
+            jobDefinitionName=r.attrs[(logical, "Name")],
+            type=props["Type"],
+            platformCapabilities=props.get("PlatformCapabilities", ["EC2"]),
+            containerProperties=_camel(props["ContainerProperties"]),
+            retryStrategy=_camel(props.get("RetryStrategy", {})),
+            timeout=_camel(props.get("Timeout", {})),
+            propagateTags=bool(props.get("PropagateTags", False)),
+        )["jobDefinitionArn"]
+        if arn != r.refs[logical]:
+            raise RuntimeError(f"{logical}: planned {r.refs[logical]}, got {arn}")
+
+
 def _bucket(s3: Any, name: str, props: dict[str, Any]) -> None:
     s3.create_bucket(Bucket=name)
     if "BucketEncryption" in props:
@@ -293,7 +395,7 @@ def _table(ddb: Any, name: str, props: dict[str, Any]) -> None:
 def _policies(policies: Any, r: Resolver, processor: Any) -> list[dict[str, Any]]:
     """SAM Policies (policy templates, inline statements, managed names) -> policy documents."""
     docs = []
-    for item in policies if isinstance(policies, list) else [policies]:
+    for item in r.resolve(policies if isinstance(policies, list) else [policies]):
         if isinstance(item, str):
             continue  # a managed policy name: nothing to create
         if "Statement" in item:

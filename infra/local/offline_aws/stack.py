@@ -6,10 +6,12 @@ import logging
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +37,14 @@ def free_port() -> int:
 
 
 def _install_moto_patches() -> None:
-    """Route moto's Lambda invocations to our runtime, and make S3 notifications async (as on
-    AWS) instead of moto's synchronous call that swallows errors."""
+    """Route moto's Lambda invocations to our runtime, make S3 notifications async (as on
+    AWS) instead of moto's synchronous call that swallows errors, and run Batch jobs as local
+    processes (moto would need Docker)."""
     global _patched
     if _patched:
         return
     from moto.awslambda.models import LambdaFunction
+    from moto.batch.models import Job
     from moto.s3 import notifications
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
@@ -60,9 +64,54 @@ def _install_moto_patches() -> None:
         if _current is not None:
             _current.invoke_async(fn_arn.split(":")[6], event_body)
 
+    def _run_batch_job(self: Any) -> None:
+        if _current is None:
+            self._mark_stopped(success=False)
+            return
+        _current.run_batch_job(self)
+
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
     notifications._invoke_awslambda = _invoke_awslambda
+    Job.run = _run_batch_job  # type: ignore[method-assign]
+    _normalise_batch_task_casing()
     _patched = True
+
+
+def _normalise_batch_task_casing() -> None:
+    """moto's Step Functions interpreter passes a Batch task's Parameters to boto3 as written
+    (JobName, ContainerOverrides.Environment[].Name) and reads the answer the same way, where
+    Step Functions maps them to the API's casing (jobName, ...) and back. Its own helpers for
+    that mapping are there but not called; call them for Batch tasks."""
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_task,
+    )
+
+    model = botocore.session.get_session().get_service_model("batch")
+    operations = {camel_to_snake(name): name for name in model.operation_names}
+
+    def operation(self: Any, action: str | None) -> Any:
+        return model.operation_model(operations[self._get_boto_service_action(action)])
+
+    def normalise_parameters(
+        self: Any, parameters: dict, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        self._from_boto_response(response, operation(self, service_action_name).output_shape)
+
+    cls = batch_task.StateTaskServiceBatch
+    cls._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+    cls._normalise_response = normalise_response  # type: ignore[method-assign]
+
+
+def camel_to_snake(name: str) -> str:
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    return camel_to_snake_case(name)
 
 
 class OfflineStack:
@@ -124,7 +173,9 @@ class OfflineStack:
             json={"stepfunctions": {"execute_state_machine": True}},
             timeout=10,
         ).raise_for_status()
-        self.deployment = deploy(self.root, self.stack_name, self.client, self.parameters)
+        self.deployment = deploy(
+            self.root, self.stack_name, self.client, self.parameters | self._batch_network()
+        )
         for spec in self.deployment.functions.values():
             self.runtime.register(spec)
         self.gateway = LocalGateway(
@@ -160,6 +211,51 @@ class OfflineStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ------------------------------------------------------------------ AWS Batch
+    def _batch_network(self) -> dict[str, str]:
+        """With TrainingEngine batch or auto, the Fargate compute environment needs subnets and
+        security groups: the offline AWS's default VPC ones, unless given."""
+        if self.parameters.get("TrainingEngine", "lambda") == "lambda":
+            return {}
+        ec2 = self.client("ec2")
+        subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])
+        groups = ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": ["default"]}]
+        )
+        defaults = {
+            "TrainingSubnets": ",".join(s["SubnetId"] for s in subnets["Subnets"][:2]),
+            "TrainingSecurityGroups": groups["SecurityGroups"][0]["GroupId"],
+            "TrainingImage": "tabflow-training:local",
+        }
+        return {k: v for k, v in defaults.items() if not self.parameters.get(k)}
+
+    def run_batch_job(self, job: Any) -> None:
+        """A Batch job of the training image, run the way its container would: the job
+        definition's command (with the submission's overrides) and environment, against the
+        offline endpoint. The code is this checkout's tabflow, which is what the image holds."""
+        for _ in range(4):  # SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING
+            job.advance()
+            _ = job.status
+        job.job_started_at = datetime.now()
+        job._start_attempt()
+        command = list(job._get_container_property("command", []))
+        env = {e["name"]: e["value"] for e in job._get_container_property("environment", [])}
+        if command[:1] == ["python"]:
+            command[0] = sys.executable
+        log = self.state_dir / "logs" / f"batch-{job.job_name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr.write(f">> batch job {job.job_name}: {' '.join(command[1:])}\n")
+        with open(log, "w") as out:
+            proc = subprocess.run(
+                command, env=self.runtime.base_env | env, stdout=out, stderr=subprocess.STDOUT
+            )
+        job.exit_code = proc.returncode
+        if proc.returncode != 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            job.job_stopped_reason = f"exit {proc.returncode}: {tail[0][:500]} (log: {log})"
+            sys.stderr.write(f">> batch job {job.job_name} FAILED: {job.job_stopped_reason}\n")
+        job._mark_stopped(success=proc.returncode == 0)
 
     # ------------------------------------------------------------------ helpers
     @property

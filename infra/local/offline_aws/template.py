@@ -59,16 +59,62 @@ def load_template(path: Path) -> dict[str, Any]:
         return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
+class _NoValue:
+    """AWS::NoValue: the list item or property it stands for is removed."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE = _NoValue()
+
+
+def evaluate_conditions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, bool]:
+    """The template's Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition)."""
+    exprs = template.get("Conditions") or {}
+    done: dict[str, bool] = {}
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dict) and set(v) == {"Ref"}:
+            return parameters[v["Ref"]]
+        return v
+
+    def ev(expr: Any) -> bool:
+        ((key, arg),) = expr.items()
+        if key == "Fn::Equals":
+            return str(value(arg[0])) == str(value(arg[1]))
+        if key == "Fn::Not":
+            return not ev(arg[0])
+        if key == "Fn::And":
+            return all(ev(a) for a in arg)
+        if key == "Fn::Or":
+            return any(ev(a) for a in arg)
+        if key == "Condition":
+            return condition(arg)
+        raise NotImplementedError(f"template: condition function {key}")
+
+    def condition(name: str) -> bool:
+        if name not in done:
+            done[name] = ev(exprs[name])
+        return done[name]
+
+    for name in exprs:
+        condition(name)
+    return done
+
+
 @dataclass
 class Resolver:
     """Evaluates Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::Select, Fn::Split, Fn::If."""
 
-    parameters: dict[str, str]
+    parameters: dict[str, Any]  # a CommaDelimitedList parameter is a list
     refs: dict[str, str] = field(default_factory=dict)  # logical id -> Ref value
     attrs: dict[tuple[str, str], str] = field(default_factory=dict)  # (logical, attr) -> value
     conditions: dict[str, bool] = field(default_factory=dict)
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.parameters:
             return self.parameters[name]
         if name in self.refs:
@@ -77,7 +123,7 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -101,8 +147,10 @@ class Resolver:
                 return self.resolve(text).split(sep)
             if key == "Fn::If":
                 cond, yes, no = arg
-                return self.resolve(yes if self.conditions.get(cond, False) else no)
-        return {k: self.resolve(v) for k, v in value.items()}
+                return self.resolve(yes if self.conditions[cond] else no)
+        return {
+            k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not NO_VALUE
+        }
 
     def _sub(self, text: str, local: dict[str, Any]) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -126,5 +174,4 @@ def pseudo_parameters(stack_name: str) -> dict[str, str]:
         "AWS::Region": REGION,
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
-        "AWS::NoValue": "",
     }

@@ -86,11 +86,37 @@ def _load_training_data(state: dict[str, Any], store: ObjectStore, tables: Table
     return contract, frame, spec, target_vector(spec, frame)
 
 
+def choose_engine(
+    configured: str, requested: str | None, rows: int, features: int, switch_cells: int
+) -> str:
+    """Where the trials and candidates run: in Lambda, or as AWS Batch jobs when the stack has
+    them (TrainingEngine batch or auto) and either the execution asks for it or, under auto,
+    the training matrix passes the switch point (see bench/scale.py and the README)."""
+    if requested not in (None, "lambda", "batch"):
+        raise ValueError(f"engine {requested!r}: expected 'lambda' or 'batch'")
+    if requested == "batch" and configured == "lambda":
+        raise ValueError(
+            "engine 'batch' was requested but this stack has no AWS Batch resources: "
+            "deploy with the parameter TrainingEngine=batch or auto"
+        )
+    if requested:
+        return requested
+    if configured == "auto":
+        return "batch" if rows * features >= switch_cells else "lambda"
+    return configured
+
+
 def prepare(
-    state: dict[str, Any], *, store: ObjectStore, tables: TableStore, lake_bucket: str
+    state: dict[str, Any],
+    *,
+    store: ObjectStore,
+    tables: TableStore,
+    lake_bucket: str,
+    engine: str = "lambda",
+    batch_switch_cells: int = 40_000_000,
 ) -> dict[str, Any]:
     """Split once (the test rows are set aside here and only evaluate reads them), draw the
-    tuning trials and their folds. The Map state fans the trials out."""
+    tuning trials and their folds, and choose the engine. The Map state fans the trials out."""
     dataset, run_id = state["dataset"], state["run_id"]
     contract, frame, spec, y = _load_training_data(state, store, tables)
     cfg = contract.training
@@ -112,6 +138,9 @@ def prepare(
     trials = trial_params(
         cfg.tuning.trials, seed=cfg.seed, task=spec.task, class_weight=cfg.class_weight
     )
+    chosen = choose_engine(
+        engine, state.get("engine"), len(frame), len(spec.names), batch_switch_cells
+    )
     logger.info(
         "training prepared",
         extra={
@@ -120,11 +149,13 @@ def prepare(
             "trials": len(trials),
             "split": split["kind"],
             "train_rows": len(train_rows),
+            "engine": chosen,
         },
     )
     return {
         "split_uri": split_uri,
         "split": split["kind"],
+        "engine": chosen,
         "trials": [{"trial": i, "params": p} for i, p in enumerate(trials)],
     }
 
@@ -152,6 +183,21 @@ def best_trial(trials: list[dict[str, Any]] | None) -> dict[str, Any] | None:
     if not trials:
         return None
     return max(trials, key=lambda t: (t["score"], -t["trial"]))
+
+
+def job_result_uri(model_bucket: str, dataset: str, run_id: str, task: str) -> str:
+    """Where a training task run as an AWS Batch job leaves its result (the state machine
+    computes the same key: States.Format in training.asl.json)."""
+    return s3_uri(model_bucket, f"{dataset}/runs/{run_id}/jobs/{task}.json")
+
+
+def collect_results(items: list[dict[str, Any]] | None, store: ObjectStore) -> list[dict[str, Any]]:
+    """Task results as the workflow passes them on: inline (a Lambda's return value), or a
+    ``{"result_uri": ...}`` pointer to the JSON a Batch job wrote (a job returns nothing)."""
+    return [
+        json.loads(store.get(item["result_uri"])) if set(item) == {"result_uri"} else item
+        for item in items or []
+    ]
 
 
 def _training_context(
@@ -202,7 +248,7 @@ def train_candidate(
     x = spec.matrix(frame_columns(spec, frame))
     fit_idx, valid_idx = np.asarray(split["fit_rows"]), np.asarray(split["valid_rows"])
     y_valid = y[valid_idx]
-    tuned = best_trial(state.get("trials"))
+    tuned = best_trial(collect_results(state.get("trials"), store))
     prefix = f"{dataset}/runs/{run_id}"
     out: dict[str, Any] = {"name": name}
     if name == "lightgbm":
@@ -321,9 +367,9 @@ def train_candidate(
     return out
 
 
-def select(results: list[dict[str, Any]]) -> dict[str, Any]:
+def select(results: list[dict[str, Any]], store: ObjectStore) -> dict[str, Any]:
     """Join the parallel candidates and choose one on the validation rows (never the test)."""
-    by_name = {r["name"]: r for r in results}
+    by_name = {r["name"]: r for r in collect_results(results, store)}
     lgbm = by_name["lightgbm"]
     keys = (
         "model_uri",
@@ -374,7 +420,8 @@ def train(
                 lake_bucket=lake_bucket,
             )
             for name in ("lightgbm", "linear")
-        ]
+        ],
+        store,
     )
 
 

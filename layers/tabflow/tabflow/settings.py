@@ -2,7 +2,7 @@
 
 Domain code receives these objects; it never reads ``os.environ`` itself."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,6 +38,13 @@ class IngestSettings(Settings):
     idempotency_table: str
     pii_salt_secret: str = ""
     max_file_bytes: int = 1024 * 1024 * 1024
+
+
+class TrainingSettings(Settings):
+    # Where tuning trials and candidates run: "lambda", "batch" (AWS Batch jobs of the same
+    # code), or "auto" (batch once rows x features passes batch_switch_cells).
+    training_engine: Literal["lambda", "batch", "auto"] = "lambda"
+    batch_switch_cells: int = 40_000_000
 
 
 class PredictSettings(Settings):

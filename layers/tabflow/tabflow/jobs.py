@@ -1,0 +1,87 @@
+"""Training tasks as AWS Batch jobs: the scale path, for data that outgrows Lambda (15 minutes,
+10 GB). The same pipeline functions as the Lambda handlers, run in a container:
+
+    python -m tabflow.jobs trial|train
+
+The state machine passes the task's event as JSON in TABFLOW_EVENT and the S3 URI for the
+result in TABFLOW_RESULT_URI (``submitJob.sync`` returns the job's description, not its
+output, so the next step reads the result from there: ``pipeline.collect_results``). A failure
+exits non-zero, which fails the job and so the workflow's step."""
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from tabflow import pipeline
+from tabflow.observability import logger
+from tabflow.ports import ObjectStore, TableStore
+from tabflow.settings import Settings
+
+TASKS = ("trial", "train")
+
+
+def run(
+    task: str,
+    event: dict[str, Any],
+    *,
+    store: ObjectStore,
+    tables: TableStore,
+    settings: Settings,
+) -> dict[str, Any]:
+    if task == "trial":
+        return pipeline.trial(event, store=store, tables=tables)
+    if task == "train":
+        return pipeline.train_candidate(
+            event["run"],
+            event["candidate"],
+            store=store,
+            tables=tables,
+            model_bucket=settings.model_bucket,
+            lake_bucket=settings.lake_bucket,
+        )
+    raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in TASKS:
+        print(f"usage: python -m tabflow.jobs {'|'.join(TASKS)}", file=sys.stderr)
+        return 2
+    missing = [v for v in ("TABFLOW_EVENT", "TABFLOW_RESULT_URI") if not os.environ.get(v)]
+    if missing:
+        print(f"tabflow.jobs: {', '.join(missing)} not set", file=sys.stderr)
+        return 2
+    from tabflow.adapters.s3 import S3Store
+    from tabflow.adapters.tables import WranglerTables
+
+    task, event = args[0], json.loads(os.environ["TABFLOW_EVENT"])
+    result_uri = os.environ["TABFLOW_RESULT_URI"]
+    store = S3Store()
+    started = time.perf_counter()
+    try:
+        result = run(
+            task,
+            event,
+            store=store,
+            tables=WranglerTables(),
+            settings=Settings(),  # type: ignore[call-arg]
+        )
+    except Exception:
+        logger.exception("training job failed", extra={"task": task, "result_uri": result_uri})
+        return 1
+    store.put(result_uri, json.dumps(result, default=str).encode(), "application/json")
+    logger.info(
+        "training job done",
+        extra={
+            "task": task,
+            "result_uri": result_uri,
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
