@@ -85,6 +85,10 @@ scan: $(STAMP) $(SCAN_VENV)/bin/checkov ## policy scan (checkov) of the CloudFor
 	@mkdir -p .local
 	$(PY) -m offline_aws cfn > .local/cfn.json
 	$(SCAN_VENV)/bin/checkov -f .local/cfn.json --config-file .checkov.yaml
+	@echo "and with the optional resources (Batch training, IAM-authenticated API):"
+	$(PY) -m offline_aws cfn --parameter TrainingEngine=batch --parameter PredictIamAuth=true \
+		--parameter TrainingImage=example.com/tabflow:1 > .local/cfn-options.json
+	$(SCAN_VENV)/bin/checkov -f .local/cfn-options.json --config-file .checkov.yaml
 
 build: $(SAM) ## sam build (no container)
 	PATH="$(dir $(PY312)):$$PATH" PYTHON="$(PY312)" PRUNE="$(CURDIR)/infra/build/prune.sh" $(SAM) build --region us-east-1

@@ -381,11 +381,15 @@ def _predict_case(batch: int) -> dict:
         event, ctx = _api_event(body), _Context()
         assert app.lambda_handler(event, ctx)["statusCode"] == 200
         repeat = 2000 if batch == 1 else 50
-        times = []
+        plain_event = dict(event, queryStringParameters={"explain": "false"})
+        times, plain = [], []
         for _ in range(repeat):
             t = time.perf_counter()
             app.lambda_handler(event, ctx)
             times.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            app.lambda_handler(plain_event, ctx)
+            plain.append((time.perf_counter() - t) * 1000)
         bare = []
         contrib = []
         for _ in range(repeat):
@@ -409,6 +413,7 @@ def _predict_case(batch: int) -> dict:
             "predict_and_contrib_ms": round(float(np.percentile(contrib, 50)), 3),
         }
     with_contrib = float(np.percentile(contrib, 50))
+    plain_p50 = float(np.percentile(plain, 50))
     return {
         "name": "predict_batch_1000",
         "value": round(p50, 2),
@@ -417,6 +422,9 @@ def _predict_case(batch: int) -> dict:
         "ratio": round(p50 / floor, 2),
         "predict_and_contrib_ms": round(with_contrib, 2),
         "ratio_to_predict_and_contrib": round(p50 / with_contrib, 2),
+        # ?explain=false: validation, features, predict, JSON - against the bare predict
+        "no_explain_ms": round(plain_p50, 2),
+        "no_explain_ratio": round(plain_p50 / floor, 2),
     }
 
 

@@ -1,7 +1,7 @@
-"""`make bench-scale`: where training outgrows Lambda. Each training task of the workflow
-(Prepare, one tuning trial, the LightGBM and linear candidates) runs on n rows x 40 columns in
-a fresh process that holds only what the task's Lambda would hold (the curated Parquet, the
-split, the contract), and reports its time and peak RSS. The table goes to bench/scale.json
+"""`make bench-scale`: where training outgrows Lambda. Each task of the training workflow
+(Prepare, one tuning trial, the LightGBM and linear candidates, Evaluate) runs on n rows x 40
+columns in a fresh process that holds only what the task's Lambda would hold (the curated
+Parquet, the split, the contract, the models), and reports its time and peak RSS. The table goes to bench/scale.json
 and is what the README's switch point (Lambda or AWS Batch) is derived from."""
 
 import argparse
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TASKS = ("prepare", "trial", "lightgbm", "linear")
+TASKS = ("prepare", "trial", "lightgbm", "linear", "evaluate")
 STATE = {
     "dataset": "bench",
     "run_id": "r1",
@@ -41,7 +41,8 @@ def _load(folder: Path):
 
 
 def setup(rows: int, folder: Path) -> dict:
-    """The curated data and the Prepare step's output, as the later tasks find them."""
+    """The curated data, the Prepare step's output and the trained candidates, as the later
+    tasks find them."""
     from bench.cases import training_data
     from tabflow import pipeline
     from tabflow.adapters.memory import MemoryStore, MemoryTables
@@ -54,6 +55,9 @@ def setup(rows: int, folder: Path) -> dict:
     del frame
     state = dict(STATE)
     state["prepare"] = pipeline.prepare(state, store=store, tables=tables, lake_bucket="lake")
+    state["train"] = pipeline.train(
+        state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
+    )
     _dump(store, folder)
     return state
 
@@ -74,6 +78,17 @@ def child(task: str, folder: Path, state: dict) -> dict:
             {**state, "trial": first, "split_uri": state["prepare"]["split_uri"]},
             store=store,
             tables=tables,
+        )
+    elif task == "evaluate":
+        from tabflow.adapters.memory import MemoryRegistry
+
+        pipeline.evaluate(
+            state,
+            store=store,
+            tables=tables,
+            lake_bucket="lake",
+            model_bucket="models",
+            registry=MemoryRegistry(),
         )
     else:
         pipeline.train_candidate(

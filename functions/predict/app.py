@@ -89,10 +89,25 @@ def predict(dataset: str) -> dict[str, Any]:
             400,
         ) from exc
     answer = predictor.predict(
-        dataset, body, app.current_event.request_context.request_id or "local"
+        dataset,
+        body,
+        app.current_event.request_context.request_id or "local",
+        explain=_explain_flag(app.current_event.get_query_string_value("explain", "true")),
     )
     metrics.add_metric(name="PredictedRecords", unit="Count", value=len(answer["predictions"]))
     return answer
+
+
+def _explain_flag(value: str | None) -> bool:
+    """?explain=false skips the feature contributions (most of a large batch's cost)."""
+    flag = (value or "true").strip().lower()
+    if flag not in ("true", "false", "1", "0"):
+        raise BadRequest(
+            f"explain must be true or false, got {value!r}",
+            [{"record": None, "field": "explain", "problem": "expected true or false"}],
+            400,
+        )
+    return flag in ("true", "1")
 
 
 @app.get("/v1/datasets/<dataset>/model")

@@ -136,11 +136,11 @@ def test_predict_serves_the_champion_and_answers_mistakes_with_4xx(aws, load_han
         "total_charges": 190.0,
     }
 
-    def call(body, dataset="telco_churn"):
+    def call(body, dataset="telco_churn", query=None):
         p = path.replace("telco_churn", dataset)
-        resp = predict.lambda_handler(
-            api_event("POST", p, resource, {"dataset": dataset}, body), Context()
-        )
+        event = api_event("POST", p, resource, {"dataset": dataset}, body)
+        event["queryStringParameters"] = query
+        resp = predict.lambda_handler(event, Context())
         return resp["statusCode"], json.loads(resp["body"])
 
     status, body = call(
@@ -150,6 +150,12 @@ def test_predict_serves_the_champion_and_answers_mistakes_with_4xx(aws, load_han
     risky, loyal = body["predictions"]
     assert risky["score"] > loyal["score"] and risky["label"] in ("Yes", "No")
     assert status == 200 and len(risky["top_features"]) == 3
+    # ?explain=false: the same scores and labels, without the contributions
+    status, plain = call(json.dumps([record, dict(record, tenure=60)]), query={"explain": "false"})
+    assert status == 200 and "top_features" not in plain["predictions"][0]
+    assert plain["predictions"][0] == {k: risky[k] for k in ("score", "label")}
+    status, body = call(json.dumps(record), query={"explain": "maybe"})
+    assert status == 400 and body["errors"][0]["field"] == "explain"
 
     assert (
         call(json.dumps({"records": [dict(record, tenure="two")]}))[1]["errors"][0]["field"]
@@ -197,7 +203,7 @@ def test_predict_serves_the_champion_and_answers_mistakes_with_4xx(aws, load_han
         for o in s3.list_objects_v2(Bucket=lake, Prefix="captures/telco_churn/").get("Contents", [])
     ]
     rows = sum(len(s3.get_object(Bucket=lake, Key=k)["Body"].read().splitlines()) for k in keys)
-    assert rows == 2  # the two records of the one successful request, nothing of the rejected ones
+    assert rows == 4  # the records of the two successful requests, nothing of the rejected ones
 
 
 def test_monitor_with_too_few_captures_does_not_alert(aws, load_handler, telco_csv):

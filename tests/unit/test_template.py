@@ -8,6 +8,7 @@ import re
 import pytest
 
 from offline_aws.cfn import transformed
+from offline_aws.deploy import plan
 from offline_aws.template import load_template
 from tests.conftest import ROOT
 
@@ -155,3 +156,31 @@ def test_operations_are_watched_on_aws():
         "Prediction API latency and errors",
         "Drift: features that moved, labelled AUC",
     ]
+
+
+def test_iam_auth_is_an_option_that_fronts_the_same_alias_with_sigv4(cfn):
+    resources = ("PredictIamApi", "PredictIamStage", "PredictIamPermission", "PredictInvokePolicy")
+    assert all(cfn[name]["Condition"] == "UseIamAuth" for name in resources)
+    _, default = plan(ROOT, "tabflow-t")  # not created unless PredictIamAuth=true
+    assert not set(resources) & set(default.refs)
+    body = cfn["PredictIamApi"]["Properties"]["Body"]
+    scheme = body["components"]["securitySchemes"]["sigv4"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
+    for path, operations in body["paths"].items():
+        (operation,) = operations.values()
+        expected = [] if path in ("/health", "/openapi.json") else [{"sigv4": []}]
+        assert operation["security"] == expected, path
+        integration = operation["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy"
+        assert integration["uri"]["Fn::Sub"][1]["Alias"] == {"Ref": "PredictFunctionAliaslive"}
+    assert set(body["paths"]) == {
+        "/v1/datasets/{dataset}/predict",
+        "/v1/datasets/{dataset}/model",
+        "/health",
+        "/openapi.json",
+    }
+    permission = cfn["PredictIamPermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "PredictFunctionAliaslive"}
+    assert "${PredictIamApi}/*" in permission["SourceArn"]["Fn::Sub"]
+    statement = cfn["PredictInvokePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Action"] for s in statement] == ["execute-api:Invoke"]

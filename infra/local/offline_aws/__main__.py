@@ -29,12 +29,7 @@ def serve(args: argparse.Namespace) -> int:
     from offline_aws.stack import OfflineStack
 
     root = _root()
-    parameters = {}
-    for item in args.parameter:
-        name, sep, value = item.partition("=")
-        if not sep:
-            sys.exit(f"--parameter {item!r}: expected Name=Value")
-        parameters[name] = value
+    parameters = _parameters(args.parameter)
     stack = OfflineStack(
         root,
         moto_port=args.port,
@@ -140,6 +135,23 @@ def env_vars(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parameters(items: list[str]) -> dict[str, str]:
+    parameters = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"--parameter {item!r}: expected Name=Value")
+        parameters[name] = value
+    return parameters
+
+
+def cfn(args: argparse.Namespace) -> int:
+    from offline_aws.cfn import transformed
+
+    print(json.dumps(transformed(_root(), _parameters(args.parameter)), indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="offline_aws")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,16 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser(
         "cfn", help="print template.yaml as CloudFormation (the SAM transform, offline)"
     )
-    p.set_defaults(
-        func=lambda a: (
-            print(
-                json.dumps(
-                    __import__("offline_aws.cfn", fromlist=["x"]).transformed(_root()), indent=1
-                )
-            )
-            or 0
-        )
+    p.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter's value (as its default), e.g. TrainingEngine=batch",
     )
+    p.set_defaults(func=cfn)
     p = sub.add_parser("demo", help="run the end-to-end demo on a private offline AWS")
     p.set_defaults(func=lambda a: __import__("offline_aws.demo", fromlist=["main"]).main())
     args = parser.parse_args(argv)

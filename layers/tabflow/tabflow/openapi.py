@@ -21,7 +21,9 @@ class Prediction(BaseModel):
         description="Calibrated probability of the positive label, or the predicted value"
     )
     label: str | None = Field(description="Label at the champion's threshold (null for regression)")
-    top_features: list[Contribution]
+    top_features: list[Contribution] | None = Field(
+        None, description="The three largest contributions; absent with ?explain=false"
+    )
 
 
 class PredictRequest(BaseModel):
@@ -112,7 +114,17 @@ def document() -> dict[str, Any]:
             "/v1/datasets/{dataset}/predict": {
                 "post": {
                     "summary": 'Score one record, a list, or {"records": [...]} (up to 1,000)',
-                    "parameters": [dataset],
+                    "parameters": [
+                        dataset,
+                        {
+                            "name": "explain",
+                            "in": "query",
+                            "required": False,
+                            "description": "false: scores and labels only, without the feature "
+                            "contributions (most of the cost of a large batch)",
+                            "schema": {"type": "string", "enum": ["true", "false", "1", "0"]},
+                        },
+                    ],
                     "requestBody": {"required": True, **ref("PredictRequest")},
                     "responses": {
                         "200": {
