@@ -6,13 +6,13 @@ bench/results.json and the table in bench/README.md."""
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench import cases
+from bench.scale import peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,9 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         figure = cases.CASES[args.child]()
-        figure["peak_rss_mb"] = figure.get("peak_rss_mb") or round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-        )
+        figure["peak_rss_mb"] = figure.get("peak_rss_mb") or round(peak_rss_mb(), 1)
         print(json.dumps(figure))
         return 0
     names = [n for n in cases.CASES if not args.only or n in args.only.split(",")]

@@ -23,6 +23,18 @@ STATE = {
 }
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the process image, so it starts afresh at
+    exec; ru_maxrss would report the parent's size at fork when that was larger."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _dump(store, folder: Path) -> None:
     index = {}
     for i, (uri, data) in enumerate(store.objects.items()):
@@ -68,7 +80,7 @@ def child(task: str, folder: Path, state: dict) -> dict:
 
     store = _load(folder)
     tables = MemoryTables(store)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = peak_rss_mb()
     started = time.perf_counter()
     if task == "prepare":
         pipeline.prepare(state, store=store, tables=tables, lake_bucket="lake")
@@ -97,7 +109,7 @@ def child(task: str, folder: Path, state: dict) -> dict:
     return {
         "task": task,
         "seconds": round(time.perf_counter() - started, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_mb()),
         "rss_before_mb": round(before),
     }
 

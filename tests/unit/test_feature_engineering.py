@@ -117,3 +117,28 @@ def test_ratio_and_log_handle_zero_and_negative_inputs():
     assert math.isnan(x[0, log_amount]) and x[1, log_amount] == pytest.approx(
         np.log1p(frame.loc[1, "amount"])
     )
+
+
+def test_clean_requests_take_the_column_path_and_give_the_same_columns():
+    from tabflow.serving import _checked_columns, _clean_columns
+
+    frame = orders_frame()
+    spec = build_feature_spec(ORDERS, frame)
+    records = _as_api_records(frame, spec)
+    clean = [r for r in records if all(v is not None for v in r.values())]
+    assert len(clean) > 300
+    fast = _clean_columns(spec, clean)
+    assert fast is not None and fast == _checked_columns(spec, clean)
+    numeric = next(f.name for f in spec.fields if f.kind == "numeric")
+    category = next(f.name for f in spec.fields if f.kind == "categorical" and f.strict)
+    for doubt in (
+        {numeric: None},
+        {numeric: "12"},
+        {numeric: float("nan")},
+        {category: True},
+        {category: "never-seen"},
+    ):
+        changed = [dict(clean[0], **doubt), *clean[1:]]
+        assert _clean_columns(spec, changed) is None, doubt  # -> the per-value checks
+    with_bools = [dict(r, **{numeric: True}) for r in clean[:3]]
+    assert _clean_columns(spec, with_bools) == _checked_columns(spec, with_bools)

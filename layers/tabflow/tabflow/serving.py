@@ -110,8 +110,51 @@ class ChampionCache:
         return Champion(version, model, spec, now)
 
 
+_MISSING = object()
+_NUMBERS = {int, float, bool}
+
+
 def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[Any]]:
-    """Validate request records against the feature spec; every problem names its field."""
+    """Validate request records against the feature spec; every problem names its field.
+
+    Clean requests (the usual case) are checked a column at a time; any doubt sends the
+    request through the per-value checks, which give the same columns or name each problem."""
+    if all(type(r) is dict for r in records):
+        columns = _clean_columns(spec, records)
+        if columns is not None:
+            return columns
+    return _checked_columns(spec, records)
+
+
+def _clean_columns(spec: FeatureSpec, records: list[dict]) -> dict[str, list[Any]] | None:
+    columns: dict[str, list[Any]] = {}
+    for feat in spec.fields:
+        col = [r.get(feat.name, _MISSING) for r in records]
+        types = set(map(type, col))
+        if feat.kind == "numeric":
+            if not types <= _NUMBERS:
+                return None  # null, missing, a string...
+            if bool in types:
+                col = [float(v) if type(v) is bool else v for v in col]
+            values = np.asarray(col, dtype=np.float64)
+            if not np.isfinite(values).all():
+                return None
+            if feat.min is not None and (values < feat.min).any():
+                return None
+            if feat.max is not None and (values > feat.max).any():
+                return None
+        elif types != {str}:
+            return None
+        elif feat.kind == "datetime":
+            if any(np.isnat(parse_iso_datetime(v)) for v in col):
+                return None
+        elif feat.kind == "categorical" and feat.strict and not set(col) <= set(feat.categories):
+            return None
+        columns[feat.name] = col
+    return columns
+
+
+def _checked_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[Any]]:
     errors: list[dict[str, Any]] = []
     fields = spec.fields
     columns: dict[str, list[Any]] = {f.name: [] for f in fields}
@@ -162,14 +205,18 @@ def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[
     return columns
 
 
+# A request's capture, rendered to JSON lines only when written (off the response path).
+CaptureLines = Callable[[], list[str]]
+
+
 class CaptureWriter:
     """Writes each request's capture at once (tools, tests). The API uses CaptureBuffer."""
 
     def __init__(self, store: ObjectStore, lake_bucket: str) -> None:
         self._store, self._lake = store, lake_bucket
 
-    def add(self, dataset: str, lines: list[str]) -> None:
-        self.write(dataset, lines)
+    def add(self, dataset: str, lines: CaptureLines, count: int) -> None:
+        self.write(dataset, lines())
 
     def write(self, dataset: str, lines: list[str]) -> None:
         now = datetime.now(UTC)
@@ -186,9 +233,9 @@ class CaptureWriter:
 
 
 class CaptureBuffer(CaptureWriter):
-    """Captures leave the response's critical path: requests append lines to a buffer, and a
-    background thread writes one object per dataset every ``interval`` seconds (or as soon as
-    ``max_lines`` pile up). Lambda freezes the thread between invocations and it resumes on
+    """Captures leave the response's critical path: requests append their (unrendered)
+    captures to a buffer, and a background thread renders and writes one object per dataset
+    every ``interval`` seconds (or as soon as ``max_lines`` pile up). Lambda freezes the thread between invocations and it resumes on
     the next one; what is buffered when an environment is retired (at most ``interval`` seconds
     of traffic) is flushed at interpreter exit when the runtime allows it."""
 
@@ -202,23 +249,29 @@ class CaptureBuffer(CaptureWriter):
     ):
         super().__init__(store, lake_bucket)
         self._interval, self._max = interval, max_lines
-        self._lines: dict[str, list[str]] = {}
+        self._pending: dict[str, list[CaptureLines]] = {}
+        self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         threading.Thread(target=self._run, daemon=True, name="capture-flusher").start()
         atexit.register(self.flush)
 
-    def add(self, dataset: str, lines: list[str]) -> None:
+    def add(self, dataset: str, lines: CaptureLines, count: int) -> None:
         with self._lock:
-            pending = self._lines.setdefault(dataset, [])
-            pending.extend(lines)
-            if len(pending) >= self._max:
+            self._pending.setdefault(dataset, []).append(lines)
+            self._counts[dataset] = self._counts.get(dataset, 0) + count
+            if self._counts[dataset] >= self._max:
                 self._wake.set()
 
     def flush(self) -> None:
         with self._lock:
-            batches, self._lines = self._lines, {}
-        for dataset, lines in batches.items():
+            batches, self._pending, self._counts = self._pending, {}, {}
+        for dataset, makers in batches.items():
+            try:
+                lines = [line for make in makers for line in make()]
+            except Exception:  # a capture failure must not fail or slow a prediction
+                logger.exception("capture failed", extra={"dataset": dataset})
+                continue
             if lines:
                 self.write(dataset, lines)
 
@@ -341,17 +394,22 @@ class Predictor:
         """Store what the model saw (its validated input fields only: nothing else of the
         request, so no PII), the id to join delayed labels, and the score: one JSON line per
         record, read by the drift monitor."""
-        now = datetime.now(UTC)
-        names = list(columns)
-        lines = []
-        for i, prediction in enumerate(answer["predictions"]):
-            row = {name: columns[name][i] for name in names}
-            row.update(
-                _at=now.isoformat(),
-                _request_id=request_id,
-                _model_version=answer["model_version"],
-                _score=prediction["score"],
-                _id=None if ids is None else ids[i],
-            )
-            lines.append(json.dumps(row, default=str))
-        self._capture_sink.add(dataset, lines)
+        at = datetime.now(UTC).isoformat()
+        version, scores = answer["model_version"], [p["score"] for p in answer["predictions"]]
+
+        def lines() -> list[str]:
+            names = list(columns)
+            out = []
+            for i, score_ in enumerate(scores):
+                row = {name: columns[name][i] for name in names}
+                row.update(
+                    _at=at,
+                    _request_id=request_id,
+                    _model_version=version,
+                    _score=score_,
+                    _id=None if ids is None else ids[i],
+                )
+                out.append(json.dumps(row, default=str))
+            return out
+
+        self._capture_sink.add(dataset, lines, len(scores))
