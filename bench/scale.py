@@ -144,7 +144,14 @@ def main() -> int:
                 row = {"rows": rows, "columns": 40, **json.loads(proc.stdout.splitlines()[-1])}
                 print(json.dumps(row), flush=True)
                 table.append(row)
-    (HERE / "scale.json").write_text(json.dumps(table, indent=1) + "\n")
+    # Merged with earlier runs by (rows, task): `ROWS=1000000` re-measures one size.
+    out = HERE / "scale.json"
+    merged = (
+        {(r["rows"], r["task"]): r for r in json.loads(out.read_text())} if out.exists() else {}
+    )
+    merged |= {(r["rows"], r["task"]): r for r in table}
+    rows_sorted = sorted(merged.values(), key=lambda r: (r["rows"], TASKS.index(r["task"])))
+    out.write_text(json.dumps(rows_sorted, indent=1) + "\n")
     return 0
 
 

@@ -91,6 +91,7 @@ def test_aws_cli_upload_starts_an_execution_that_succeeds(tmp_path, engine):
             aws("stepfunctions", "describe-execution", "--execution-arn", runs[0]["executionArn"])
         )["output"]
         assert json.loads(output)["prepare"]["engine"] == engine
+        assert json.loads(output)["promotion"]["version"] == 1  # gated and promoted
         if engine == "batch":
             queue = state["resources"]["TrainingJobQueue"]
             jobs = json.loads(

@@ -479,3 +479,38 @@ def test_a_batch_file_gets_a_predictions_file_equal_to_the_api(trained, telco_cs
         mailer=world.mailer,
     )
     assert missing["status"] == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("configured", "requested", "rows", "expected"),
+    [
+        ("lambda", None, 10**7, "lambda"),  # no Batch resources: never batch on its own
+        ("batch", None, 10, "batch"),
+        ("auto", None, 999_999, "lambda"),  # 999,999 x 40 < 40M cells
+        ("auto", None, 1_000_000, "batch"),
+        ("auto", "lambda", 10**7, "lambda"),  # an execution may ask
+        ("batch", "lambda", 10, "lambda"),
+    ],
+)
+def test_the_training_engine_follows_the_stack_and_the_switch_point(
+    configured, requested, rows, expected
+):
+    assert pipeline.choose_engine(configured, requested, rows, 40, 40_000_000) == expected
+
+
+def test_asking_for_batch_where_the_stack_has_none_is_a_clear_error():
+    with pytest.raises(ValueError, match="TrainingEngine=batch or auto"):
+        pipeline.choose_engine("lambda", "batch", 10, 40, 40_000_000)
+    with pytest.raises(ValueError, match="expected 'lambda' or 'batch'"):
+        pipeline.choose_engine("auto", "gpu", 10, 40, 40_000_000)
+
+
+def test_results_left_by_batch_jobs_are_read_back_in_order():
+    store = MemoryStore()
+    store.put("s3://m/d/runs/r/jobs/trial-1.json", json.dumps({"trial": 1, "score": 0.8}).encode())
+    items = [{"trial": 0, "score": 0.7}, {"result_uri": "s3://m/d/runs/r/jobs/trial-1.json"}]
+    assert pipeline.collect_results(items, store) == [
+        {"trial": 0, "score": 0.7},
+        {"trial": 1, "score": 0.8},
+    ]
+    assert pipeline.best_trial(pipeline.collect_results(items, store))["trial"] == 1
