@@ -131,24 +131,36 @@ def _clean_columns(spec: FeatureSpec, records: list[dict]) -> dict[str, list[Any
     for feat in spec.fields:
         col = [r.get(feat.name, _MISSING) for r in records]
         types = set(map(type, col))
+        if type(None) in types and not feat.nullable:
+            return None  # an explicit null where none is allowed
+        if _MISSING in col:
+            if feat.required:
+                return None
+            col = [None if v is _MISSING else v for v in col]  # absent optional field: null
+            types = set(map(type, col))
+        present = [v for v in col if v is not None] if type(None) in types else col
+        types.discard(type(None))
         if feat.kind == "numeric":
             if not types <= _NUMBERS:
-                return None  # null, missing, a string...
+                return None  # a string, a list...
             if bool in types:
                 col = [float(v) if type(v) is bool else v for v in col]
-            values = np.asarray(col, dtype=np.float64)
+                present = [float(v) if type(v) is bool else v for v in present]
+            values = np.asarray(present, dtype=np.float64)
             if not np.isfinite(values).all():
                 return None
             if feat.min is not None and (values < feat.min).any():
                 return None
             if feat.max is not None and (values > feat.max).any():
                 return None
-        elif types != {str}:
+        elif types - {str}:
             return None
         elif feat.kind == "datetime":
-            if any(np.isnat(parse_iso_datetime(v)) for v in col):
+            if any(np.isnat(parse_iso_datetime(v)) for v in present):
                 return None
-        elif feat.kind == "categorical" and feat.strict and not set(col) <= set(feat.categories):
+        elif (
+            feat.kind == "categorical" and feat.strict and not set(present) <= set(feat.categories)
+        ):
             return None
         columns[feat.name] = col
     return columns
@@ -399,17 +411,20 @@ class Predictor:
 
         def lines() -> list[str]:
             names = list(columns)
-            out = []
-            for i, score_ in enumerate(scores):
-                row = {name: columns[name][i] for name in names}
-                row.update(
-                    _at=at,
-                    _request_id=request_id,
-                    _model_version=version,
-                    _score=score_,
-                    _id=None if ids is None else ids[i],
+            encode = json.JSONEncoder(default=str).encode  # one encoder for all the rows
+            rows = zip(*(columns[name] for name in names), strict=True)
+            return [
+                encode(
+                    dict(
+                        zip(names, row, strict=True),
+                        _at=at,
+                        _request_id=request_id,
+                        _model_version=version,
+                        _score=score_,
+                        _id=None if ids is None else ids[i],
+                    )
                 )
-                out.append(json.dumps(row, default=str))
-            return out
+                for i, (row, score_) in enumerate(zip(rows, scores, strict=True))
+            ]
 
         self._capture_sink.add(dataset, lines, len(scores))
