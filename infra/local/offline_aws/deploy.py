@@ -284,6 +284,8 @@ def deploy(
             raise NotImplementedError(f"the offline AWS cannot create {t} ({', '.join(logicals)})")
         dep.skipped.extend(f"{lg} ({t})" for lg in logicals)
     for name, out in (tpl.get("Outputs") or {}).items():
+        if "Condition" in out and not r.conditions[out["Condition"]]:
+            continue
         with contextlib.suppress(KeyError):
             dep.outputs[name] = str(r.resolve(out["Value"]))
     return dep

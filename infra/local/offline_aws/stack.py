@@ -86,9 +86,10 @@ def _normalise_batch_task_casing() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_batch as batch_task,
     )
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
 
     model = botocore.session.get_session().get_service_model("batch")
-    operations = {camel_to_snake(name): name for name in model.operation_names}
+    operations = {camel_to_snake_case(name): name for name in model.operation_names}
 
     def operation(self: Any, action: str | None) -> Any:
         return model.operation_model(operations[self._get_boto_service_action(action)])
@@ -106,12 +107,6 @@ def _normalise_batch_task_casing() -> None:
     cls = batch_task.StateTaskServiceBatch
     cls._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
     cls._normalise_response = normalise_response  # type: ignore[method-assign]
-
-
-def camel_to_snake(name: str) -> str:
-    from moto.stepfunctions.parser.utils import camel_to_snake_case
-
-    return camel_to_snake_case(name)
 
 
 class OfflineStack:
@@ -247,15 +242,22 @@ class OfflineStack:
         log.parent.mkdir(parents=True, exist_ok=True)
         sys.stderr.write(f">> batch job {job.job_name}: {' '.join(command[1:])}\n")
         with open(log, "w") as out:
-            proc = subprocess.run(
-                command, env=self.runtime.base_env | env, stdout=out, stderr=subprocess.STDOUT
-            )
-        job.exit_code = proc.returncode
-        if proc.returncode != 0:
+            try:
+                returncode = subprocess.run(
+                    command,
+                    env=self.runtime.base_env | env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=job._get_attempt_duration(),  # the job definition's Timeout
+                ).returncode
+            except subprocess.TimeoutExpired:
+                returncode = -9
+        job.exit_code = returncode
+        if returncode != 0:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            job.job_stopped_reason = f"exit {proc.returncode}: {tail[0][:500]} (log: {log})"
+            job.job_stopped_reason = f"exit {returncode}: {tail[0][:500]} (log: {log})"
             sys.stderr.write(f">> batch job {job.job_name} FAILED: {job.job_stopped_reason}\n")
-        job._mark_stopped(success=proc.returncode == 0)
+        job._mark_stopped(success=returncode == 0)
 
     # ------------------------------------------------------------------ helpers
     @property
