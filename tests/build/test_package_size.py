@@ -79,6 +79,12 @@ def run_isolated(function: str, script: str, tmp_path: Path) -> str:
     )
     prelude = f"import sys\nsys.path[:0] = {[str(p) for p in paths]!r}\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | ENV
+    # Lambda puts each layer's lib/ (/opt/lib) on LD_LIBRARY_PATH: libgomp for LightGBM.
+    env["LD_LIBRARY_PATH"] = ":".join(
+        str(BUILD / layer / "lib")
+        for layer in _layers_of(function)
+        if (BUILD / layer / "lib").is_dir()
+    )
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-c", prelude + script],
         capture_output=True,
@@ -132,13 +138,16 @@ model, _ = fit_lightgbm(x, y, spec, seed=0, fit_idx=train[fit], valid_idx=train[
 linear = fit_linear(x[train], y[train], spec)
 import lightgbm
 booster = lightgbm.Booster(model_str=model.model_text)
+gomp = [line.split()[-1] for line in open('/proc/self/maps') if 'libgomp' in line][0]
 print(binary_metrics(y[test], booster.predict(x[test]), threshold=0.5)['auc'],
-      binary_metrics(y[test], linear.predict(x[test]), threshold=0.5)['auc'])
+      binary_metrics(y[test], linear.predict(x[test]), threshold=0.5)['auc'], gomp)
 """,
         tmp_path,
     )
-    lgbm_auc, linear_auc = map(float, out.split())
-    assert lgbm_auc > 0.8 and linear_auc > 0.8
+    lgbm_auc, linear_auc, gomp = out.strip().splitlines()[-1].split()
+    assert float(lgbm_auc) > 0.8 and float(linear_auc) > 0.8
+    # LightGBM runs on the layer's portable libgomp, not the build machine's
+    assert gomp == str(BUILD / "ScienceLayer" / "lib" / "libgomp.so.1")
 
 
 def test_the_training_job_runs_with_only_the_train_layers(tmp_path):
@@ -181,12 +190,15 @@ def test_the_built_predict_function_imports_without_pandas(tmp_path):
     out = run_isolated(
         "PredictFunction",
         """
-import app, sys
-print('pandas' in sys.modules, 'sklearn' in sys.modules, 'lightgbm' in sys.modules or 'ok')
+import app, sys, lightgbm
+gomp = [line.split()[-1] for line in open('/proc/self/maps') if 'libgomp' in line][0]
+print('pandas' in sys.modules, 'sklearn' in sys.modules, gomp)
 """,
         tmp_path,
     )
-    assert out.strip().splitlines()[-1].split()[:2] == ["False", "False"]  # after any logs
+    pandas, sklearn, gomp = out.strip().splitlines()[-1].split()  # after any logs
+    assert pandas == sklearn == "False"
+    assert gomp == str(BUILD / "PredictLayer" / "lib" / "libgomp.so.1")
 
 
 def test_sizes_are_reported():
