@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tabflow import pipeline
+from tabflow import jobs, pipeline
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.tables import WranglerTables
 from tabflow.observability import logger, tracer
@@ -33,22 +33,15 @@ def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.trial(event, store=store, tables=tables)
+    return jobs.run("trial", event, store=store, tables=tables, settings=settings)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One candidate ({"candidate": "lightgbm" | "linear", "run": state}); the workflow runs
-    the candidates in parallel branches."""
-    return pipeline.train_candidate(
-        event["run"],
-        event["candidate"],
-        store=store,
-        tables=tables,
-        model_bucket=settings.model_bucket,
-        lake_bucket=settings.lake_bucket,
-    )
+    the candidates in parallel branches. The same call as a Batch job's (tabflow.jobs)."""
+    return jobs.run("train", event, store=store, tables=tables, settings=settings)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -1,5 +1,5 @@
 """Training tasks as AWS Batch jobs: the scale path, for data that outgrows Lambda (15 minutes,
-10 GB). The same pipeline functions as the Lambda handlers, run in a container:
+10 GB). ``run`` is what the Lambda handlers call too; a container runs it as:
 
     python -m tabflow.jobs trial|train
 
