@@ -124,3 +124,31 @@ def test_a_job_started_wrongly_says_what_is_missing(argv, env, message, monkeypa
         monkeypatch.setenv(k, v)
     assert jobs.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_offline_aws_deploys_every_option_and_names_what_it_does_not_emulate():
+    from moto import mock_aws
+
+    from offline_aws.deploy import deploy
+
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        dep = deploy(
+            ROOT,
+            "tabflow-opts",
+            lambda s: boto3.client(s, region_name=REGION),
+            {
+                "TrainingEngine": "auto",
+                "TrainingImage": "example.com/tabflow:1",
+                "TrainingSubnets": ec2.describe_subnets()["Subnets"][0]["SubnetId"],
+                "TrainingSecurityGroups": ec2.describe_security_groups()["SecurityGroups"][0][
+                    "GroupId"
+                ],
+                "PredictIamAuth": "true",
+            },
+        )
+        assert dep.function_by_logical("PrepareFunction").environment["TRAINING_ENGINE"] == "auto"
+        assert "PredictIamApi (AWS::ApiGateway::RestApi)" in dep.skipped  # SigV4: AWS only
+        assert dep.outputs["IamApiUrl"].endswith("/dev")
+        batch = boto3.client("batch", region_name=REGION)
+        assert batch.describe_job_queues()["jobQueues"][0]["state"] == "ENABLED"

@@ -49,6 +49,12 @@ LOCAL_ONLY_SKIPPED = {
     "AWS::ApiGateway::ApiKey",
     "AWS::Logs::LogGroup",
     "AWS::Serverless::LayerVersion",
+    # PredictIamAuth=true: the SigV4 API (the local gateway serves the key API only)
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
+    "AWS::Lambda::Permission",
+    "AWS::IAM::ManagedPolicy",
 }
 
 
