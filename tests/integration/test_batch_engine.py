@@ -50,6 +50,9 @@ def test_the_template_creates_the_batch_resources_only_when_asked(aws_batch):
 def _run_job(monkeypatch, aws, task: str, event: dict, result_uri: str) -> int:
     """A job as the container runs it: the job definition's environment, the overrides the
     state machine adds, and nothing from the Lambda functions."""
+    for spec in aws.functions.values():
+        for key in spec.environment:
+            monkeypatch.delenv(key, raising=False)
     for item in _job_definition(aws)["containerProperties"]["environment"]:
         monkeypatch.setenv(item["name"], item["value"])
     monkeypatch.setenv("TABFLOW_EVENT", json.dumps(event))
