@@ -148,6 +148,7 @@ def test_operations_are_watched_on_aws():
         .replace("${AWS::Region}", "r")
         .replace("${TrainingStateMachine}", "sm")
         .replace("${AWS::StackName}", "s")
+        .replace("${AWS::Partition}", "aws")
     )
     titles = [w["properties"]["title"] for w in body["widgets"]]
     assert titles == [
@@ -155,6 +156,7 @@ def test_operations_are_watched_on_aws():
         "Files and gate outcomes",
         "Prediction API latency and errors",
         "Drift: features that moved, labelled AUC",
+        "Training jobs on AWS Batch (TrainingEngine batch or auto)",
     ]
 
 
