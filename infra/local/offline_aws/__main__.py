@@ -135,6 +135,16 @@ def env_vars(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parameter_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter, e.g. TrainingEngine=batch (repeatable)",
+    )
+
+
 def _parameters(items: list[str]) -> dict[str, str]:
     parameters = {}
     for item in items:
@@ -160,13 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api-port", type=int, default=3000)
     p.add_argument("--state-dir", help="where logs, the outbox and stack.json go (default .local)")
     p.add_argument("--quiet", action="store_true", help="do not echo function logs")
-    p.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a template parameter, e.g. TrainingEngine=batch (repeatable)",
-    )
+    _parameter_option(p)
     p.set_defaults(func=serve)
     p = sub.add_parser("fire", help="run a scheduled function now")
     p.add_argument("function", help="logical id, e.g. MonitorFunction")
@@ -183,13 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser(
         "cfn", help="print template.yaml as CloudFormation (the SAM transform, offline)"
     )
-    p.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a parameter's value (as its default), e.g. TrainingEngine=batch",
-    )
+    _parameter_option(p)
     p.set_defaults(func=cfn)
     p = sub.add_parser("demo", help="run the end-to-end demo on a private offline AWS")
     p.set_defaults(func=lambda a: __import__("offline_aws.demo", fromlist=["main"]).main())

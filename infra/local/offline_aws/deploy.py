@@ -403,14 +403,15 @@ def _table(ddb: Any, name: str, props: dict[str, Any]) -> None:
 def _policies(policies: Any, r: Resolver, processor: Any) -> list[dict[str, Any]]:
     """SAM Policies (policy templates, inline statements, managed names) -> policy documents."""
     docs = []
+    # Resolved once, whole: a Fn::If whose branch is AWS::NoValue drops its item here.
     for item in r.resolve(policies if isinstance(policies, list) else [policies]):
         if isinstance(item, str):
             continue  # a managed policy name: nothing to create
         if "Statement" in item:
-            docs.append({"Version": "2012-10-17", "Statement": r.resolve(item["Statement"])})
+            docs.append({"Version": "2012-10-17", "Statement": item["Statement"]})
             continue
         ((template_name, params),) = item.items()
-        converted = processor.convert(template_name, r.resolve(params or {}))
+        converted = processor.convert(template_name, params or {})
         docs.append({"Version": "2012-10-17", "Statement": r.resolve(converted["Statement"])})
     return docs
 

@@ -79,6 +79,13 @@ def _write_split(
     return uri
 
 
+def _timestamps(contract: Any, frame: Any) -> np.ndarray | None:
+    """The contract's timestamp column as datetime64[ns], or None when it declares none."""
+    if not contract.timestamp_column:
+        return None
+    return frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
+
+
 def _load_training_data(state: dict[str, Any], store: ObjectStore, tables: TableStore):
     contract = _contract(store, state["contract_uri"])
     frame = tables.read_parquet(state["curated_uri"])
@@ -123,11 +130,7 @@ def prepare(
     regression = spec.task == "regression"
     if len(np.unique(y[~np.isnan(y)] if regression else y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
-    times = (
-        frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
-        if contract.timestamp_column
-        else None
-    )
+    times = _timestamps(contract, frame)
     split = make_split(y, times, cfg.test_size, cfg.seed, regression)
     train_rows = np.asarray(split["train_rows"])
     fold_list = folds(
@@ -211,11 +214,7 @@ def _training_context(
     if len(np.unique(y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
     cfg = contract.training
-    times = (
-        frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
-        if contract.timestamp_column
-        else None
-    )
+    times = _timestamps(contract, frame)
     prepared = state.get("prepare")
     if prepared:
         split_uri = prepared["split_uri"]
@@ -471,11 +470,8 @@ def evaluate(
     slices: dict[str, Any] = {}
     if regression:
         base = trained["baseline"]
-        times = (
-            frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")[test_rows]
-            if (contract.timestamp_column)
-            else None
-        )
+        times = _timestamps(contract, frame)
+        times = None if times is None else times[test_rows]
         baseline = {
             "name": base["name"],
             **regression_metrics(y, baseline_predict(base, times, len(y))),

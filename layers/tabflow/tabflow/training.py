@@ -149,6 +149,20 @@ class FittedLightGBM:
     best_iteration: int
 
 
+def lightgbm_dataset(spec: FeatureSpec, x: np.ndarray, y: np.ndarray) -> Any:
+    """The training rows as LightGBM sees them: feature names and categorical columns from
+    the spec (kept raw so the Dataset can be reused)."""
+    import lightgbm as lgb
+
+    return lgb.Dataset(
+        x,
+        y,
+        feature_name=spec.names,
+        categorical_feature=spec.categorical_indices,
+        free_raw_data=False,
+    )
+
+
 def fit_lightgbm(
     x: np.ndarray,
     y: np.ndarray,
@@ -196,19 +210,14 @@ def fit_lightgbm(
         }
         options = [bool(params.get("is_unbalance", False))]
     best: tuple[float, FittedLightGBM, np.ndarray] | None = None
+    # One Dataset for every option: class weights are a training parameter, not a binning one.
+    train = lightgbm_dataset(spec, x[fit_idx], y[fit_idx])
+    valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
     for balanced in options:
         run_params = base if regression else base | {"is_unbalance": balanced}
-        train = lgb.Dataset(
-            x[fit_idx],
-            y[fit_idx],
-            feature_name=spec.names,
-            categorical_feature=spec.categorical_indices,
-            free_raw_data=False,
-        )
         if rounds_fixed:  # the cross-validated number of rounds: no early-stopping overhead
             booster = lgb.train(run_params, train, num_boost_round=rounds_fixed)
         else:
-            valid = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train)
             booster = lgb.train(
                 run_params,
                 train,

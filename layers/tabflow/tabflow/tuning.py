@@ -10,6 +10,7 @@ import numpy as np
 
 from tabflow.features import FeatureSpec
 from tabflow.metrics import average_precision
+from tabflow.training import lightgbm_dataset
 
 
 def trial_params(n: int, *, seed: int, task: str, class_weight: str) -> list[dict[str, Any]]:
@@ -101,13 +102,7 @@ def cross_validate(
     for fit, valid in fold_list:
         if scores and time.monotonic() - started > seconds:
             break
-        train = lgb.Dataset(
-            x[fit],
-            y[fit],
-            feature_name=spec.names,
-            categorical_feature=spec.categorical_indices,
-            free_raw_data=False,
-        )
+        train = lightgbm_dataset(spec, x[fit], y[fit])
         booster = lgb.train(
             full,
             train,
