@@ -15,7 +15,9 @@ from tabflow.errors import BadRequest, ModelNotFound
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
 from tabflow.ports import ModelVersion
-from tabflow.serving import CaptureBuffer, ChampionCache, Predictor
+from tabflow.serving.cache import ChampionCache
+from tabflow.serving.capture import CaptureBuffer
+from tabflow.serving.predictor import Predictor
 from tabflow.settings import PredictSettings
 
 settings = PredictSettings()  # type: ignore[call-arg]

@@ -83,8 +83,10 @@ import app, numpy as np
 from tabflow.contract import parse_contract
 from tabflow.readers import read_table
 from tabflow.validation import validate
-from tabflow.training import build_feature_spec, fit_lightgbm, fit_linear, frame_columns, stratified_split, target_vector
-from tabflow.metrics import binary_metrics
+from tabflow.training import build_feature_spec, frame_columns, stratified_split, target_vector
+from tabflow.models.lightgbm import fit_lightgbm
+from tabflow.models.linear import fit_linear
+from tabflow.evaluation.metrics import binary_metrics
 contract = parse_contract(open({CONTRACT!r}).read())
 frame = validate(read_table(open({DATA!r}, 'rb').read(), name='t.csv'), contract, file='t.csv').curated
 spec = build_feature_spec(contract, frame)
@@ -109,12 +111,13 @@ print(binary_metrics(y[test], booster.predict(x[test]), threshold=0.5)['auc'],
 
 def test_the_training_job_runs_with_only_the_train_layers(tmp_path):
     """The scale path's container (infra/batch/Dockerfile) installs what the Train function's
-    layers hold; `python -m tabflow.jobs` must need nothing more."""
+    layers hold; `python -m tabflow.container_jobs` must need nothing more."""
     out = run_isolated(
         "TrainFunction",
         f"""
 import json
-from tabflow import jobs, pipeline
+from tabflow import container_jobs as jobs
+from tabflow.workflow.prepare import prepare
 from tabflow.adapters.memory import MemoryStore, MemoryTables
 from tabflow.contract import parse_contract
 from tabflow.readers import read_table
@@ -127,7 +130,7 @@ frame = validate(read_table(open({DATA!r}, 'rb').read(), name='t.csv'), parse_co
 tables.write_parquet(frame, 's3://lake/curated/telco_churn/t.parquet')
 state = dict(dataset='telco_churn', run_id='r1', curated_uri='s3://lake/curated/telco_churn/t.parquet',
              contract_uri='s3://raw/contracts/telco_churn.yaml')
-state['prepare'] = pipeline.prepare(state, store=store, tables=tables, lake_bucket='lake', engine='batch')
+state['prepare'] = prepare(state, store=store, tables=tables, lake_bucket='lake', engine='batch')
 settings = Settings(raw_bucket='raw', lake_bucket='lake', model_bucket='models', registry_table='t')
 first = state['prepare']['trials'][0]
 trial = jobs.run('trial', dict(state, trial=first, split_uri=state['prepare']['split_uri']),

@@ -4,7 +4,7 @@ only turn results into a subject, a plain-text body and an HTML body."""
 from html import escape
 from typing import Any
 
-from tabflow.metrics import BINARY_SUMMARY, REGRESSION_SUMMARY
+from tabflow.evaluation.summary import BINARY_SUMMARY, REGRESSION_SUMMARY
 from tabflow.ports import Email
 
 

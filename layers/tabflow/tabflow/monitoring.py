@@ -15,10 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from tabflow import emails, stats
+from tabflow import emails
 from tabflow.contract import Contract
 from tabflow.drift import DriftReport, ReferenceProfile, check_window
 from tabflow.errors import ObjectNotFound
+from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error, roc_auc
 from tabflow.features import FeatureSpec
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ModelVersion, ObjectStore, Registry, TableStore, Workflow, s3_uri
@@ -188,15 +189,15 @@ def decay_check(
         }
     y = np.array([labels[ids[i]] for i in rows])
     s = scores[rows]
-    auc = stats.roc_auc(y, s)
+    auc = roc_auc(y, s)
     predicted = s >= champion.threshold
-    tp = int((predicted & y).sum())
+    tp = confusion_counts(y, predicted)[0]
     result.update(
         auc=auc,
         precision=tp / max(int(predicted.sum()), 1),
         recall=tp / max(int(y.sum()), 1),
         brier=float(np.mean((s - y) ** 2)),
-        ece=stats.expected_calibration_error(y, s),
+        ece=expected_calibration_error(y, s),
         positives=int(y.sum()),
     )
     days = np.array([at[i][:10] for i in rows])
@@ -204,7 +205,7 @@ def decay_check(
         {
             "day": d,
             "labelled": int((days == d).sum()),
-            "auc": stats.roc_auc(y[days == d], s[days == d]),
+            "auc": roc_auc(y[days == d], s[days == d]),
         }
         for d in sorted(set(days.tolist()))
     ]

@@ -123,33 +123,3 @@ def benjamini_hochberg(p_values: list[float], q: float) -> list[bool]:
     rejected = np.zeros(m, dtype=bool)
     rejected[order[:k]] = True
     return rejected.tolist()
-
-
-def roc_auc(y: np.ndarray, scores: np.ndarray) -> float | None:
-    """AUC by the rank-sum (Mann-Whitney) formula, ties averaged; None without both classes."""
-    y = np.asarray(y).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = np.asarray(scores)[order]
-    i = 0
-    while i < len(order):  # average ranks over ties
-        j = i
-        while j + 1 < len(order) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def expected_calibration_error(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
-    y = np.asarray(y, float)
-    idx = np.minimum((np.asarray(scores) * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = idx == b
-        if mask.any():
-            total += mask.mean() * abs(y[mask].mean() - np.asarray(scores)[mask].mean())
-    return float(total)

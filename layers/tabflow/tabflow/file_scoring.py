@@ -21,7 +21,8 @@ from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
 from tabflow.readers import read_table
 from tabflow.reports import validation_html
-from tabflow.serving import CaptureWriter, ChampionCache
+from tabflow.serving.cache import ChampionCache
+from tabflow.serving.capture import CaptureWriter
 from tabflow.training import frame_columns
 from tabflow.validation import validate
 
