@@ -102,12 +102,25 @@ def model(dataset: str) -> dict[str, Any]:
     return predictor.model_info(dataset)
 
 
+# An error echoes what the client sent (a value, a key); cut, so that an answer stays far
+# below Lambda's 6 MB response limit (over it, API Gateway answers 502) whatever was sent.
+MAX_PROBLEM_CHARS = 500
+
+
+def _cut(text: object) -> str:
+    text = str(text)
+    if len(text) <= MAX_PROBLEM_CHARS:
+        return text
+    return f"{text[:MAX_PROBLEM_CHARS]}… ({len(text)} characters)"
+
+
 @app.exception_handler(BadRequest)
 def bad_request(exc: BadRequest) -> Response:
+    errors = [{**e, "problem": _cut(e.get("problem", ""))} for e in exc.errors]
     return Response(
         status_code=exc.status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"message": str(exc), "errors": exc.errors}),
+        body=json.dumps({"message": _cut(exc), "errors": errors}),
     )
 
 
