@@ -15,6 +15,7 @@ from tabflow.errors import BadRequest, ModelNotFound
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
 from tabflow.ports import ModelVersion
+from tabflow.request_body import read_json_body
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.capture import CaptureBuffer
 from tabflow.serving.predictor import Predictor
@@ -69,32 +70,18 @@ def openapi() -> dict[str, Any]:
 @app.post("/v1/datasets/<dataset>/predict")
 @tracer.capture_method
 def predict(dataset: str) -> dict[str, Any]:
-    raw = app.current_event.decoded_body or ""
-    if len(raw) > settings.max_body_bytes:
-        raise BadRequest(
-            f"body too large: {len(raw)} bytes > {settings.max_body_bytes}",
-            [
-                {
-                    "record": None,
-                    "field": "body",
-                    "problem": f"at most {settings.max_body_bytes} bytes",
-                }
-            ],
-            413,
-        )
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"malformed JSON body: {exc}",
-            [{"record": None, "field": "body", "problem": str(exc)}],
-            400,
-        ) from exc
+    event = app.current_event
+    body = read_json_body(
+        event.body,
+        base64_encoded=event.is_base64_encoded,
+        headers=event.headers,
+        max_bytes=settings.max_body_bytes,
+    )
     answer = predictor.predict(
         dataset,
         body,
-        app.current_event.request_context.request_id or "local",
-        explain=_explain_flag(app.current_event.get_query_string_value("explain", "true")),
+        event.request_context.request_id or "local",
+        explain=_explain_flag(event.get_query_string_value("explain", "true")),
     )
     metrics.add_metric(name="PredictedRecords", unit="Count", value=len(answer["predictions"]))
     return answer
@@ -117,12 +104,25 @@ def model(dataset: str) -> dict[str, Any]:
     return predictor.model_info(dataset)
 
 
+# An error echoes what the client sent (a value, a key); cut, so that an answer stays far
+# below Lambda's 6 MB response limit (over it, API Gateway answers 502) whatever was sent.
+MAX_PROBLEM_CHARS = 500
+
+
+def _cut(text: object) -> str:
+    text = str(text)
+    if len(text) <= MAX_PROBLEM_CHARS:
+        return text
+    return f"{text[:MAX_PROBLEM_CHARS]}… ({len(text)} characters)"
+
+
 @app.exception_handler(BadRequest)
 def bad_request(exc: BadRequest) -> Response:
+    errors = [{**e, "problem": _cut(e.get("problem", ""))} for e in exc.errors]
     return Response(
         status_code=exc.status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"message": str(exc), "errors": exc.errors}),
+        body=json.dumps({"message": _cut(exc), "errors": errors}),
     )
 
 
