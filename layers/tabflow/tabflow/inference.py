@@ -12,13 +12,8 @@ import yaml
 
 from tabflow.contract import ColumnType, FileFormat
 from tabflow.readers import normalise_header, read_table
-from tabflow.validation import (
-    FALSE_SPELLINGS,
-    MISSING_MARKERS,
-    TRUE_SPELLINGS,
-    parse_datetimes,
-    parse_numbers,
-)
+from tabflow.value_columns import parse_datetimes, parse_numbers
+from tabflow.values import FALSE_SPELLINGS, MISSING_MARKERS, TRUE_SPELLINGS
 
 TARGET_NAMES = (
     "target",
