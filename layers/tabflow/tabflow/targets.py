@@ -54,16 +54,23 @@ class TargetResolution:
         valid = int((self.y >= 0).sum()) if self.kind == "binary" else 0
         return self.positives / valid if valid else 0.0
 
+    def summary(self) -> str:
+        """The classes and their counts (binary) or the range of the values (regression)."""
+        if self.kind == "regression":
+            y = self.y[np.isfinite(self.y)]
+            return f"{len(y)} numbers from {y.min():g} to {y.max():g}" if len(y) else "no number"
+        return (
+            ", ".join(f"{label!r} {n}" for label, n in self.classes.items())
+            + f" (positive rate {self.positive_rate:.3f})"
+        )
+
     def message(self) -> str:
         """One paragraph: the errors (if any), the classes and the observed spellings."""
         parts = list(self.errors)
-        if self.kind == "binary" and not self.errors:
-            parts.append(
-                f"target {self.column!r}: "
-                + ", ".join(f"{label!r} {n}" for label, n in self.classes.items())
-                + f" (positive rate {self.positive_rate:.3f})"
-            )
-        parts.append(f"observed values: {shown(self.spellings)}")
+        if not self.errors:
+            parts.append(f"target {self.column!r}: {self.summary()}")
+        if self.kind == "binary":
+            parts.append(f"observed values: {shown(self.spellings)}")
         if self.missing:
             parts.append(f"missing: {self.missing}")
         if self.invalid:

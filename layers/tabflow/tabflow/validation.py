@@ -161,11 +161,15 @@ def validate(
         ]
         + [
             f"column {name!r}: {checks[name].outside} value(s) outside the expected range "
-            f"[{rules[name].warn_min}, {rules[name].warn_max}] (accepted)"
+            f"[{_bound(rules[name].warn_min)}, {_bound(rules[name].warn_max)}] (accepted)"
             for name in present
             if checks[name].outside
         ],
     )
+
+
+def _bound(limit: float | None) -> str:
+    return "none" if limit is None else f"{limit:g}"
 
 
 def _duplicates(frame: pd.DataFrame, table: pa.Table, contract: Contract) -> np.ndarray:
