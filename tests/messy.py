@@ -35,6 +35,7 @@ class MessyExport:
     missing_ids: int  # rows (copies included) with no id
     unique_rows: int  # rows a correct ingest curates: an id, each once
     positives: int  # true positives among them
+    records: tuple[dict, ...] = ()  # the source rows as an application sends them (JSON)
 
 
 def _write(frame: pd.DataFrame, *, sep: str, bom: bool) -> bytes:
@@ -62,10 +63,29 @@ def _duplicate_and_drop_ids(
     return out.reset_index(drop=True), duplicates, missing_ids
 
 
+def _records(frame: pd.DataFrame) -> tuple[dict, ...]:
+    """Rows as JSON objects: numbers as numbers, blanks as null, text as the source has it."""
+
+    def json_value(key: str, value: str) -> object:
+        if value == "":
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if key.endswith("_id"):
+            return value
+        return int(number) if number.is_integer() and "." not in value else number
+
+    return tuple({k: json_value(k, v) for k, v in row.items()} for row in frame.to_dict("records"))
+
+
 def messy_telco(*, seed: int = 7, out_of_range: bool = False) -> MessyExport:
     """The Telco churn export (7,043 customers) as a CRM would dump it."""
     rng = np.random.default_rng(seed)
     frame = pd.read_csv(TELCO, dtype=str, keep_default_na=False)
+    frame["sales_rep"] = [f"rep_{i:02d}" for i in rng.integers(1, 61, len(frame))]  # 60 values
+    records = _records(frame.drop(columns=["churn"]))
     churn = frame["churn"] == "Yes"
     frame["churn"] = np.where(
         churn, rng.choice(TRUE_SPELLED, len(frame)), rng.choice(FALSE_SPELLED, len(frame))
@@ -83,7 +103,6 @@ def messy_telco(*, seed: int = 7, out_of_range: bool = False) -> MessyExport:
         (" " + v.lower()) if i % 2 else (v.upper() + " ")
         for i, v in enumerate(frame.loc[variants, "contract"])
     ]
-    frame["sales_rep"] = [f"rep_{i:02d}" for i in rng.integers(1, 61, len(frame))]  # 60 values
     frame["exported_by"] = "crm-export-v2"
     _sprinkle(
         frame,
@@ -120,6 +139,7 @@ def messy_telco(*, seed: int = 7, out_of_range: bool = False) -> MessyExport:
         missing_ids=missing_ids,
         unique_rows=len(unique),
         positives=int(unique["churn"].isin(TRUE_SPELLED).sum()),
+        records=records,
     )
 
 

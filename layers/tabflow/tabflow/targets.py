@@ -133,12 +133,18 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
             classes[p.value] += counts[t]
     key = _same
     wanted = positive.value
-    if (len(classes) != 2 or wanted not in classes) and _all_boolean([*classes, wanted]):
-        key, wanted = _truth_of, _truth_of(wanted)
+    mixed = False
+    if (len(classes) != 2 or wanted not in classes) and _truth_of(wanted) is not None:
+        # Boolean spellings fold into true/false; a target that also holds other values
+        # cannot resolve, and is reported with its spellings folded the same way.
         folded: dict[Any, int] = Counter()
         for value, n in classes.items():
-            folded[key(value)] += n
-        classes = folded
+            folded[_truth_of(value) if _truth_of(value) is not None else value] += n
+        if _all_boolean(list(classes)):
+            key, wanted = _truth_of, _truth_of(wanted)
+        else:
+            mixed = any(isinstance(v, bool) for v in folded)
+        classes = folded if key is _truth_of or mixed else classes
     errors = []
     if positive.value is None:
         errors.append(
@@ -149,6 +155,12 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
         errors.append(
             f"target {name!r} resolves to {len(classes)} class(es) after normalisation; "
             "a binary target needs exactly 2"
+        )
+    elif mixed:
+        others = [str(v) for v in classes if not isinstance(v, bool)]
+        errors.append(
+            f"target {name!r} mixes boolean spellings with other values {others}; "
+            "a binary target needs exactly 2 classes"
         )
     elif wanted not in classes:
         errors.append(f"positive_label {label!r} matches no row of target {name!r}")
@@ -189,15 +201,14 @@ def label_vector(values: Sequence[Any], positive_label: str) -> np.ndarray:
     never refuses; ``resolve_target`` is the check."""
     want = to_text(positive_label).strip()
     want_truth = truth(want)
-    memo: dict[str, int] = {}
-    out = np.zeros(len(values), dtype=np.int8)
-    for i, v in enumerate(values):
-        t = to_text(v).strip()
-        hit = memo.get(t)
-        if hit is None:
-            hit = memo[t] = int(t == want or (want_truth is not None and truth(t) == want_truth))
-        out[i] = hit
-    return out
+    if not len(values):
+        return np.zeros(0, dtype=np.int8)
+    texts = np.array([to_text(v) for v in values], dtype=object).astype(str)
+    distinct, rows = np.unique(texts, return_inverse=True)
+    hits = [
+        t.strip() == want or (want_truth is not None and truth(t) == want_truth) for t in distinct
+    ]
+    return np.asarray(hits, dtype=np.int8)[rows]
 
 
 assert set(_PAIRS) == TRUE_SPELLINGS | FALSE_SPELLINGS
