@@ -46,7 +46,7 @@ class ValidationResult:
 def map_headers(columns: list[str], contract: Contract, *, file: str) -> dict[str, str]:
     """File header -> contract column, by name or alias with case, spaces and punctuation
     ignored (values.name_key). Two file headers that land on the same name are a schema error."""
-    lookup = name_lookup({name: col.aliases for name, col in contract.columns.items()})
+    lookup = name_lookup(rules_for(contract).values())
     mapping, clashes = match_names(columns, lookup)
     if clashes:
         first, second, target = clashes[0]

@@ -1,33 +1,26 @@
 """One meaning for every value: the contract's rules for typing a value, shared by ingest,
 batch scoring and the API.
 
-A contract column becomes a ``ValueRule`` (``rules_for(contract)``); the rule types one value
-(``parse_value``) or a column of values (``parse_column``) and names the problem when it
-cannot: the same missing markers (a column may declare its own, so ``none`` can be a real
-category; a declared category is never a missing marker), the same boolean spellings, the
-same number rules (an ``int`` rejects ``1.5`` and ``true``; money and percent strings), the
-same category normalisation (surrounding spaces always; case when the column declares
-``ignore_case``; the spellings of a yes/no pair such as ``Y`` for ``Yes``), and the same
-field-name matching (``name_key``: case, spaces and punctuation ignored; aliases).
+A contract column becomes a ``ValueRule`` (``rules_for(contract)``) that types one value
+(``parse_value``) or a column of values (``parse_column``), or names why it cannot: the same
+missing markers (per column: ``missing_markers``; a declared category is never one), boolean
+spellings, number rules (an ``int`` rejects ``1.5`` and ``true``; money, percent), category
+normalisation (spaces always; case with ``ignore_case``; ``Y`` for the ``Yes`` of a yes/no
+pair) and field-name matching (``name_key``: case, spaces, punctuation ignored; aliases).
+A JSON value means what it means in a JSON Lines file at ingest (``to_text``: ``true`` ->
+"true", ``null`` -> missing). Ingest types whole columns under the same rules
+(value_columns.py); tests/unit/test_one_meaning.py checks every path on one table.
 
-A JSON value means what the same value means in a JSON Lines file at ingest: ``to_text``
-turns it into the text that file gives ingest (``true`` -> "true", ``1.5`` -> "1.5",
-``null`` -> missing), so ingest, batch and the API agree by construction. Ingest types whole
-columns with Arrow (value_columns.py) under the same rules; tests/unit/test_one_meaning.py
-holds one table of messy values checked through every path.
+How serving calls it (pure Python: no pandas or pyarrow on the predict path)::
 
-How serving calls it (pure Python and numpy: no pandas or pyarrow on the predict path)::
-
-    rules = {r.name: r for r in (ValueRule.from_dict(d) for d in stored_rule_dicts)}
-    lookup = name_lookup(rules.values())              # once per model
-    record, clashes = canonical_fields(record, lookup)  # per record: "Monthly Charges" -> name
+    rules = {d["name"]: ValueRule.from_dict(d) for d in stored}  # rules_for(...).to_dict()
+    lookup = name_lookup(rules.values())                # once per model
+    record, clashes = canonical_fields(record, lookup)  # "Monthly Charges" -> monthly_charges
     column = parse_column(rules[name], [r.get(name) for r in records])
-    column.values     # typed: int, float, bool, str, datetime (naive UTC) or None (missing)
-    column.problems   # [(record index, reason)], e.g. (3, "not a whole number")
+    column.values    # int, float, bool, str, datetime (naive UTC) or None (missing)
+    column.problems  # [(record index, reason)], e.g. (3, "not a whole number")
 
-``rules_for(contract)`` gives the rules at training time and ``ValueRule.to_dict`` stores
-them with the model. Targets: ``resolve_target`` (targets.py) resolves labels with these rules.
-"""
+Targets: ``targets.resolve_target`` resolves labels with these rules."""
 
 import json
 import math
@@ -117,11 +110,8 @@ class ValueRule:
     def from_column(
         cls, name: str, col: "Column", fmt: "FileFormat | None" = None, *, target: bool = False
     ) -> "ValueRule":
-        markers = (
-            MISSING_MARKERS
-            if col.missing_markers is None
-            else frozenset(m.strip().lower() for m in col.missing_markers) | {""}
-        )
+        own = col.missing_markers
+        markers = MISSING_MARKERS if own is None else {m.strip().lower() for m in own}
         declared = {c.strip().lower() for c in col.categories or ()}
         return cls(
             name=name,
@@ -226,14 +216,11 @@ def parse_text(rule: ValueRule, raw: str) -> Parsed:
         return Parsed(None, None if rule.nullable else MISSING_VALUE, True)
     kind = rule.type
     if kind in NUMBER_TYPES:
-        return _number(rule, text)
+        x = parse_number(text, kind, rule.decimal, rule.thousands_separator)
+        return _checked_number(rule, x)
     if kind == "bool":
-        word = text.lower()
-        if word in TRUE_SPELLINGS:
-            return Parsed(True)
-        if word in FALSE_SPELLINGS:
-            return Parsed(False)
-        return Parsed(None, NOT_BOOLEAN)
+        value = truth(text)
+        return Parsed(None, NOT_BOOLEAN) if value is None else Parsed(value)
     if kind == "datetime":
         when = parse_datetime(text, rule.formats)
         return Parsed(when) if when is not None else Parsed(None, not_a_date(rule.formats))
@@ -277,11 +264,6 @@ def parse_number(text: str, kind: str, decimal: str = ".", thousands: str | None
     x = float(s)
     x = -x if negative else x
     return x / 100.0 if kind == "percent" else x
-
-
-def _number(rule: ValueRule, text: str) -> Parsed:
-    x = parse_number(text, rule.type, rule.decimal, rule.thousands_separator)
-    return _checked_number(rule, x)
 
 
 def _checked_number(rule: ValueRule, x: float) -> Parsed:
@@ -368,20 +350,14 @@ def name_key(name: str) -> str:
     return "".join(ch for ch in str(name).casefold() if ch.isalnum())
 
 
-def name_lookup(rules: Iterable[ValueRule] | Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """Key of every spelling (name and aliases) -> the column's name. Accepts rules or a
-    mapping name -> aliases."""
-    pairs = (
-        [(n, tuple(a)) for n, a in rules.items()]
-        if isinstance(rules, Mapping)
-        else [(r.name, r.aliases) for r in rules]
-    )
-    lookup: dict[str, str] = {}
-    for name, _ in pairs:  # a column's own name wins over another column's alias
-        lookup.setdefault(name_key(name), name)
-    for name, aliases in pairs:
-        for alias in aliases:
-            lookup.setdefault(name_key(alias), name)
+def name_lookup(rules: Iterable[ValueRule]) -> dict[str, str]:
+    """Key of every spelling (name and aliases) -> the column's name; a column's own name
+    wins over another column's alias."""
+    rules = list(rules)
+    lookup = {name_key(r.name): r.name for r in reversed(rules)}
+    for r in rules:
+        for alias in r.aliases:
+            lookup.setdefault(name_key(alias), r.name)
     return lookup
 
 
