@@ -77,9 +77,7 @@ def test_a_quarter_sd_shift_is_detected(reference, reference_rows, feature):
         w[:, feature] += 0.25 * sd
         windows.append(w)
     hits = sum(
-        SPEC.features[feature].name
-        in moved(check_window(reference, SPEC, w, CFG))
-        for w in windows
+        SPEC.features[feature].name in moved(check_window(reference, SPEC, w, CFG)) for w in windows
     )
     assert hits >= 0.95 * CHECKS
 

@@ -209,6 +209,7 @@ class Monitoring(BaseModel):
     # reported (check report, metrics, a line in any alert email) but alerts only if true.
     alert_on_unused_features: bool = False
     persistence: int = Field(1, ge=1)  # consecutive drifted windows before entering drift
+    clear_after: int = Field(2, ge=1)  # consecutive windows below threshold before leaving it
     cooldown_hours: float = Field(24.0, ge=0)  # no new alert of a condition within this period
     label_maturity_days: float = Field(0.0, ge=0)  # predictions younger than this wait for labels
     decay_tolerance: float = Field(0.05, gt=0, le=1)  # AUC drop from the model's test AUC

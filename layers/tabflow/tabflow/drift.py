@@ -233,7 +233,9 @@ def _describe(t: TestResult, f: FeatureCheck) -> str:
             (i for i in range(min(len(ref), len(now))) if abs(now[i] - ref[i]) >= t.threshold / 2),
             key=lambda i: -abs(now[i] - ref[i]),
         )[:3] or ([int(np.argmax(np.abs(np.subtract(now, ref))))] if ref and now else [])
-        parts = [f"{labels[i]!r} {ref[i]:.1%} -> {now[i]:.1%} ({_pp(now[i] - ref[i])})" for i in moved]
+        parts = [
+            f"{labels[i]!r} {ref[i]:.1%} -> {now[i]:.1%} ({_pp(now[i] - ref[i])})" for i in moved
+        ]
         return "category shares moved: " + ", ".join(parts)
     if t.test == "missing":
         ref, now = f.reference["missing_rate"], f.window["missing_rate"]

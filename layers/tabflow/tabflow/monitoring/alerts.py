@@ -2,8 +2,8 @@
 
 Hysteresis: a test enters the drift state when a window shows drift (rejected, and the lower
 bound of its effect at or above the threshold) for ``persistence`` windows in a row, and
-leaves it only when a window shows the change below the threshold (the upper bound under
-it). Between the two the state holds, so a steady shift near a threshold gives one steady
+leaves it only when ``clear_after`` windows in a row show the change below the threshold
+(the upper bound under it). Between the two the state holds, so a steady shift near a threshold gives one steady
 state and one email, not an email whenever the noise crosses the line. An email goes out
 when an eligible feature enters the state, unless the same feature was emailed within
 ``cooldown_hours`` (flapping). State lives at monitoring/<dataset>/state.json, per feature."""
@@ -49,15 +49,22 @@ def update_drift_state(
         held = set(before.get("active", []))
         showing = any(t.drifted for t in check.tests)
         streak = before.get("streak", 0) + 1 if showing else 0
+        calm = {  # consecutive windows in which a held test showed the change below threshold
+            t.test: before.get("calm", {}).get(t.test, 0) + 1 if t.settled else 0
+            for t in check.tests
+            if t.test in held
+        }
         check.active = [
             t.test
             for t in check.tests
-            if (t.test in held and not t.settled) or (t.drifted and streak >= cfg.persistence)
+            if (t.test in held and calm[t.test] < cfg.clear_after)
+            or (t.drifted and streak >= cfg.persistence)
         ]
         entry: dict[str, Any] = {"active": check.active, "streak": streak}
         if check.active:
             kept = held & set(check.active)
             entry["since"] = before.get("since") if kept else now.isoformat()
+            entry["calm"] = {k: v for k, v in calm.items() if k in check.active and v}
         state[check.feature] = entry
     return state
 
