@@ -61,17 +61,9 @@ class ReferenceProfile:
         d = json.loads(text)
 
         def fp(x: dict) -> FeatureProfile:
-            return FeatureProfile(
-                x["name"],
-                x["kind"],
-                tuple(x["edges"]),
-                tuple(x["counts"]),
-                x["missing"],
-                x["rows"],
-                tuple(x.get("sample", ())),
-                tuple(x.get("quantiles", ())),
-                x.get("importance", 0.0),
-            )
+            seqs = {k: tuple(x.get(k, ())) for k in ("edges", "counts", "sample", "quantiles")}
+            scalars = {k: x[k] for k in ("name", "kind", "missing", "rows")}
+            return FeatureProfile(**scalars, **seqs, importance=x.get("importance", 0.0))
 
         return cls(
             rows=d["rows"],
@@ -229,13 +221,10 @@ def _describe(t: TestResult, f: FeatureCheck) -> str:
     if t.test == "chi2":
         ref, now = f.reference.get("shares") or [], f.window.get("shares") or []
         labels = f.reference.get("labels") or [str(i) for i in range(len(ref))]
-        moved = sorted(
-            (i for i in range(min(len(ref), len(now))) if abs(now[i] - ref[i]) >= t.threshold / 2),
-            key=lambda i: -abs(now[i] - ref[i]),
-        )[:3] or ([int(np.argmax(np.abs(np.subtract(now, ref))))] if ref and now else [])
-        parts = [
-            f"{labels[i]!r} {ref[i]:.1%} -> {now[i]:.1%} ({_pp(now[i] - ref[i])})" for i in moved
-        ]
+        diff = np.subtract(now, ref) if len(ref) == len(now) else np.zeros(0)
+        largest = [int(i) for i in np.argsort(-np.abs(diff))[:3]]  # up to 3 that moved most
+        moved = [i for i in largest if abs(diff[i]) >= t.threshold / 2] or largest[:1]
+        parts = [f"{labels[i]!r} {ref[i]:.1%} -> {now[i]:.1%} ({_pp(diff[i])})" for i in moved]
         return "category shares moved: " + ", ".join(parts)
     if t.test == "missing":
         ref, now = f.reference["missing_rate"], f.window["missing_rate"]
