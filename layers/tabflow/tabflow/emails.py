@@ -157,9 +157,16 @@ def _feature_chart(f: dict[str, Any]) -> str:
 
 
 def drift_alert(
-    dataset: str, version: int, moved: list[dict[str, Any]], rows: int, report_uri: str
+    dataset: str,
+    version: int,
+    moved: list[dict[str, Any]],
+    rows: int,
+    report_uri: str,
+    unused: list[dict[str, Any]] | None = None,
 ) -> Email:
-    """``moved``: the drifted features' check results (drift.FeatureCheck.to_dict())."""
+    """``moved``: the check results (drift.FeatureCheck.to_dict()) of the features that entered
+    drift; ``unused``: features in drift that the model gives no importance (reported only)."""
+    unused = unused or []
     names = ", ".join(f["feature"] for f in moved)
     subject = f"[tabflow] {dataset}: input drift in {names}"
     intro = (
@@ -169,8 +176,13 @@ def drift_alert(
     text_lines = [intro, ""] + [
         f"- {f['feature']}: {f['how']} (importance {f.get('importance', 0):.0%})" for f in moved
     ]
+    if unused:
+        text_lines += ["", "Also moved, but the model does not use them (no alert on their own):"]
+        text_lines += [f"- {f['feature']}: {f['how']}" for f in unused]
     text_lines += [
         "",
+        "This alert is sent once when a feature enters drift; it is not repeated while the "
+        "change stays.",
         f"Full report: {report_uri}",
         "Check the upstream data; retrain if the change is real and lasting.",
     ]
@@ -181,10 +193,16 @@ def drift_alert(
         f"<td style='padding:4px 8px'>importance {f.get('importance', 0):.0%}</td></tr>"
         for f in moved
     )
+    also = "".join(f"<li>{escape(f['feature'])}: {escape(f['how'])}</li>" for f in unused)
     html = (
         f"<html><body style='font-family:sans-serif'><h2>{escape(subject)}</h2><p>{escape(intro)}</p>"
         f"<table style='border-collapse:collapse' border='1'>{table}</table>"
-        f"<p>Full report: <code>{escape(report_uri)}</code></p>"
+        + (
+            f"<p>Also moved, but the model does not use them (no alert on their own):</p><ul>{also}</ul>"
+            if unused
+            else ""
+        )
+        + f"<p>Full report: <code>{escape(report_uri)}</code></p>"
         "<p>Check the upstream data; retrain if the change is real and lasting.</p></body></html>"
     )
     return Email(subject=subject, text="\n".join(text_lines), html=html)
