@@ -22,7 +22,13 @@ from tabflow.errors import (
     SchemaError,
     TabflowError,
 )
-from tabflow.ingestion import load_contract, reject_file, report_prefix, unexpected_problem
+from tabflow.ingestion import (
+    load_contract,
+    records_jsonl,
+    reject_file,
+    report_prefix,
+    unexpected_problem,
+)
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
@@ -98,11 +104,8 @@ def score_object(
         return reject([f"{shown(key, 200)}: {exc}"])
     try:
         contract = load_contract(store, config.raw_bucket, dataset)
-        champion = ChampionCache(registry, store, ttl=0).get(dataset)
     except ContractError as exc:
         return reject([str(exc)])
-    except ModelNotFound as exc:
-        return reject([str(exc)], contract)
     if size > config.max_file_bytes:
         return reject(
             [f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"], contract
@@ -131,12 +134,14 @@ def score_object(
         quarantine_uri = s3_uri(
             config.raw_bucket, f"quarantine/{dataset}/batch={run_id}/rejected_rows.jsonl"
         )
-        store.put(
-            quarantine_uri,
-            "\n".join(json.dumps(r) for r in result.quarantined).encode(),
-            "application/x-ndjson",
-        )
+        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
         report["quarantine_uri"] = quarantine_uri
+    if result.counts["curated"] == 0:
+        return reject(["no valid rows to score"], contract)
+    try:  # the file is checked first: its problems are reported even before a model exists
+        champion = ChampionCache(registry, store, ttl=0).get(dataset)
+    except ModelNotFound as exc:
+        return reject([str(exc)], contract)
     spec = champion.spec
     curated = result.curated
     x = spec.matrix(frame_columns(spec, curated), history=spec.history)

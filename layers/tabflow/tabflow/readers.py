@@ -38,11 +38,12 @@ DELIMITERS = ",;\t|"
 BLOCK_SIZE = 8 << 20
 # The default bound on a file's size after decompression (the ingest and batch functions pass
 # their MaxDecompressedBytes setting). Reading and validating costs several times this.
-DEFAULT_MAX_BYTES = 256 << 20
+DEFAULT_MAX_BYTES = 128 << 20
 # Every value of a table costs at least its 4-byte offset once read, however short it is: a
 # table of empty values is bounded by rows x columns, not by its text.
 BYTES_PER_VALUE = 4
 PARQUET_BATCH_ROWS = 16384
+MAX_HEADER_BYTES = 16 << 20  # a 20,000-column header is about 300 KB
 JSON_CHUNK_LINES = 50_000
 TEXT_EXTENSIONS = frozenset({"csv", "tsv", "tab", "txt", "psv", "dat"})
 JSON_EXTENSIONS = frozenset({"jsonl", "ndjson", "json"})
@@ -85,7 +86,7 @@ def normalise_header(name: str) -> str:
 
 
 def read_table(
-    data: bytes,
+    data: bytes | bytearray,
     *,
     name: str,
     encoding: str = "auto",
@@ -180,7 +181,7 @@ def _too_many_broken(name: str, limit: int) -> str:
     )
 
 
-def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
+def _gunzip(data: bytes, name: str, max_bytes: int) -> bytearray:
     """Decompress as a stream (every member of a multi-member file) and stop at the limit, so
     a gzip bomb costs at most ``max_bytes``, never what it would expand to."""
     out = bytearray()
@@ -206,7 +207,7 @@ def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
                 raise EOFError("unexpected data after the compressed stream")
     except (zlib.error, EOFError) as exc:
         raise SchemaError(f"{name}: not a valid gzip file ({exc})", file=name) from exc
-    return bytes(out)
+    return out  # not bytes(out): that would be a second copy of everything decompressed
 
 
 # ---------------------------------------------------------------- encodings
@@ -263,16 +264,23 @@ def sniff_delimiter(text: str, header: str | None = None) -> str:
     return best if counts[best] else ","
 
 
-def first_record(payload: bytes) -> bytes:
-    """The header record, however long: up to the first line break outside quotes."""
-    end, quotes = payload.find(b"\n"), 0
+def first_record(payload: bytes | bytearray, name: str = "") -> bytes:
+    """The header record, however long (up to MAX_HEADER_BYTES): up to the first line break
+    outside quotes."""
+    end, quotes = payload.find(b"\n", 0, MAX_HEADER_BYTES), 0
     start = 0
+    if end == -1 and len(payload) > MAX_HEADER_BYTES:
+        raise SchemaError(
+            f"{name}: no line break in the first {MAX_HEADER_BYTES} bytes: not a table with a "
+            "header line",
+            file=name,
+        )
     while end != -1:
         quotes += payload.count(b'"', start, end)
         if quotes % 2 == 0:
-            return payload[:end]
+            return bytes(payload[:end])
         start, end = end, payload.find(b"\n", end + 1)
-    return payload
+    return bytes(payload)
 
 
 def _parse_header(line: str, sep: str) -> list[str]:
@@ -282,10 +290,14 @@ def _parse_header(line: str, sep: str) -> list[str]:
 
 
 def _read_csv(
-    payload: bytes, name: str, encoding: str, delimiter: str, max_bytes: int = DEFAULT_MAX_BYTES
+    payload: bytes | bytearray,
+    name: str,
+    encoding: str,
+    delimiter: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> RawTable:
     head = payload[:65536].decode("utf-8", errors="ignore")
-    header_text = first_record(payload).decode("utf-8", errors="replace").rstrip("\r")
+    header_text = first_record(payload, name).decode("utf-8", errors="replace").rstrip("\r")
     sep = sniff_delimiter(head, header_text) if delimiter == "auto" else delimiter
     # At most this many values, before the header is split (a 100 MB header line would be
     # millions of Python strings): every line a record, every delimiter a column.
@@ -311,7 +323,7 @@ def _read_csv(
 
         try:
             table = pacsv.read_csv(
-                io.BytesIO(payload),
+                pa.BufferReader(payload),  # no copy (io.BytesIO copies a bytearray)
                 read_options=pacsv.ReadOptions(
                     use_threads=threads,
                     skip_rows=1,
@@ -377,7 +389,9 @@ def _line_numbers(
 
 
 # ---------------------------------------------------------------- Parquet, JSON Lines
-def _read_parquet(data: bytes, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> RawTable:
+def _read_parquet(
+    data: bytes | bytearray, name: str, max_bytes: int = DEFAULT_MAX_BYTES
+) -> RawTable:
     """Row group by row group, in batches: a Parquet file is compressed (and may be dictionary
     or run-length encoded), so its size says little about what it expands to. The metadata
     bounds the values (rows x columns) before anything is decoded; dictionary-encoded text
