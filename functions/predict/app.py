@@ -12,6 +12,7 @@ from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.ses import SesMailer
 from tabflow.errors import BadRequest, ModelNotFound
+from tabflow.naming import check_dataset_name
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
 from tabflow.ports import ModelVersion
@@ -70,6 +71,7 @@ def openapi() -> dict[str, Any]:
 @app.post("/v1/datasets/<dataset>/predict")
 @tracer.capture_method
 def predict(dataset: str) -> dict[str, Any]:
+    check_dataset_name(dataset)  # 404 before a name can reach a DynamoDB or S3 key
     event = app.current_event
     body = read_json_body(
         event.body,
@@ -101,7 +103,7 @@ def _explain_flag(value: str | None) -> bool:
 
 @app.get("/v1/datasets/<dataset>/model")
 def model(dataset: str) -> dict[str, Any]:
-    return predictor.model_info(dataset)
+    return predictor.model_info(check_dataset_name(dataset))
 
 
 # An error echoes what the client sent (a value, a key); cut, so that an answer stays far

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tabflow.errors import ContractError
+from tabflow.naming import DATASET_NAME_PATTERN
 
 
 class ColumnType(StrEnum):
@@ -224,7 +225,7 @@ class Monitoring(BaseModel):
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+    dataset: str = Field(pattern=DATASET_NAME_PATTERN)
     description: str = ""
     target: Target
     id_column: str | None = None
