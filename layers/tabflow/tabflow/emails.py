@@ -82,17 +82,31 @@ def model_promoted(
     run_id: str,
     report_uri: str = "",
     card_uri: str = "",
+    *,
+    previous_version: int | None,
+    passed_over: dict[str, Any] | None = None,
 ) -> Email:
+    """``previous_version``: the champion this one replaces (None: the dataset's first);
+    ``passed_over``: the candidate chosen on validation rows when it failed and this one won."""
     rows = [("dataset", dataset), ("version", f"v{version}"), ("model", winner), ("run", run_id)]
+    rows.append(("replaces", f"v{previous_version}" if previous_version else "nothing (first)"))
+    if passed_over:
+        failed = ", ".join(passed_over["failed"])
+        rows.append(("passed over", f"{passed_over['candidate']} (failed: {failed})"))
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [
         ("model files", model_uri),
         ("evaluation report", report_uri),
         ("model card", card_uri),
     ]
+    serves = (
+        f"replaces v{previous_version} and now serves predictions."
+        if previous_version
+        else "is its first champion and now serves predictions."
+    )
     return _email(
         f"[tabflow] {dataset}: model v{version} ({winner}) promoted to champion",
-        f"A new champion for {dataset} passed every gate and now serves predictions.",
+        f"Model v{version} ({winner}) for {dataset} passed every gate, {serves}",
         [r for r in rows if r[1] != ""],
     )
 
@@ -105,15 +119,25 @@ def model_rejected(
     run_id: str,
     evaluation_uri: str,
     report_uri: str = "",
+    *,
+    champion_version: int | None,
 ) -> Email:
+    """``champion_version``: the champion that keeps serving, or None when there is none."""
     failed = [g for g in gates if not g["passed"]]
     rows = [("dataset", dataset), ("best candidate", winner), ("run", run_id)]
+    rows.append(("serving", f"v{champion_version}" if champion_version else "no model"))
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [("evaluation", evaluation_uri), ("evaluation report", report_uri)]
     names = ", ".join(g["name"] for g in failed) or "none"
+    serving = (
+        f"champion v{champion_version} keeps serving."
+        if champion_version
+        else "there is no champion yet, so the prediction API has no model for it "
+        "(404) until a candidate passes."
+    )
     return _email(
         f"[tabflow] {dataset}: candidate rejected (failed gates: {names})",
-        f"No model was promoted for {dataset}; the current champion keeps serving.",
+        f"No model was promoted for {dataset}; {serving}",
         [r for r in rows if r[1] != ""],
     )
 
