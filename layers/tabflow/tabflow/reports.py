@@ -21,6 +21,11 @@ def validation_html(report: dict[str, Any]) -> str:
         for k in ("quarantine_uri", "duplicates_uri", "curated_uri", "sha256")
         if report.get(k)
     )
+    mail = "".join(
+        f"<li>{label}: {escape(', '.join(str(a) for a in report[k]))}</li>"
+        for k, label in (("emailed_to", "emailed to"), ("not_emailed_to", "not emailed to"))
+        if report.get(k)
+    )
     cols = ""
     for name, c in (report.get("columns") or {}).items():
         examples = "; ".join(
@@ -54,6 +59,7 @@ def validation_html(report: dict[str, Any]) -> str:
             else ""
         )
         + (f"<ul>{where}</ul>" if where else "")
+        + (f"<h2>Email</h2><ul>{mail}</ul>" if mail else "")
         + "<h2>Columns</h2><table><tr><th>column</th><th>missing</th><th>invalid</th>"
         f"<th>examples</th><th>summary</th></tr>{cols}</table></body></html>"
     )
