@@ -10,7 +10,7 @@ import pytest
 from tabflow.contract import Gates
 from tabflow.evaluation.metrics import expected_calibration_error, roc_auc
 from tabflow.gates import HeldOut, decide, decide_regression
-from tabflow.intervals import auc_difference, auc_interval, ece_interval, error_difference
+from tabflow.evaluation.intervals import auc_difference, auc_interval, ece_interval, error_difference
 
 
 def labels(n: int, seed: int, rate: float = 0.26) -> tuple[np.ndarray, np.ndarray]:

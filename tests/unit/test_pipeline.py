@@ -23,7 +23,8 @@ from tabflow.monitoring import MonitorContext, check_dataset
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.predictor import Predictor
 from tabflow.training import frame_columns
-from tabflow.workflow.common import best_trial, collect_results
+from tabflow.tuning import select_trial
+from tabflow.workflow.common import collect_results
 from tabflow.workflow.evaluate import evaluate
 from tabflow.workflow.notify import notify
 from tabflow.workflow.prepare import choose_engine, prepare
@@ -519,4 +520,4 @@ def test_results_left_by_batch_jobs_are_read_back_in_order():
         {"trial": 0, "score": 0.7},
         {"trial": 1, "score": 0.8},
     ]
-    assert best_trial(collect_results(items, store))["trial"] == 1
+    assert select_trial(collect_results(items, store))["trial"] == 1

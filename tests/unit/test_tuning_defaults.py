@@ -59,7 +59,7 @@ def spec_for(columns: int) -> FeatureSpec:
 def test_the_rounds_are_the_argmax_of_the_mean_curve_over_the_folds():
     import lightgbm as lgb
 
-    from tabflow.training import lightgbm_dataset
+    from tabflow.models.lightgbm import default_params, lightgbm_dataset
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(1200, 6))
@@ -72,17 +72,7 @@ def test_the_rounds_are_the_argmax_of_the_mean_curve_over_the_folds():
 
     # The same folds boosted one by one, each validation curve recorded past the plateau.
     full = lightgbm_dataset(spec, x, y).construct()
-    common = {
-        "objective": "binary",
-        "metric": "auc",
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "cat_smooth": 10.0,
-        "max_cat_to_onehot": 8,
-        "seed": 1,
-        "num_threads": 2,
-        "verbosity": -1,
-    }
+    common = default_params("binary", 1) | {"metric": "auc"}
     curves, own_best = [], []
     for fit, valid in fold_list:
         record: dict = {}

@@ -10,6 +10,7 @@ defaults only when it beats them on the same folds by more than one standard err
 per-fold differences (the best of several random draws is flattered by luck)."""
 
 import math
+import statistics
 import time
 from typing import Any
 
@@ -99,7 +100,8 @@ class _MeanCurve:
 
     def __init__(self, wait: int, seconds: float) -> None:
         self.wait, self.deadline = wait, time.monotonic() + seconds
-        self.best_round, self.best_value, self.best_result = 0, -math.inf, None
+        self.best_round, self.best_value = 0, -math.inf
+        self.best_result: list[Any] = []
         self.stopped = "max_rounds"
 
     def __call__(self, env: Any) -> None:
@@ -135,7 +137,7 @@ def cross_validate(
     and why the boosting stopped (a plateau, the time budget, or the round limit)."""
     import lightgbm as lgb
 
-    from tabflow.stats import roc_auc
+    from tabflow.evaluation.metrics import roc_auc
 
     regression = spec.task == "regression"
     full = default_params(spec.task, seed) | {"metric": "l2" if regression else "auc"} | params
@@ -153,7 +155,8 @@ def cross_validate(
     )
     rounds = curve.best_round + 1
     fold_scores = []
-    for booster, (_, valid) in zip(result["cvbooster"].boosters, fold_list, strict=True):
+    boosters = result["cvbooster"].boosters  # type: ignore[union-attr]
+    for booster, (_, valid) in zip(boosters, fold_list, strict=True):
         predicted = booster.predict(x[valid], num_iteration=rounds)
         if regression:
             fold_scores.append(-float(np.sqrt(np.mean((predicted - y[valid]) ** 2))))
@@ -182,10 +185,10 @@ def select_trial(trials: list[dict[str, Any]] | None) -> dict[str, Any] | None:
         return best | {"selection": "best cross-validated score (no defaults trial)"}
     if best is defaults:
         return best | {"selection": "the defaults scored best"}
-    a, b = np.asarray(best.get("fold_scores", [])), np.asarray(defaults.get("fold_scores", []))
+    a, b = best.get("fold_scores", []), defaults.get("fold_scores", [])
     if len(a) == len(b) and len(a) > 1:
-        diffs = a - b
-        gain, se = float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+        diffs = [u - v for u, v in zip(a, b, strict=True)]
+        gain, se = statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
     else:  # results without fold scores: the means only
         gain, se = best["score"] - defaults["score"], 0.0
     if gain > se:
