@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from tabflow.contract import Gates
+from tabflow.evaluation.intervals import (
+    auc_difference,
+    auc_interval,
+    ece_interval,
+    error_difference,
+)
 from tabflow.evaluation.metrics import expected_calibration_error, roc_auc
 from tabflow.gates import HeldOut, decide, decide_regression
-from tabflow.evaluation.intervals import auc_difference, auc_interval, ece_interval, error_difference
 
 
 def labels(n: int, seed: int, rate: float = 0.26) -> tuple[np.ndarray, np.ndarray]:
@@ -224,3 +229,62 @@ def test_regression_comparisons_are_paired_and_fail_only_beyond_the_noise():
     assert gate(d, "not_worse_than_champion").interval.low > 1.01
     iv = error_difference(y, bad, base_pred, metric="mae")
     assert iv.low > 0
+
+
+def noisy_first_dataset(seed: int, n: int = 1500) -> bytes:
+    """A churn export whose signal is linear: LightGBM and the logistic baseline are close."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    logit = 0.8 * x[:, 0] - 0.6 * x[:, 1] + 0.4 * x[:, 2] - 1.0
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(x.round(4), columns=[f"x{i}" for i in range(6)])
+    frame.insert(0, "id", [f"c{i}" for i in range(n)])
+    frame["churn"] = np.where(y, "Yes", "No")
+    return frame.to_csv(index=False).encode()
+
+
+NOISY_CONTRACT = """dataset: noisy
+target: {column: churn, positive_label: "Yes"}
+id_column: id
+columns:
+  id: {type: string, nullable: false, feature: false}
+  churn: {type: category, categories: ["Yes", "No"], nullable: false}
+%s
+gates: {min_auc: 0.6, max_ece: 0.1}
+training: {seed: 7, calibration: platt, tuning: {trials: 1}}
+"""
+
+
+def test_a_first_dataset_gets_a_champion_when_the_gap_to_the_baseline_is_noise():
+    """Through the workflow's tasks (ingest, prepare, trial, train, evaluate, promote, notify)
+    on in-memory adapters: LightGBM wins on validation rows, then trails the baseline on the
+    300 test rows by less than the noise. The point rule rejected it and left the dataset
+    with no model; the paired interval promotes it, records why, and the email says it is
+    the first champion."""
+    from tabflow.workflow.notify import notify
+    from tests.unit.test_pipeline import World
+
+    text = NOISY_CONTRACT % "\n".join(f"  x{i}: {{type: float}}" for i in range(6))
+    world = World(text)
+    world.store.put("s3://raw/contracts/noisy.yaml", text.encode())
+    outcome = world.ingest(noisy_first_dataset(7), key="incoming/noisy/export.csv")
+    state = world.run_training(world.workflow.started[outcome.run_id])
+    ev = state["evaluation"]
+    aucs = {n: m["auc"] for n, m in ev["all_metrics"].items()}
+    assert state["train"]["chosen"] == "lightgbm" and aucs["lightgbm"] < aucs["linear"]
+    point_rule = decide("lightgbm", ev["all_metrics"], Gates(min_auc=0.6, max_ece=None))
+    assert point_rule.failed == ["beats_baseline"]  # what used to happen
+
+    assert ev["promote"] and ev["winner"] == "lightgbm" and ev["champion_version"] is None
+    g = next(g for g in ev["gates"] if g["name"] == "beats_baseline")
+    assert g["passed"] and g["interval"]["low"] < g["interval"]["point"] < 0 < g["interval"]["high"]
+    assert world.registry.champion("noisy").kind == "lightgbm"
+    report = world.store.get(ev["report_uri"]).decode()
+    assert "95% interval" in report and "(delong)" in report
+    notify(
+        {"kind": "promoted", "run": state}, store=world.store, mailer=world.mailer, recipients=[]
+    )
+    text = world.mailer.sent[-1][0].text
+    assert "first champion" in text and "difference" in text
