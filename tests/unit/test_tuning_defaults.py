@@ -108,3 +108,96 @@ def test_a_tuned_trial_replaces_the_defaults_only_beyond_the_noise_of_the_same_f
     assert select_trial([]) is None
     # a tie keeps the defaults
     assert select_trial([trial(1, defaults["fold_scores"]), defaults])["trial"] == 0
+
+
+def wide_imbalanced(n: int, seed: int = 7, features: int = 85) -> tuple[np.ndarray, np.ndarray]:
+    """Issue 11's file: about 6% positives, 85 columns of which six carry signal (with a
+    threshold, an interaction and a non-monotone effect), 3% missing values."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features))
+    x[:, 80:] = rng.integers(0, 6, size=(n, features - 80))
+    z = (
+        0.9 * x[:, 0]
+        + 0.7 * np.tanh(2 * x[:, 1])
+        + 0.6 * x[:, 2] * (x[:, 3] > 0)
+        - 0.5 * np.abs(x[:, 4])
+        + 0.4 * (x[:, 80] >= 4)
+        - 3.05  # about 6% positives
+    )
+    y = rng.random(n) < 1 / (1 + np.exp(-z))
+    return np.where(rng.random(x.shape) < 0.03, np.nan, x), y.astype(np.int8)
+
+
+WIDE_CONTRACT = """dataset: wide
+target: {column: target, positive_label: "yes"}
+id_column: id
+columns:
+  id: {type: string, nullable: false, feature: false}
+  target: {type: category, categories: ["yes", "no"], nullable: false}
+%s
+gates: {min_auc: 0.5, max_ece: null}
+training: {seed: 42, calibration: platt, tuning: {trials: %d}}
+"""
+
+
+def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgbm():
+    """Issue 11's case (5,800 rows, 6% positives, 85 features): through Prepare, a trial and
+    the LightGBM candidate's Train task, the model's held-out AUC is not below untuned
+    LightGBM (its own defaults, 100 rounds, fitted on the same training rows) on the same
+    test rows, nor on 20,000 fresh rows of the same source. One trial (the defaults) keeps
+    this test short: the rounds from the mean curve are what failed in the issue; the full
+    trial budget on several such files is `make bench ONLY=tuning_vs_defaults`."""
+    import json
+
+    import lightgbm as lgb
+    import pandas as pd
+
+    from tabflow.adapters.memory import MemoryStore, MemoryTables
+    from tabflow.evaluation.metrics import roc_auc
+    from tabflow.models.base import load_stored
+    from tabflow.workflow.prepare import prepare
+    from tabflow.workflow.train import train_candidate
+    from tabflow.workflow.trial import trial as run_trial
+
+    x, y = wide_imbalanced(5800)
+    assert 0.05 < y.mean() < 0.07
+    names = [f"f{i:02d}" for i in range(x.shape[1])]
+    frame = pd.DataFrame(x, columns=names)
+    frame.insert(0, "id", [f"r{i}" for i in range(len(y))])
+    frame["target"] = np.where(y == 1, "yes", "no")
+    store = MemoryStore()
+    tables = MemoryTables(store)
+    contract = WIDE_CONTRACT % ("\n".join(f"  {c}: {{type: float}}" for c in names), 1)
+    store.put("s3://raw/contracts/wide.yaml", contract.encode())
+    tables.write_parquet(frame, "s3://lake/curated/wide/run=1/part.parquet")
+    state = {
+        "dataset": "wide",
+        "run_id": "1",
+        "contract_uri": "s3://raw/contracts/wide.yaml",
+        "curated_uri": "s3://lake/curated/wide/run=1/part.parquet",
+    }
+    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake")
+    split_uri = state["prepare"]["split_uri"]
+    state["trials"] = [
+        run_trial({**state, "trial": t, "split_uri": split_uri}, store=store, tables=tables)
+        for t in state["prepare"]["trials"]
+    ]
+    assert [t["folds_done"] for t in state["trials"]] == [6]  # 3 folds, repeated twice
+    trained = train_candidate(
+        state, "lightgbm", store=store, tables=tables, model_bucket="m", lake_bucket="lake"
+    )
+    model = load_stored(store, "lightgbm", trained["model_uri"], None)
+    split = json.loads(store.get(split_uri))
+    fit, test = np.asarray(split["train_rows"]), np.asarray(split["test_rows"])
+    untuned = lgb.train(
+        {"objective": "binary", "verbosity": -1, "num_threads": 2, "seed": 42},
+        lgb.Dataset(x[fit], y[fit]),
+        num_boost_round=100,
+    )
+    fresh_x, fresh_y = wide_imbalanced(20_000, seed=8)
+    for rows_x, rows_y in ((x[test], y[test]), (fresh_x, fresh_y)):
+        tuned_auc = roc_auc(rows_y, model.predict(rows_x))
+        untuned_auc = roc_auc(rows_y, untuned.predict(rows_x))
+        print(f"{len(rows_y)} rows: tuned {tuned_auc:.4f}, untuned {untuned_auc:.4f}")
+        assert tuned_auc >= untuned_auc - 0.005
+    assert trained["params"]["num_boost_round"] == state["trials"][0]["rounds"]
