@@ -288,3 +288,72 @@ def test_a_first_dataset_gets_a_champion_when_the_gap_to_the_baseline_is_noise()
     )
     text = world.mailer.sent[-1][0].text
     assert "first champion" in text and "difference" in text
+
+
+def prices(seed: int, n: int = 1200) -> bytes:
+    """A small regression export in time: nightly price from two features and the month."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    day = np.sort(rng.integers(0, 730, n))
+    x = rng.normal(size=(n, 2))
+    month = (day // 30) % 12
+    price = 100 + 15 * x[:, 0] + 8 * x[:, 1] + 3 * (month >= 6) + rng.normal(0, 8, n)
+    frame = pd.DataFrame(
+        {
+            "id": [f"b{seed}-{i}" for i in range(n)],
+            "arrival": (np.datetime64("2024-01-01") + day.astype("timedelta64[D]")).astype(str),
+            "x0": x[:, 0].round(4),
+            "x1": x[:, 1].round(4),
+            "price": price.round(2),
+        }
+    )
+    return frame.to_csv(index=False).encode()
+
+
+PRICES_CONTRACT = """dataset: prices
+target: {column: price, kind: regression}
+id_column: id
+timestamp_column: arrival
+columns:
+  id: {type: string, nullable: false, feature: false}
+  arrival: {type: datetime, feature: false}
+  x0: {type: float}
+  x1: {type: float}
+  price: {type: float, nullable: false}
+gates: {champion_tolerance: 0.0}
+training: {seed: 3, tuning: {trials: 1}}
+"""
+
+
+def test_regression_runs_compare_with_the_baseline_and_the_champion_on_paired_intervals():
+    """Two regression runs through the workflow's tasks: the first beats the seasonal baseline
+    on a paired interval and becomes the first champion; the second is compared with that
+    champion on its own test rows by the paired interval of the RMSE ratio, and the emails
+    say the first is the first champion and the second replaces it."""
+    from tabflow.workflow.notify import notify
+    from tests.unit.test_pipeline import World
+
+    world = World(PRICES_CONTRACT)
+    world.store.put("s3://raw/contracts/prices.yaml", PRICES_CONTRACT.encode())
+    states = []
+    for seed in (1, 2):
+        outcome = world.ingest(prices(seed), key=f"incoming/prices/{seed}.csv", etag=f"p{seed}")
+        states.append(world.run_training(world.workflow.started[outcome.run_id]))
+        notify(
+            {"kind": "promoted" if "promotion" in states[-1] else "rejected", "run": states[-1]},
+            store=world.store,
+            mailer=world.mailer,
+            recipients=[],
+        )
+    first, second = (s["evaluation"] for s in states)
+    assert first["promote"] and first["champion_version"] is None
+    beats = next(g for g in first["gates"] if g["name"] == "beats_baseline")
+    assert beats["passed"] and beats["interval"]["high"] < 0  # clearly better than the mean
+    assert second["champion_version"] == 1
+    vs = next(g for g in second["gates"] if g["name"] == "not_worse_than_champion")
+    assert vs["interval"]["method"] == "bootstrap" and "ratio" in vs["detail"]
+    assert vs["passed"] == (vs["interval"]["low"] <= 1.0) and vs["passed"]
+    assert second["promote"] and states[1]["promotion"]["version"] == 2
+    texts = [email.text for email, _ in world.mailer.sent[-2:]]
+    assert "is its first champion" in texts[0] and "replaces v1" in texts[1]
