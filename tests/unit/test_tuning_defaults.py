@@ -141,12 +141,13 @@ training: {seed: 42, calibration: platt, tuning: {trials: %d}}
 
 
 def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgbm():
-    """Issue 11's case (5,800 rows, 6% positives, 85 features): through Prepare, a trial and
-    the LightGBM candidate's Train task, the model's held-out AUC is not below untuned
+    """Issue 11's case (5,800 rows, 6% positives, 85 features): through Prepare, the trials
+    and the LightGBM candidate's Train task, the model's held-out AUC is not below untuned
     LightGBM (its own defaults, 100 rounds, fitted on the same training rows) on the same
-    test rows, nor on 20,000 fresh rows of the same source. One trial (the defaults) keeps
-    this test short: the rounds from the mean curve are what failed in the issue; the full
-    trial budget on several such files is `make bench ONLY=tuning_vs_defaults`."""
+    test rows, nor on 20,000 fresh rows of the same source. On this file the old tuning
+    chose the sixth trial with 25 rounds: test AUC 0.700 against 0.757 untuned. To stay
+    short the test runs two of the six trials, the defaults and that one; the full budget
+    on several such files is `make bench ONLY=tuning_vs_defaults`."""
     import json
 
     import lightgbm as lgb
@@ -159,7 +160,7 @@ def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgb
     from tabflow.workflow.train import train_candidate
     from tabflow.workflow.trial import trial as run_trial
 
-    x, y = wide_imbalanced(5800)
+    x, y = wide_imbalanced(5800, seed=8)
     assert 0.05 < y.mean() < 0.07
     names = [f"f{i:02d}" for i in range(x.shape[1])]
     frame = pd.DataFrame(x, columns=names)
@@ -167,7 +168,7 @@ def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgb
     frame["target"] = np.where(y == 1, "yes", "no")
     store = MemoryStore()
     tables = MemoryTables(store)
-    contract = WIDE_CONTRACT % ("\n".join(f"  {c}: {{type: float}}" for c in names), 1)
+    contract = WIDE_CONTRACT % ("\n".join(f"  {c}: {{type: float}}" for c in names), 6)
     store.put("s3://raw/contracts/wide.yaml", contract.encode())
     tables.write_parquet(frame, "s3://lake/curated/wide/run=1/part.parquet")
     state = {
@@ -181,8 +182,9 @@ def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgb
     state["trials"] = [
         run_trial({**state, "trial": t, "split_uri": split_uri}, store=store, tables=tables)
         for t in state["prepare"]["trials"]
+        if t["trial"] in (0, 5)
     ]
-    assert [t["folds_done"] for t in state["trials"]] == [6]  # 3 folds, repeated twice
+    assert [t["folds_done"] for t in state["trials"]] == [6, 6]  # 3 folds, repeated twice
     trained = train_candidate(
         state, "lightgbm", store=store, tables=tables, model_bucket="m", lake_bucket="lake"
     )
@@ -194,10 +196,12 @@ def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgb
         lgb.Dataset(x[fit], y[fit]),
         num_boost_round=100,
     )
-    fresh_x, fresh_y = wide_imbalanced(20_000, seed=8)
+    fresh_x, fresh_y = wide_imbalanced(20_000, seed=1008)
     for rows_x, rows_y in ((x[test], y[test]), (fresh_x, fresh_y)):
         tuned_auc = roc_auc(rows_y, model.predict(rows_x))
         untuned_auc = roc_auc(rows_y, untuned.predict(rows_x))
         print(f"{len(rows_y)} rows: tuned {tuned_auc:.4f}, untuned {untuned_auc:.4f}")
         assert tuned_auc >= untuned_auc - 0.005
-    assert trained["params"]["num_boost_round"] == state["trials"][0]["rounds"]
+    chosen = trained["tuning"]
+    assert trained["params"]["num_boost_round"] == chosen["rounds"] >= 50
+    print("rounds", [t["rounds"] for t in state["trials"]], chosen["selection"])
