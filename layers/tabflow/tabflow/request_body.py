@@ -59,20 +59,17 @@ def read_json_body(
         raise _reject(
             'the body is empty: send a JSON record, a list of records or {"records": [...]}'
         )
+    skeleton = _skeleton(data)
+    _check_depth(skeleton)
     numbers = _may_hold_big_numbers(data)
     try:
-        if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:  # a small body: every hook
+        # Parsed without the duplicate-key hook (a Python call per object), then counted:
+        # every key/value separator must be a key of the body or of a record. Otherwise (a
+        # duplicate key, or objects nested in records) parsed again, with the hook.
+        parsed = _decoder(numbers, duplicates=False).decode(text)
+        if _record_keys(parsed) != skeleton.count(b":"):
             parsed = _decoder(numbers, duplicates=True).decode(text)
-        else:
-            skeleton = _skeleton(data)
-            _check_depth(skeleton)
-            # Without the duplicate-key hook (a Python call per object), then a count: every
-            # key/value separator must be a key of the body or of a record. Otherwise (a
-            # duplicate key, or objects nested in records) parse again with the hook.
-            parsed = _decoder(numbers, duplicates=False).decode(text)
-            if _record_keys(parsed) != skeleton.count(b":"):
-                parsed = _decoder(numbers, duplicates=True).decode(text)
-        if _SURROGATE_ESCAPE.search(data):
+        if (b"\\ud" in data or b"\\uD" in data) and _SURROGATE_ESCAPE.search(data):
             _check_strings(parsed)
     except _Refused as exc:
         raise _reject(str(exc)) from None
@@ -266,7 +263,7 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 # Decoders by (number checks, duplicate-key check). The number hooks run only for a body that
-# may hold a number too large, the duplicate-key hook as said in read_json_body.
+# may hold a number too large; the duplicate-key hook only when the count of keys is off.
 _DECODERS = {
     (numbers, duplicates): json.JSONDecoder(
         parse_constant=_constant,
