@@ -75,7 +75,7 @@ def predict(dataset: str) -> dict[str, Any]:
     event = app.current_event
     body = read_json_body(
         event.body,
-        base64_encoded=event.is_base64_encoded,
+        base64_encoded=bool(event.is_base64_encoded),
         headers=event.headers,
         max_bytes=settings.max_body_bytes,
     )
