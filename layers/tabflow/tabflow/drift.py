@@ -61,9 +61,10 @@ class ReferenceProfile:
         d = json.loads(text)
 
         def fp(x: dict) -> FeatureProfile:
-            seqs = {k: tuple(x.get(k, ())) for k in ("edges", "counts", "sample", "quantiles")}
-            scalars = {k: x[k] for k in ("name", "kind", "missing", "rows")}
-            return FeatureProfile(**scalars, **seqs, importance=x.get("importance", 0.0))
+            seqs = [tuple(x.get(k, ())) for k in ("edges", "counts", "sample", "quantiles")]
+            edges, counts, sample, quantiles = seqs
+            head = (x["name"], x["kind"], edges, counts, x["missing"], x["rows"])
+            return FeatureProfile(*head, sample, quantiles, x.get("importance", 0.0))
 
         return cls(
             rows=d["rows"],
@@ -359,7 +360,7 @@ def _categorical_check(
     k = len(profile.counts)
     counts = np.bincount(col[~absent].astype(np.intp), minlength=k)[:k]
     ref_counts = np.asarray(profile.counts, float)
-    ref_shares, now_shares = profile.shares, counts / max(counts.sum(), 1)
+    ref_shares, now_shares = profile.shares, counts / max(int(counts.sum()), 1)
     chi2, p = stats.chi2_contingency(ref_counts, counts)
     low, high = stats.share_change_interval(
         ref_counts, counts, NormalDist().inv_cdf(cfg.confidence)
