@@ -36,7 +36,9 @@ def _publish(dataset: str, result: dict[str, Any]) -> None:
     """CloudWatch metrics with a dataset dimension (one EMF document each). PSI is one metric
     name with a ``feature`` dimension: dashboards and alarms find every feature with one
     SEARCH, and a new feature adds no metric name."""
-    values = [("DriftedFeatures", len(result.get("drifted", [])), MetricUnit.Count, {})]
+    values: list[tuple[str, float, MetricUnit, dict[str, str]]] = [
+        ("DriftedFeatures", len(result.get("drifted", [])), MetricUnit.Count, {})
+    ]
     if (result.get("decay") or {}).get("auc") is not None:
         values.append(("LabelledAUC", result["decay"]["auc"], MetricUnit.NoUnit, {}))
     drift = result.get("drift") or {}
