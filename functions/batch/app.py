@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.ses import SesMailer
-from tabflow.batch import BatchConfig, score_object
+from tabflow.file_scoring import BatchConfig, score_object
 from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import IngestLimits
 
@@ -18,6 +18,8 @@ config = BatchConfig(
     lake_bucket=settings.lake_bucket,
     recipients=settings.alert_recipients,
     max_file_bytes=settings.max_file_bytes,
+    max_decompressed_bytes=settings.max_decompressed_bytes,
+    allowed_domains=tuple(settings.allowed_recipient_domains),
 )
 store = S3Store()
 registry = DynamoRegistry(settings.registry_table)

@@ -13,7 +13,7 @@ from tabflow.cli import contract_main
 from tabflow.contract import parse_contract
 from tabflow.errors import BadRequest
 from tabflow.readers import read_table
-from tabflow.serving import records_to_columns
+from tabflow.serving.records import records_to_columns
 from tabflow.targets import resolve_target
 from tabflow.training import build_feature_spec
 from tabflow.validation import validate

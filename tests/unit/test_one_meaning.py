@@ -20,7 +20,7 @@ import pytest
 from tabflow.contract import parse_contract
 from tabflow.errors import BadRequest
 from tabflow.readers import read_table
-from tabflow.serving import records_to_columns
+from tabflow.serving.records import records_to_columns
 from tabflow.training import build_feature_spec
 from tabflow.validation import map_headers, validate
 from tabflow.values import (

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tabflow.errors import ContractError
+from tabflow.naming import DATASET_NAME_PATTERN
 
 
 class ColumnType(StrEnum):
@@ -185,10 +186,12 @@ class Training(BaseModel):
 
 
 class Monitoring(BaseModel):
-    """Drift and decay checks. A feature drifts when a test rejects "same distribution" at the
+    """Drift and decay checks. A test shows drift when it rejects "same distribution" at the
     false-discovery rate ``fdr`` across all tests of the window (Benjamini-Hochberg) AND the
-    change is large enough to matter (the effect thresholds): big samples cannot alarm on
-    trivia, small samples cannot alarm on noise."""
+    lower bound of its effect (at ``confidence``) passes the effect threshold: big samples
+    cannot alarm on trivia, small samples cannot alarm on noise. The drift state then holds
+    until the upper bound falls below the threshold (hysteresis: one steady state and one
+    email for a steady shift, even near a threshold)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -198,16 +201,21 @@ class Monitoring(BaseModel):
     window_days: float = Field(1.0, gt=0)
     min_rows: int = Field(50, ge=1)
     fdr: float = Field(0.05, gt=0, lt=1)
-    ks_threshold: float = Field(0.05, gt=0, le=1)  # numeric: KS statistic
-    psi_threshold: float = Field(0.2, gt=0.0)  # numeric: reported, and drift on its own above it
-    share_threshold: float = Field(0.05, gt=0, le=1)  # category: largest change of a share
-    missing_threshold: float = Field(0.05, gt=0, le=1)  # change of the missing rate
+    confidence: float = Field(0.95, ge=0.5, lt=1)  # one-sided level of the effect bounds
+    ks_threshold: float = Field(0.05, gt=0, le=1)  # numeric: KS distance
+    psi_threshold: float = Field(0.2, gt=0.0)  # numeric: PSI at or above it is marked as high
+    share_threshold: float = Field(0.025, gt=0, le=1)  # category: largest change of a share
+    missing_threshold: float = Field(0.025, gt=0, le=1)  # change of the missing rate
     unseen_threshold: float = Field(0.02, gt=0, le=1)  # share of unseen categories
     min_importance: float = Field(
         0.0, ge=0, le=1
     )  # features below this importance share never alert
-    persistence: int = Field(1, ge=1)  # consecutive drifted windows before an alert
-    cooldown_hours: float = Field(24.0, ge=0)  # one alert per condition per period
+    # A feature the model gives no importance cannot move its predictions: its drift is
+    # reported (check report, metrics, a line in any alert email) but alerts only if true.
+    alert_on_unused_features: bool = False
+    persistence: int = Field(1, ge=1)  # consecutive drifted windows before entering drift
+    clear_after: int = Field(2, ge=1)  # consecutive windows below threshold before leaving it
+    cooldown_hours: float = Field(24.0, ge=0)  # no new alert of a condition within this period
     label_maturity_days: float = Field(0.0, ge=0)  # predictions younger than this wait for labels
     decay_tolerance: float = Field(0.05, gt=0, le=1)  # AUC drop from the model's test AUC
     retrain_on: Literal["none", "drift", "decay", "both"] = "none"
@@ -217,7 +225,7 @@ class Monitoring(BaseModel):
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+    dataset: str = Field(pattern=DATASET_NAME_PATTERN)
     description: str = ""
     target: Target
     id_column: str | None = None

@@ -51,3 +51,13 @@ class BadRequest(TabflowError):
         super().__init__(message)
         self.errors = errors or []
         self.status = status
+
+
+class InvalidDatasetName(BadRequest):
+    """A dataset name taken from user input (an S3 key, an API path) breaks the naming rule.
+    The API answers 404: no dataset can have that name."""
+
+    def __init__(self, message: str):
+        super().__init__(
+            message, [{"record": None, "field": "dataset", "problem": message}], status=404
+        )

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from tabflow.evaluation.metrics import average_precision
 from tabflow.features import FeatureSpec
-from tabflow.metrics import average_precision
-from tabflow.training import lightgbm_dataset
+from tabflow.models.lightgbm import TUNED_DEFAULTS, default_params, lightgbm_dataset
 
 
 def trial_params(n: int, *, seed: int, task: str, class_weight: str) -> list[dict[str, Any]]:
@@ -22,16 +22,7 @@ def trial_params(n: int, *, seed: int, task: str, class_weight: str) -> list[dic
         if class_weight == "auto" and task == "binary"
         else [class_weight == "balanced"]
     )
-    trials = [
-        {
-            "learning_rate": 0.03,
-            "num_leaves": 15,
-            "min_data_in_leaf": 40,
-            "feature_fraction": 0.8,
-            "lambda_l2": 1.0,
-            "is_unbalance": weights[0],
-        }
-    ]
+    trials = [TUNED_DEFAULTS | {"is_unbalance": weights[0]}]
     for _ in range(max(0, n - 1)):
         trials.append(
             {
@@ -87,16 +78,7 @@ def cross_validate(
     import lightgbm as lgb
 
     regression = spec.task == "regression"
-    full = {
-        "objective": "regression" if regression else "binary",
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "cat_smooth": 10.0,
-        "max_cat_to_onehot": 8,
-        "seed": seed,
-        "num_threads": 2,
-        "verbosity": -1,
-    } | params
+    full = default_params(spec.task, seed) | params
     started = time.monotonic()
     scores, rounds = [], []
     for fit, valid in fold_list:

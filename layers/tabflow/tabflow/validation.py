@@ -230,6 +230,7 @@ def _column_summaries(
     """Per column: missing and invalid counts with examples; min/max/mean/median of numbers
     and dates; the most frequent values of categories and booleans (not of free text/ids)."""
     out: dict[str, dict[str, Any]] = {}
+    curated_index = {n: i for i, n in enumerate(curated.column_names)}  # once: O(columns)
     for name, check in checks.items():
         bad_rows = np.flatnonzero(check.invalid & ~check.missing)
         examples = [
@@ -243,8 +244,8 @@ def _column_summaries(
         }
         if check.outside:
             summary["outside_expected_range"] = check.outside
-        if name in curated.column_names:
-            column = curated.column(name)
+        if name in curated_index:
+            column = curated.column(curated_index[name])
             kind = column.type
             if column.null_count < len(column):
                 if pa.types.is_timestamp(kind):

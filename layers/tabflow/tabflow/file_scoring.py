@@ -14,14 +14,29 @@ from urllib.parse import unquote_plus
 import numpy as np
 import pandas as pd
 
-from tabflow import emails
-from tabflow.errors import ContractError, ModelNotFound, SchemaError
-from tabflow.ingestion import load_contract
+from tabflow.contract import Contract
+from tabflow.errors import (
+    ContractError,
+    InvalidDatasetName,
+    ModelNotFound,
+    SchemaError,
+    TabflowError,
+)
+from tabflow.ingestion import (
+    load_contract,
+    records_jsonl,
+    reject_file,
+    report_prefix,
+    unexpected_problem,
+)
+from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
-from tabflow.readers import read_table
+from tabflow.readers import DEFAULT_MAX_BYTES, read_table
+from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
-from tabflow.serving import CaptureWriter, ChampionCache
+from tabflow.serving.cache import ChampionCache
+from tabflow.serving.capture import CaptureWriter
 from tabflow.training import frame_columns
 from tabflow.validation import validate
 
@@ -32,6 +47,8 @@ class BatchConfig:
     lake_bucket: str
     recipients: list[str]
     max_file_bytes: int
+    max_decompressed_bytes: int = DEFAULT_MAX_BYTES
+    allowed_domains: tuple[str, ...] = ()
 
 
 def score_object(
@@ -51,7 +68,9 @@ def score_object(
     dataset, name = parts[1], parts[-1]
     run_id = "b-" + hashlib.sha256(f"{key}|{etag}".encode()).hexdigest()[:20]
     raw_uri = s3_uri(config.raw_bucket, key)
-    report_uri = s3_uri(config.lake_bucket, f"reports/{dataset}/batch={run_id}/validation.json")
+    report_uri = s3_uri(
+        config.lake_bucket, f"{report_prefix(dataset)}/batch={run_id}/validation.json"
+    )
     report: dict[str, Any] = {
         "dataset": dataset,
         "file": raw_uri,
@@ -61,48 +80,69 @@ def score_object(
         "size_bytes": size,
     }
 
-    def reject(problems: list[str]) -> dict[str, Any]:
-        report.update(status="rejected", problems=problems)
-        _write_report(store, report_uri, report)
-        mailer.send(emails.file_rejected(dataset, raw_uri, problems, report_uri), config.recipients)
+    def reject(problems: list[str], contract: Contract | None = None) -> dict[str, Any]:
+        policy = RecipientPolicy.of(config.recipients, config.allowed_domains)
+        reject_file(
+            store=store,
+            mailer=mailer,
+            policy=policy,
+            report=report,
+            report_uri=report_uri,
+            problems=problems,
+            contract=contract,
+        )
         return {
             "status": "rejected",
-            "dataset": dataset,
+            "dataset": report["dataset"],
             "problems": problems,
             "report_uri": report_uri,
         }
 
     try:
+        check_dataset_name(dataset)
+    except InvalidDatasetName as exc:
+        report["dataset"] = shown(dataset)
+        return reject([f"{shown(key, 200)}: {exc}"])
+    try:
         contract = load_contract(store, config.raw_bucket, dataset)
-        champion = ChampionCache(registry, store, ttl=0).get(dataset)
-    except (ContractError, ModelNotFound) as exc:
+    except ContractError as exc:
         return reject([str(exc)])
     if size > config.max_file_bytes:
-        return reject([f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"])
+        return reject(
+            [f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"], contract
+        )
     try:
         raw = read_table(
             store.get(raw_uri),
             name=key,
             encoding=contract.format.encoding,
             delimiter=contract.format.delimiter,
+            max_bytes=config.max_decompressed_bytes,
         )
         scoring_contract = contract.model_copy(
             update={"duplicates": "keep"}
         )  # every row gets its score
         result = validate(raw, scoring_contract, file=key, for_scoring=True)
     except SchemaError as exc:
-        return reject(exc.problems)
+        return reject(exc.problems, contract)
+    except TabflowError:
+        raise
+    except Exception as exc:  # deterministic on these bytes: a retry would fail the same way
+        logger.exception("batch file could not be read or validated", extra={"file": raw_uri})
+        return reject([unexpected_problem(key, exc)], contract)
     report.update(counts=result.counts, columns=result.columns, warnings=result.warnings)
     if result.quarantined:
         quarantine_uri = s3_uri(
             config.raw_bucket, f"quarantine/{dataset}/batch={run_id}/rejected_rows.jsonl"
         )
-        store.put(
-            quarantine_uri,
-            "\n".join(json.dumps(r) for r in result.quarantined).encode(),
-            "application/x-ndjson",
-        )
+        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
         report["quarantine_uri"] = quarantine_uri
+    if result.counts["curated"] == 0:
+        return reject(["no valid rows to score"], contract)
+    try:  # the file is checked first: its problems are reported even before a model exists
+        champion = ChampionCache(registry, store, ttl=0).get(dataset)
+    except ModelNotFound as exc:
+        return reject([str(exc)], contract)
     spec = champion.spec
     curated = result.curated
     x = spec.matrix(frame_columns(spec, curated), history=spec.history)
