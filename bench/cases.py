@@ -582,3 +582,13 @@ def local_load() -> dict:
 
 CASES["predict_cold_start"] = predict_cold_start
 CASES["local_load"] = local_load
+
+
+def tuning_vs_defaults() -> dict:
+    """The tuned path against untuned LightGBM on small wide imbalanced files (bench/tuning.py)."""
+    from bench.tuning import tuning_vs_defaults as case
+
+    return case()
+
+
+CASES["tuning_vs_defaults"] = tuning_vs_defaults

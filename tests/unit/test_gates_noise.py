@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from tabflow.contract import Gates
+from tabflow.evaluation.intervals import (
+    auc_difference,
+    auc_interval,
+    ece_interval,
+    error_difference,
+)
 from tabflow.evaluation.metrics import expected_calibration_error, roc_auc
 from tabflow.gates import HeldOut, decide, decide_regression
-from tabflow.intervals import auc_difference, auc_interval, ece_interval, error_difference
 
 
 def labels(n: int, seed: int, rate: float = 0.26) -> tuple[np.ndarray, np.ndarray]:
@@ -224,3 +229,131 @@ def test_regression_comparisons_are_paired_and_fail_only_beyond_the_noise():
     assert gate(d, "not_worse_than_champion").interval.low > 1.01
     iv = error_difference(y, bad, base_pred, metric="mae")
     assert iv.low > 0
+
+
+def noisy_first_dataset(seed: int, n: int = 1500) -> bytes:
+    """A churn export whose signal is linear: LightGBM and the logistic baseline are close."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    logit = 0.8 * x[:, 0] - 0.6 * x[:, 1] + 0.4 * x[:, 2] - 1.0
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(x.round(4), columns=[f"x{i}" for i in range(6)])
+    frame.insert(0, "id", [f"c{i}" for i in range(n)])
+    frame["churn"] = np.where(y, "Yes", "No")
+    return frame.to_csv(index=False).encode()
+
+
+NOISY_CONTRACT = """dataset: noisy
+target: {column: churn, positive_label: "Yes"}
+id_column: id
+columns:
+  id: {type: string, nullable: false, feature: false}
+  churn: {type: category, categories: ["Yes", "No"], nullable: false}
+%s
+gates: {min_auc: 0.6, max_ece: 0.1}
+training: {seed: 7, calibration: platt, tuning: {trials: 1}}
+"""
+
+
+def test_a_first_dataset_gets_a_champion_when_the_gap_to_the_baseline_is_noise():
+    """Through the workflow's tasks (ingest, prepare, trial, train, evaluate, promote, notify)
+    on in-memory adapters: LightGBM wins on validation rows, then trails the baseline on the
+    300 test rows by less than the noise. The point rule rejected it and left the dataset
+    with no model; the paired interval promotes it, records why, and the email says it is
+    the first champion."""
+    from tabflow.workflow.notify import notify
+    from tests.unit.test_pipeline import World
+
+    text = NOISY_CONTRACT % "\n".join(f"  x{i}: {{type: float}}" for i in range(6))
+    world = World(text)
+    world.store.put("s3://raw/contracts/noisy.yaml", text.encode())
+    outcome = world.ingest(noisy_first_dataset(7), key="incoming/noisy/export.csv")
+    state = world.run_training(world.workflow.started[outcome.run_id])
+    ev = state["evaluation"]
+    aucs = {n: m["auc"] for n, m in ev["all_metrics"].items()}
+    assert state["train"]["chosen"] == "lightgbm" and aucs["lightgbm"] < aucs["linear"]
+    point_rule = decide("lightgbm", ev["all_metrics"], Gates(min_auc=0.6, max_ece=None))
+    assert point_rule.failed == ["beats_baseline"]  # what used to happen
+
+    assert ev["promote"] and ev["winner"] == "lightgbm" and ev["champion_version"] is None
+    g = next(g for g in ev["gates"] if g["name"] == "beats_baseline")
+    assert g["passed"] and g["interval"]["low"] < g["interval"]["point"] < 0 < g["interval"]["high"]
+    assert world.registry.champion("noisy").kind == "lightgbm"
+    report = world.store.get(ev["report_uri"]).decode()
+    assert "95% interval" in report and "(delong)" in report
+    notify(
+        {"kind": "promoted", "run": state}, store=world.store, mailer=world.mailer, recipients=[]
+    )
+    text = world.mailer.sent[-1][0].text
+    assert "first champion" in text and "difference" in text
+
+
+def prices(seed: int, n: int = 1200) -> bytes:
+    """A small regression export in time: nightly price from two features and the month."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    day = np.sort(rng.integers(0, 730, n))
+    x = rng.normal(size=(n, 2))
+    month = (day // 30) % 12
+    price = 100 + 15 * x[:, 0] + 8 * x[:, 1] + 3 * (month >= 6) + rng.normal(0, 8, n)
+    frame = pd.DataFrame(
+        {
+            "id": [f"b{seed}-{i}" for i in range(n)],
+            "arrival": (np.datetime64("2024-01-01") + day.astype("timedelta64[D]")).astype(str),
+            "x0": x[:, 0].round(4),
+            "x1": x[:, 1].round(4),
+            "price": price.round(2),
+        }
+    )
+    return frame.to_csv(index=False).encode()
+
+
+PRICES_CONTRACT = """dataset: prices
+target: {column: price, kind: regression}
+id_column: id
+timestamp_column: arrival
+columns:
+  id: {type: string, nullable: false, feature: false}
+  arrival: {type: datetime, feature: false}
+  x0: {type: float}
+  x1: {type: float}
+  price: {type: float, nullable: false}
+gates: {champion_tolerance: 0.0}
+training: {seed: 3, tuning: {trials: 1}}
+"""
+
+
+def test_regression_runs_compare_with_the_baseline_and_the_champion_on_paired_intervals():
+    """Two regression runs through the workflow's tasks: the first beats the seasonal baseline
+    on a paired interval and becomes the first champion; the second is compared with that
+    champion on its own test rows by the paired interval of the RMSE ratio, and the emails
+    say the first is the first champion and the second replaces it."""
+    from tabflow.workflow.notify import notify
+    from tests.unit.test_pipeline import World
+
+    world = World(PRICES_CONTRACT)
+    world.store.put("s3://raw/contracts/prices.yaml", PRICES_CONTRACT.encode())
+    states = []
+    for seed in (1, 2):
+        outcome = world.ingest(prices(seed), key=f"incoming/prices/{seed}.csv", etag=f"p{seed}")
+        states.append(world.run_training(world.workflow.started[outcome.run_id]))
+        notify(
+            {"kind": "promoted" if "promotion" in states[-1] else "rejected", "run": states[-1]},
+            store=world.store,
+            mailer=world.mailer,
+            recipients=[],
+        )
+    first, second = (s["evaluation"] for s in states)
+    assert first["promote"] and first["champion_version"] is None
+    beats = next(g for g in first["gates"] if g["name"] == "beats_baseline")
+    assert beats["passed"] and beats["interval"]["high"] < 0  # clearly better than the mean
+    assert second["champion_version"] == 1
+    vs = next(g for g in second["gates"] if g["name"] == "not_worse_than_champion")
+    assert vs["interval"]["method"] == "bootstrap" and "ratio" in vs["detail"]
+    assert vs["passed"] == (vs["interval"]["low"] <= 1.0) and vs["passed"]
+    assert second["promote"] and states[1]["promotion"]["version"] == 2
+    texts = [email.text for email, _ in world.mailer.sent[-2:]]
+    assert "is its first champion" in texts[0] and "replaces v1" in texts[1]

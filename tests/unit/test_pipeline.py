@@ -24,7 +24,8 @@ from tabflow.monitoring.context import MonitorContext
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.predictor import Predictor
 from tabflow.training import frame_columns
-from tabflow.workflow.common import best_trial, collect_results
+from tabflow.tuning import select_trial
+from tabflow.workflow.common import collect_results
 from tabflow.workflow.evaluate import evaluate
 from tabflow.workflow.notify import notify
 from tabflow.workflow.prepare import choose_engine, prepare
@@ -191,6 +192,51 @@ def test_notifications_name_what_happened(trained):
         recipients=["a@example.com"],
     )
     assert "failed at Train" in out["subject"] and "boom" in world.mailer.sent[-1][0].text
+
+
+def test_emails_say_what_serves(trained):
+    """The first champion says so; a rejection with no champion says no model serves (not
+    that "the current champion keeps serving"), and one with a champion names it."""
+    world, state = trained
+    notify(
+        {"kind": "promoted", "run": state}, store=world.store, mailer=world.mailer, recipients=[]
+    )
+    assert "is its first champion" in world.mailer.sent[-1][0].text
+    assert state["evaluation"]["champion_version"] is None  # none when this run was evaluated
+    for serving, expected in ((None, "there is no champion yet"), (1, "champion v1 keeps serving")):
+        run = dict(state, evaluation=dict(state["evaluation"], champion_version=serving))
+        notify(
+            {"kind": "rejected", "run": run}, store=world.store, mailer=world.mailer, recipients=[]
+        )
+        text = world.mailer.sent[-1][0].text
+        assert expected in text and ("keeps serving" in text) == bool(serving)
+
+
+def test_tuned_lightgbm_is_not_worse_than_untuned_lightgbm_on_the_same_rows(trained):
+    """Issue 11: tuning must never lose to LightGBM's own defaults (100 rounds) trained on the
+    same training rows and scored on the same held-out rows."""
+    import lightgbm as lgb
+
+    from tabflow.evaluation.metrics import roc_auc
+    from tabflow.training import target_vector
+
+    world, state = trained
+    candidate = state["train"]["candidates"]["lightgbm"]
+    split = json.loads(world.store.get(state["train"]["split_uri"]))
+    spec = FeatureSpec.from_json(world.store.get(state["train"]["spec_uri"]))
+    frame = world.tables.read_parquet(state["curated_uri"])
+    x, y = spec.matrix(frame_columns(spec, frame)), target_vector(spec, frame)
+    train, test = np.asarray(split["train_rows"]), np.asarray(split["test_rows"])
+    tuned = load_stored(world.store, "lightgbm", candidate["model_uri"], None).predict(x[test])
+    untuned = lgb.train(
+        {"objective": "binary", "verbosity": -1, "num_threads": 2, "seed": 42},
+        lgb.Dataset(x[train], y[train], categorical_feature=spec.categorical_indices),
+        num_boost_round=100,
+    ).predict(x[test])
+    tuned_auc, untuned_auc = roc_auc(y[test], tuned), roc_auc(y[test], untuned)
+    print(f"telco held-out AUC: tuned {tuned_auc:.4f}, untuned LightGBM {untuned_auc:.4f}")
+    assert tuned_auc >= untuned_auc - 0.005
+    assert state["train"]["tuning"]["selection"]  # the run says which trial won and why
 
 
 def _predictor(world, max_records=1000):
@@ -522,4 +568,4 @@ def test_results_left_by_batch_jobs_are_read_back_in_order():
         {"trial": 0, "score": 0.7},
         {"trial": 1, "score": 0.8},
     ]
-    assert best_trial(collect_results(items, store))["trial"] == 1
+    assert select_trial(collect_results(items, store))["trial"] == 1

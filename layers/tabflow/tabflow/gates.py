@@ -1,8 +1,7 @@
 """Evaluation gates: which candidate wins, and whether it may become the champion.
 
 A frozen config (the contract's gates) plus a pure function returning a typed decision;
-every gate records its value, threshold, verdict and, where the test size matters, the
-confidence interval (point, low, high) so emails and reports can explain it.
+every gate records its value, threshold, verdict and its interval (point, low, high).
 
 Gates know their sample size. A comparison between two models on the same held-out rows
 (beat the baseline, not worse than the champion) fails only when the candidate is worse
@@ -22,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from tabflow.contract import Gates
-from tabflow.intervals import Interval, auc_difference, auc_interval, ece_interval, error_difference
+from tabflow.evaluation.intervals import (
+    Interval,
+    auc_difference,
+    auc_interval,
+    ece_interval,
+    error_difference,
+)
 
 BASELINE = "linear"  # the binary baseline candidate that LightGBM must not lose to
 
@@ -79,13 +84,9 @@ class HeldOut:
     baseline: np.ndarray | None = None  # regression: the seasonal/mean forecast
     seed: int = 0  # of the bootstrap resamples
 
-    @property
-    def rows(self) -> int:
-        return len(self.y)
-
 
 def _with_fallback(
-    chosen: str, names: list[str], decide_one: Callable[[str], "Decision"]
+    chosen: str, names: list[str], decide_one: Callable[[str], Decision]
 ) -> Decision:
     first = decide_one(chosen)
     if first.promote:
@@ -100,11 +101,6 @@ def _with_fallback(
                 {"candidate": chosen, "failed": first.failed, "gates": first.to_dict()["gates"]},
             )
     return first
-
-
-def _both_classes(y: np.ndarray) -> bool:
-    y = np.asarray(y).astype(bool)
-    return bool(y.any() and (~y).any())
 
 
 def decide(
@@ -143,9 +139,9 @@ def _decide_binary(
 ) -> Decision:
     m = candidates[chosen]
     auc = m.get("auc")
-    paired = held_out is not None and chosen in held_out.scores and _both_classes(held_out.y)
-    y = held_out.y if held_out else np.zeros(0)
-    mine = held_out.scores[chosen] if paired and held_out else None
+    y = np.asarray(held_out.y).astype(bool) if held_out else np.zeros(0, dtype=bool)
+    both_classes = bool(y.any() and (~y).any())
+    mine = held_out.scores.get(chosen) if held_out and both_classes else None
     n = len(y)
     rows = f" on {n} rows" if held_out else ""
     auc_iv = auc_interval(y, mine) if mine is not None else None
@@ -155,7 +151,8 @@ def _decide_binary(
             auc is not None and auc >= config.min_auc,
             auc,
             config.min_auc,
-            f"{chosen} held-out AUC {_iv(auc_iv, auc)}{rows} vs floor {config.min_auc}",
+            f"{chosen} held-out AUC {auc_iv.text() if auc_iv else auc}{rows} vs floor "
+            f"{config.min_auc}",
             auc_iv,
         )
     ]
@@ -172,59 +169,40 @@ def _decide_binary(
         )
     if config.beat_baseline and chosen != BASELINE and BASELINE in candidates:
         base = candidates[BASELINE].get("auc") or 0.0
-        if held_out and mine is not None and BASELINE in held_out.scores:
-            diff = auc_difference(y, mine, held_out.scores[BASELINE])
-            gates.append(
-                GateResult(
-                    "beats_baseline",
-                    diff.high >= 0.0,
-                    auc,
-                    base,
-                    f"{chosen} AUC {auc} vs {BASELINE} baseline {base} on the same "
-                    f"{n} rows: difference {diff.text()}; fails only when the "
-                    "whole interval is below 0",
-                    diff,
-                )
+        theirs = held_out.scores.get(BASELINE) if held_out else None
+        diff = auc_difference(y, mine, theirs) if mine is not None and theirs is not None else None
+        gates.append(
+            _comparison(
+                "beats_baseline",
+                auc,
+                base,
+                f"{chosen} AUC {auc} vs {BASELINE} baseline {base}",
+                (auc or 0.0) >= base,
+                diff,
+                diff is not None and diff.high >= 0.0,
+                "the whole interval is below 0",
+                n,
             )
-        else:
-            gates.append(
-                GateResult(
-                    "beats_baseline",
-                    (auc or 0.0) >= base,
-                    auc,
-                    base,
-                    f"{chosen} AUC {auc} vs {BASELINE} baseline {base} on the same rows",
-                )
-            )
+        )
     if champion and champion.get("comparable"):
         tolerance = config.champion_tolerance
         floor = round((champion["auc"] or 0.0) - tolerance, 6)
         theirs = held_out.champion if held_out else None
-        if mine is not None and theirs is not None:
-            diff = auc_difference(y, mine, theirs)
-            gates.append(
-                GateResult(
-                    "not_worse_than_champion",
-                    diff.high >= -tolerance,
-                    auc,
-                    floor,
-                    f"AUC {auc} vs champion v{champion['version']} {champion['auc']} on the same "
-                    f"{n} rows: difference {diff.text()}; fails only when the "
-                    f"whole interval is below -{tolerance} (the tolerance)",
-                    diff,
-                )
+        diff = auc_difference(y, mine, theirs) if mine is not None and theirs is not None else None
+        gates.append(
+            _comparison(
+                "not_worse_than_champion",
+                auc,
+                floor,
+                f"AUC {auc} vs champion v{champion['version']} {champion['auc']} "
+                f"(tolerance {tolerance})",
+                (auc or 0.0) >= floor,
+                diff,
+                diff is not None and diff.high >= -tolerance,
+                f"the whole interval is below -{tolerance}",
+                n,
             )
-        else:
-            gates.append(
-                GateResult(
-                    "not_worse_than_champion",
-                    (auc or 0.0) >= floor,
-                    auc,
-                    floor,
-                    f"AUC {auc} vs champion v{champion['version']} {champion['auc']} on the "
-                    f"same rows (tolerance {tolerance})",
-                )
-            )
+        )
     elif champion:
         gates.append(
             GateResult(
@@ -237,35 +215,46 @@ def _decide_binary(
         )
     if config.max_ece is not None:
         ece = m.get("ece")
-        if held_out and mine is not None:
-            ece_iv = ece_interval(y, mine, seed=held_out.seed)
-            gates.append(
-                GateResult(
-                    "calibration",
-                    ece_iv.low <= config.max_ece,
-                    ece,
-                    config.max_ece,
-                    f"expected calibration error {ece_iv.text()}{rows} vs ceiling "
-                    f"{config.max_ece}; fails only when the lower bound is above it",
-                    ece_iv,
-                )
+        ece_iv = (
+            ece_interval(y, mine, seed=held_out.seed) if held_out and mine is not None else None
+        )
+        bound = ece_iv.low if ece_iv else ece  # the lower bound when the rows are known
+        gates.append(
+            GateResult(
+                "calibration",
+                bound is not None and bound <= config.max_ece,
+                ece,
+                config.max_ece,
+                f"expected calibration error {ece_iv.text() if ece_iv else ece}{rows} vs ceiling "
+                f"{config.max_ece}"
+                + ("; fails only when the lower bound is above it" if ece_iv else ""),
+                ece_iv,
             )
-        else:
-            gates.append(
-                GateResult(
-                    "calibration",
-                    ece is not None and ece <= config.max_ece,
-                    ece,
-                    config.max_ece,
-                    f"expected calibration error {ece} vs ceiling {config.max_ece}",
-                )
-            )
+        )
     gates += _slice_gates(slices, config)
     return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))
 
 
-def _iv(interval: Interval | None, point: float | None) -> str:
-    return interval.text() if interval else str(point)
+def _comparison(
+    name: str,
+    value: float | None,
+    threshold: float | None,
+    what: str,
+    point_passes: bool,
+    diff: Interval | None,
+    interval_passes: bool,
+    fails_when: str,
+    rows: int,
+    measure: str = "difference",
+) -> GateResult:
+    """A gate comparing two models on the same rows: by the paired interval of the
+    difference (or ratio) when there is one, by the point values otherwise."""
+    if diff is None:
+        return GateResult(name, point_passes, value, threshold, f"{what} on the same rows")
+    detail = (
+        f"{what} on the same {rows} rows: {measure} {diff.text()}; fails only when {fails_when}"
+    )
+    return GateResult(name, interval_passes, value, threshold, detail, diff)
 
 
 def _slice_gates(slices: dict[str, Any] | None, config: Gates) -> list[GateResult]:
@@ -338,27 +327,24 @@ def _decide_regression(
     m = candidates[chosen]
     rmse = m["rmse"]
     mine = held_out.scores.get(chosen) if held_out else None
-    if held_out and mine is not None and held_out.baseline is not None:
-        diff = error_difference(held_out.y, mine, held_out.baseline, seed=held_out.seed)
-        beats = GateResult(
-            "beats_baseline",
-            diff.low <= 0.0,
-            rmse,
-            baseline["rmse"],
-            f"{chosen} RMSE {rmse} vs {baseline['name']} baseline {baseline['rmse']} on the "
-            f"same {held_out.rows} rows: difference {diff.text()}; fails only when the whole "
-            "interval is above 0",
-            diff,
-        )
-    else:
-        beats = GateResult(
-            "beats_baseline",
-            rmse <= baseline["rmse"],
-            rmse,
-            baseline["rmse"],
-            f"{chosen} RMSE {rmse} vs {baseline['name']} baseline {baseline['rmse']} on the "
-            "same rows",
-        )
+    y, seed = (held_out.y, held_out.seed) if held_out else (np.zeros(0), 0)
+    theirs = held_out.baseline if held_out else None
+    diff = (
+        error_difference(y, mine, theirs, seed=seed)
+        if mine is not None and theirs is not None
+        else None
+    )
+    beats = _comparison(
+        "beats_baseline",
+        rmse,
+        baseline["rmse"],
+        f"{chosen} RMSE {rmse} vs {baseline['name']} baseline {baseline['rmse']}",
+        rmse <= baseline["rmse"],
+        diff,
+        diff is not None and diff.low <= 0.0,
+        "the whole interval is above 0",
+        len(y),
+    )
     gates = [beats]
     if config.max_rmse is not None:
         gates.append(
@@ -385,29 +371,23 @@ def _decide_regression(
         limit = 1 + config.champion_tolerance
         ceiling = round(champion["rmse"] * limit, 6)
         theirs = held_out.champion if held_out else None
-        if held_out and mine is not None and theirs is not None:
-            ratio = error_difference(held_out.y, mine, theirs, ratio=True, seed=held_out.seed)
-            gates.append(
-                GateResult(
-                    "not_worse_than_champion",
-                    ratio.low <= limit,
-                    rmse,
-                    ceiling,
-                    f"RMSE {rmse} vs champion v{champion['version']} {champion['rmse']} on the "
-                    f"same {held_out.rows} rows: ratio {ratio.text()}; fails only when the "
-                    f"whole interval is above {limit:g}",
-                    ratio,
-                )
+        ratio = (
+            error_difference(y, mine, theirs, ratio=True, seed=seed)
+            if mine is not None and theirs is not None
+            else None
+        )
+        gates.append(
+            _comparison(
+                "not_worse_than_champion",
+                rmse,
+                ceiling,
+                f"RMSE {rmse} vs champion v{champion['version']} {champion['rmse']}",
+                rmse <= ceiling,
+                ratio,
+                ratio is not None and ratio.low <= limit,
+                f"the whole interval is above {limit:g}",
+                len(y),
+                "ratio",
             )
-        else:
-            gates.append(
-                GateResult(
-                    "not_worse_than_champion",
-                    rmse <= ceiling,
-                    rmse,
-                    ceiling,
-                    f"RMSE {rmse} vs champion v{champion['version']} {champion['rmse']} on the "
-                    "same rows",
-                )
-            )
+        )
     return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))

@@ -25,10 +25,3 @@ def collect_results(items: list[dict[str, Any]] | None, store: ObjectStore) -> l
         json.loads(store.get(item["result_uri"])) if set(item) == {"result_uri"} else item
         for item in items or []
     ]
-
-
-def best_trial(trials: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The trial with the best cross-validated score (ties: the earlier, i.e. the defaults)."""
-    if not trials:
-        return None
-    return max(trials, key=lambda t: (t["score"], -t["trial"]))

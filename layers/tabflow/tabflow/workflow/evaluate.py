@@ -1,6 +1,7 @@
 """Evaluate: score the held-out rows once with every candidate (and with the current champion,
-on the same rows), apply the gates to the chosen candidate, write the evaluation report and
-the model card."""
+on the same rows), apply the gates (paired intervals on those rows; the other candidate wins
+if the chosen one fails and it passes every gate), write the evaluation report and the model
+card."""
 
 import json
 from typing import Any
@@ -14,7 +15,7 @@ from tabflow.evaluation.metrics import binary_metrics, regression_metrics
 from tabflow.evaluation.slices import slice_metrics
 from tabflow.evaluation.summary import summary
 from tabflow.features import FeatureSpec
-from tabflow.gates import decide, decide_regression
+from tabflow.gates import HeldOut, decide, decide_regression
 from tabflow.models.base import load_stored
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, Registry, TableStore, s3_uri
@@ -56,24 +57,40 @@ def evaluate(
             if regression
             else binary_metrics(y, scores[name], threshold=cand["threshold"])
         )
-    chosen = trained["chosen"]
-    champion = champion_on(registry, dataset, store, frame, test_rows, y) if registry else None
+    champion, champion_scores = (
+        champion_on(registry, dataset, store, frame, test_rows, y) if registry else (None, None)
+    )
     slices: dict[str, Any] = {}
     if regression:
         base = trained["baseline"]
         times = timestamps(contract, frame)
         times = None if times is None else times[test_rows]
-        baseline = {
-            "name": base["name"],
-            **regression_metrics(y, baseline_predict(base, times, len(y))),
-        }
+        base_predicted = baseline_predict(base, times, len(y))
+        baseline = {"name": base["name"], **regression_metrics(y, base_predicted)}
         results["baseline"] = baseline
+        held_out = HeldOut(y, scores, champion_scores, base_predicted, seed=contract.training.seed)
         decision = decide_regression(
-            chosen, results, contract.gates, baseline=baseline, champion=champion
+            trained["chosen"],
+            results,
+            contract.gates,
+            baseline=baseline,
+            champion=champion,
+            held_out=held_out,
         )
-    else:
-        slices = slice_metrics(contract, frame.iloc[test_rows], y, scores[chosen])
-        decision = decide(chosen, results, contract.gates, champion=champion, slices=slices)
+    else:  # paired comparisons on these rows; the other candidate may win if the chosen fails
+        by_candidate = {
+            n: slice_metrics(contract, frame.iloc[test_rows], y, s) for n, s in scores.items()
+        }
+        decision = decide(
+            trained["chosen"],
+            results,
+            contract.gates,
+            champion=champion,
+            held_out=HeldOut(y, scores, champion_scores, seed=contract.training.seed),
+            slices_by_candidate=by_candidate,
+        )
+        slices = by_candidate[decision.winner]
+    chosen = decision.winner  # the candidate chosen on validation rows, unless it failed
 
     test_frame = frame.iloc[test_rows]
     chosen_model = load_stored(
@@ -91,6 +108,7 @@ def evaluate(
         "dataset": dataset,
         "run_id": run_id,
         "chosen": chosen,
+        "chosen_on_validation": trained["chosen"],
         "candidates": results,
         "champion": champion,
         "slices": slices,
@@ -137,6 +155,9 @@ def evaluate(
         },
         "gates": decision.to_dict()["gates"],
         "failed_gates": decision.failed,
+        "passed_over": decision.passed_over
+        and {k: decision.passed_over[k] for k in ("candidate", "failed")},
+        "champion_version": champion["version"] if champion else None,
         "threshold": trained["candidates"][chosen]["threshold"],
         "evaluation_uri": evaluation_uri,
         "report_uri": report_uri,

@@ -15,7 +15,8 @@ from tabflow.models.base import KINDS, Fitted, TrainingRows, candidate
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, TableStore, s3_uri
 from tabflow.training import frame_columns
-from tabflow.workflow.common import best_trial, collect_results
+from tabflow.tuning import select_trial
+from tabflow.workflow.common import collect_results
 from tabflow.workflow.data import training_context
 from tabflow.workflow.select import select
 
@@ -46,7 +47,7 @@ def train_candidate(
     x = spec.matrix(frame_columns(spec, frame))
     fit_idx, valid_idx = np.asarray(split["fit_rows"]), np.asarray(split["valid_rows"])
     y_valid = y[valid_idx]
-    tuned = best_trial(collect_results(state.get("trials"), store))
+    tuned = select_trial(collect_results(state.get("trials"), store))
     prefix = f"{dataset}/runs/{run_id}"
     out: dict[str, Any] = {"name": name}
     fitted = kind.fit(
