@@ -18,6 +18,7 @@ config = BatchConfig(
     lake_bucket=settings.lake_bucket,
     recipients=settings.alert_recipients,
     max_file_bytes=settings.max_file_bytes,
+    model_bucket=settings.model_bucket,
 )
 store = S3Store()
 registry = DynamoRegistry(settings.registry_table)

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from tabflow import emails
-from tabflow.errors import ContractError, ModelNotFound, SchemaError
+from tabflow.errors import ContractError, ModelNotFound, ModelUnavailable, SchemaError
 from tabflow.ingestion import load_contract
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
 from tabflow.readers import read_table
 from tabflow.reports import validation_html
-from tabflow.serving.cache import ChampionCache
+from tabflow.serving.cache import ChampionCache, Incident
 from tabflow.serving.capture import CaptureWriter
 from tabflow.training import frame_columns
 from tabflow.validation import validate
@@ -33,6 +33,7 @@ class BatchConfig:
     lake_bucket: str
     recipients: list[str]
     max_file_bytes: int
+    model_bucket: str | None = None  # where the dataset's model files must be (verification)
 
 
 def score_object(
@@ -73,11 +74,30 @@ def score_object(
             "report_uri": report_uri,
         }
 
+    def alert(incident: Incident) -> None:  # once per incident across every process
+        mailer.send(
+            emails.model_load_failed(
+                incident.dataset, incident.champion, incident.serving, "\n".join(incident.problems)
+            ),
+            config.recipients,
+        )
+
+    cache = ChampionCache(
+        registry, store, ttl=0, model_bucket=config.model_bucket, on_incident=alert
+    )
     try:
         contract = load_contract(store, config.raw_bucket, dataset)
-        champion = ChampionCache(registry, store, ttl=0).get(dataset)
+        champion = cache.get(dataset)
+    except ModelUnavailable as exc:  # nothing loads: a report and an email, not a crash
+        return reject(exc.problems)
     except (ContractError, ModelNotFound) as exc:
         return reject([str(exc)])
+    if champion.fallback is not None:
+        report["model_fallback"] = {
+            "champion": champion.fallback.champion,
+            "problem": champion.fallback.problem,
+            "serving": champion.version.version,
+        }
     if size > config.max_file_bytes:
         return reject([f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"])
     try:
@@ -168,6 +188,7 @@ def score_object(
         "counts": result.counts,
         "model_version": champion.version.version,
         "report_uri": report_uri,
+        **({"model_fallback": report["model_fallback"]} if champion.fallback else {}),
     }
 
 
