@@ -11,7 +11,7 @@ from tabflow import emails
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.ses import SesMailer
-from tabflow.errors import BadRequest, ModelNotFound, ModelUnavailable
+from tabflow.errors import BadRequest, ModelNotFound, ModelUnavailable, TransientError
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
 from tabflow.serving.cache import ChampionCache, Incident
@@ -164,6 +164,17 @@ def model_unavailable(exc: ModelUnavailable) -> Response:
             }
         ),
         headers={"Retry-After": "60"},
+    )
+
+
+@app.exception_handler(TransientError)
+def throttled(exc: TransientError) -> Response:
+    """The registry or the model store is throttled or briefly unavailable: try again."""
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": f"temporarily unavailable, retry: {exc}", "errors": []}),
+        headers={"Retry-After": "1"},
     )
 
 

@@ -218,10 +218,15 @@ def registry_items(aws: Any) -> list[dict[str, Any]]:
 
 
 def check_versions(
-    aws: Any, runs: dict[str, Run], *, champion_is_newest: bool = True
+    aws: Any,
+    runs: dict[str, Run],
+    *,
+    champion_is_newest: bool = True,
+    files_of: set[str] | None = None,
 ) -> dict[str, Any]:
     """Every registered version's record and files belong to one run, each run has at most
-    one version, numbers run 1..N without gaps, and the champion is the newest. Returns
+    one version, numbers run 1..N without gaps, and the champion is the newest (``files_of``:
+    read the files of these runs only). Returns
     {"versions": {number: run_id}, "champion": number}; raises AssertionError with every
     mixed version found."""
     s3 = boto3.client("s3", region_name="us-east-1")
@@ -249,6 +254,8 @@ def check_versions(
         if run is None:
             problems.append(f"v{number}: unknown run {doc['run_id']}")
             continue
+        if files_of is not None and run.run_id not in files_of:
+            continue  # checked before (``files_of``: only these runs' files)
         meta = json.loads(get(doc["metadata_uri"]))
         model = get(doc["model_uri"])
         checks = {
