@@ -18,6 +18,8 @@ config = BatchConfig(
     lake_bucket=settings.lake_bucket,
     recipients=settings.alert_recipients,
     max_file_bytes=settings.max_file_bytes,
+    max_decompressed_bytes=settings.max_decompressed_bytes,
+    allowed_domains=tuple(settings.allowed_recipient_domains),
     model_bucket=settings.model_bucket,
 )
 store = S3Store()

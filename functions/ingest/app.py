@@ -1,7 +1,18 @@
 """S3 ObjectCreated under incoming/<dataset>/ -> validate, quarantine, curate, start training.
 
-Each object is processed once: the same S3 event delivered twice (S3 delivers at least
-once) returns the first result from the idempotency table instead of running again."""
+Idempotency: S3 delivers events at least once, so the same event may arrive twice. A file
+that was accepted is remembered for 7 days under (bucket, key, etag): a second delivery
+returns the first result (logged as a skipped duplicate, with the earlier outcome) instead of
+curating again and starting a second training run.
+
+Only accepted files are remembered. A rejected file is not: the rejection email says "fix the
+file or the contract and upload again", and a fix of the contract (or of the model, the
+limits, anything but the bytes) leaves (bucket, key, etag) unchanged, so remembering the
+rejection would silently swallow the retry. Keying on the contract's hash as well would cover
+the contract but not the other causes, and would let a mere contract edit re-run an accepted
+file. The cost of this choice: a duplicate delivery of a rejected file is checked again and
+sends its rejection email again. A failed attempt (an exception) is never remembered either
+(Powertools deletes the in-progress record), so Lambda's retries run it again."""
 
 from typing import Any
 
@@ -11,6 +22,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.s3 import S3Store
@@ -28,15 +43,50 @@ config = IngestConfig(
     lake_bucket=settings.lake_bucket,
     recipients=settings.alert_recipients,
     max_file_bytes=settings.max_file_bytes,
+    max_decompressed_bytes=settings.max_decompressed_bytes,
+    allowed_domains=tuple(settings.allowed_recipient_domains),
 )
 store = S3Store()
 tables = WranglerTables()
 workflow = StepFunctionsWorkflow(settings.state_machine_arn)
-mailer = SesMailer(settings.sender_email)
+mailer = SesMailer(settings.sender_email, policy=config.policy)
+
+
+def skipped_duplicate(response: dict[str, Any], record: DataRecord) -> dict[str, Any]:
+    """Powertools calls this instead of the function when the key was already processed."""
+    earlier = response or {}
+    logger.info(
+        "duplicate event skipped: this object was already processed",
+        extra={
+            "reason": "same bucket, key and etag as an accepted file (idempotency record)",
+            "file": earlier.get("file"),
+            "idempotency_key": record.idempotency_key,
+            "earlier_outcome": earlier.get("status"),
+            "run_id": earlier.get("run_id"),
+            "execution_arn": earlier.get("execution_arn"),
+            "report_uri": earlier.get("report_uri"),
+            "record_expires_at": record.expiry_timestamp,
+        },
+    )
+    metrics.add_metric(name="DuplicateEventsSkipped", unit="Count", value=1)
+    return response
+
+
 idempotency = IdempotencyConfig(
-    event_key_jmespath="[bucket, key, etag]", expires_after_seconds=7 * 24 * 3600
+    event_key_jmespath="[bucket, key, etag]",
+    expires_after_seconds=7 * 24 * 3600,
+    response_hook=skipped_duplicate,
 )
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+
+
+class NotRemembered(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Carries a rejected or ignored outcome out of ``process``: raising makes Powertools
+    delete the in-progress record, so the next delivery (a retry after a fix) runs again."""
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        super().__init__(outcome.get("status"))
+        self.outcome = outcome
 
 
 @idempotent_function(data_keyword_argument="obj", config=idempotency, persistence_store=persistence)
@@ -53,7 +103,24 @@ def process(obj: dict[str, Any]) -> dict[str, Any]:
         pii_salt=lambda: secret_value(settings.pii_salt_secret),
     )
     metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit="Count", value=1)
+    if outcome.status != "accepted":
+        raise NotRemembered(outcome.to_dict())
     return outcome.to_dict()
+
+
+def process_once(obj: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return process(obj=obj)
+    except NotRemembered as done:
+        return done.outcome
+    except IdempotencyAlreadyInProgressError:
+        # The same object is being processed by another invocation right now. Raising makes
+        # Lambda retry this event later: by then the first is remembered (accepted) or not.
+        logger.warning(
+            "duplicate event while the first is still in progress: retried later",
+            extra={"file": f"s3://{obj['bucket']}/{obj['key']}", "etag": obj["etag"]},
+        )
+        raise
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -71,8 +138,8 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
             continue
         obj = record.s3.get_object
         outcomes.append(
-            process(
-                obj={
+            process_once(
+                {
                     "bucket": record.s3.bucket.name,
                     "key": obj.key,
                     "etag": obj.etag or "",

@@ -12,8 +12,10 @@ from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.ses import SesMailer
 from tabflow.errors import BadRequest, ModelNotFound, ModelUnavailable, TransientError
+from tabflow.naming import check_dataset_name
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
+from tabflow.request_body import read_json_body
 from tabflow.serving.cache import ChampionCache, Incident
 from tabflow.serving.capture import CaptureBuffer
 from tabflow.serving.predictor import Predictor
@@ -85,32 +87,19 @@ def openapi() -> dict[str, Any]:
 @app.post("/v1/datasets/<dataset>/predict")
 @tracer.capture_method
 def predict(dataset: str) -> dict[str, Any]:
-    raw = app.current_event.decoded_body or ""
-    if len(raw) > settings.max_body_bytes:
-        raise BadRequest(
-            f"body too large: {len(raw)} bytes > {settings.max_body_bytes}",
-            [
-                {
-                    "record": None,
-                    "field": "body",
-                    "problem": f"at most {settings.max_body_bytes} bytes",
-                }
-            ],
-            413,
-        )
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"malformed JSON body: {exc}",
-            [{"record": None, "field": "body", "problem": str(exc)}],
-            400,
-        ) from exc
+    check_dataset_name(dataset)  # 404 before a name can reach a DynamoDB or S3 key
+    event = app.current_event
+    body = read_json_body(
+        event.body,
+        base64_encoded=event.is_base64_encoded,
+        headers=event.headers,
+        max_bytes=settings.max_body_bytes,
+    )
     answer = predictor.predict(
         dataset,
         body,
-        app.current_event.request_context.request_id or "local",
-        explain=_explain_flag(app.current_event.get_query_string_value("explain", "true")),
+        event.request_context.request_id or "local",
+        explain=_explain_flag(event.get_query_string_value("explain", "true")),
     )
     metrics.add_metric(name="PredictedRecords", unit="Count", value=len(answer["predictions"]))
     return answer
@@ -130,15 +119,28 @@ def _explain_flag(value: str | None) -> bool:
 
 @app.get("/v1/datasets/<dataset>/model")
 def model(dataset: str) -> dict[str, Any]:
-    return predictor.model_info(dataset)
+    return predictor.model_info(check_dataset_name(dataset))
+
+
+# An error echoes what the client sent (a value, a key); cut, so that an answer stays far
+# below Lambda's 6 MB response limit (over it, API Gateway answers 502) whatever was sent.
+MAX_PROBLEM_CHARS = 500
+
+
+def _cut(text: object) -> str:
+    text = str(text)
+    if len(text) <= MAX_PROBLEM_CHARS:
+        return text
+    return f"{text[:MAX_PROBLEM_CHARS]}… ({len(text)} characters)"
 
 
 @app.exception_handler(BadRequest)
 def bad_request(exc: BadRequest) -> Response:
+    errors = [{**e, "problem": _cut(e.get("problem", ""))} for e in exc.errors]
     return Response(
         status_code=exc.status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"message": str(exc), "errors": exc.errors}),
+        body=json.dumps({"message": _cut(exc), "errors": errors}),
     )
 
 

@@ -1,11 +1,36 @@
 """Rendering of the emails the pipeline sends. Computing happens elsewhere; these functions
 only turn results into a subject, a plain-text body and an HTML body."""
 
+import unicodedata
 from html import escape
 from typing import Any
 
 from tabflow.evaluation.summary import BINARY_SUMMARY, REGRESSION_SUMMARY
 from tabflow.ports import Email
+
+SUBJECT_LIMIT = 200
+PROBLEM_LIMIT = 2000
+
+
+def header_text(value: object, limit: int = SUBJECT_LIMIT) -> str:
+    """A value fit for an email header: one line, no control or invisible formatting
+    characters, at most ``limit`` characters. Every header built from user input (a YAML
+    error, a file or dataset name, an address) goes through here, so none can carry a line
+    break (header injection) or a right-to-left override."""
+    text = str(value)[: limit * 4]
+    kept = []
+    for char in text:
+        kind = unicodedata.category(char)
+        if kind in ("Cc", "Zl", "Zp") or char.isspace():
+            kept.append(" ")
+        elif kind not in ("Cf", "Cs", "Co", "Cn"):
+            kept.append(char)
+    text = " ".join("".join(kept).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _bounded(text: str, limit: int = PROBLEM_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
@@ -57,17 +82,31 @@ def model_promoted(
     run_id: str,
     report_uri: str = "",
     card_uri: str = "",
+    *,
+    previous_version: int | None,
+    passed_over: dict[str, Any] | None = None,
 ) -> Email:
+    """``previous_version``: the champion this one replaces (None: the dataset's first);
+    ``passed_over``: the candidate chosen on validation rows when it failed and this one won."""
     rows = [("dataset", dataset), ("version", f"v{version}"), ("model", winner), ("run", run_id)]
+    rows.append(("replaces", f"v{previous_version}" if previous_version else "nothing (first)"))
+    if passed_over:
+        failed = ", ".join(passed_over["failed"])
+        rows.append(("passed over", f"{passed_over['candidate']} (failed: {failed})"))
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [
         ("model files", model_uri),
         ("evaluation report", report_uri),
         ("model card", card_uri),
     ]
+    serves = (
+        f"replaces v{previous_version} and now serves predictions."
+        if previous_version
+        else "is its first champion and now serves predictions."
+    )
     return _email(
         f"[tabflow] {dataset}: model v{version} ({winner}) promoted to champion",
-        f"A new champion for {dataset} passed every gate and now serves predictions.",
+        f"Model v{version} ({winner}) for {dataset} passed every gate, {serves}",
         [r for r in rows if r[1] != ""],
     )
 
@@ -80,15 +119,25 @@ def model_rejected(
     run_id: str,
     evaluation_uri: str,
     report_uri: str = "",
+    *,
+    champion_version: int | None,
 ) -> Email:
+    """``champion_version``: the champion that keeps serving, or None when there is none."""
     failed = [g for g in gates if not g["passed"]]
     rows = [("dataset", dataset), ("best candidate", winner), ("run", run_id)]
+    rows.append(("serving", f"v{champion_version}" if champion_version else "no model"))
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [("evaluation", evaluation_uri), ("evaluation report", report_uri)]
     names = ", ".join(g["name"] for g in failed) or "none"
+    serving = (
+        f"champion v{champion_version} keeps serving."
+        if champion_version
+        else "there is no champion yet, so the prediction API has no model for it "
+        "(404) until a candidate passes."
+    )
     return _email(
         f"[tabflow] {dataset}: candidate rejected (failed gates: {names})",
-        f"No model was promoted for {dataset}; the current champion keeps serving.",
+        f"No model was promoted for {dataset}; {serving}",
         [r for r in rows if r[1] != ""],
     )
 
@@ -114,15 +163,22 @@ def file_rejected(
     problems: list[str],
     report_uri: str,
     counts: dict[str, int] | None = None,
+    not_sent_to: list[str] | None = None,
 ) -> Email:
+    """``not_sent_to``: recipients of the contract's notify list that the recipient policy
+    dropped (named here so that the allowed recipients learn about them)."""
     rows = [("dataset", dataset), ("file", file_uri)]
-    rows += [("problem", p) for p in problems[:20]]
+    rows += [("problem", _bounded(p)) for p in problems[:20]]
+    if len(problems) > 20:
+        rows.append(("more problems", f"{len(problems) - 20} more in the validation report"))
     if counts:
         rows += list(counts.items())
     rows.append(("validation report", report_uri))
+    rows += [("not sent to", d) for d in not_sent_to or []]
+    first = problems[0].strip().splitlines()[0] if problems and problems[0].strip() else "invalid"
     return _email(
-        f"[tabflow] {dataset}: file rejected - {problems[0] if problems else 'invalid'}",
-        "The file was not used for training. It is kept unchanged where it was uploaded.",
+        header_text(f"[tabflow] {dataset}: file rejected - {first}"),
+        "The file was not used. It is kept unchanged where it was uploaded.",
         rows,
         "Fix the file or the contract and upload again.",
     )
@@ -157,9 +213,16 @@ def _feature_chart(f: dict[str, Any]) -> str:
 
 
 def drift_alert(
-    dataset: str, version: int, moved: list[dict[str, Any]], rows: int, report_uri: str
+    dataset: str,
+    version: int,
+    moved: list[dict[str, Any]],
+    rows: int,
+    report_uri: str,
+    unused: list[dict[str, Any]] | None = None,
 ) -> Email:
-    """``moved``: the drifted features' check results (drift.FeatureCheck.to_dict())."""
+    """``moved``: the check results (drift.FeatureCheck.to_dict()) of the features that entered
+    drift; ``unused``: features in drift that the model gives no importance (reported only)."""
+    unused = unused or []
     names = ", ".join(f["feature"] for f in moved)
     subject = f"[tabflow] {dataset}: input drift in {names}"
     intro = (
@@ -169,8 +232,13 @@ def drift_alert(
     text_lines = [intro, ""] + [
         f"- {f['feature']}: {f['how']} (importance {f.get('importance', 0):.0%})" for f in moved
     ]
+    if unused:
+        text_lines += ["", "Also moved, but the model does not use them (no alert on their own):"]
+        text_lines += [f"- {f['feature']}: {f['how']}" for f in unused]
     text_lines += [
         "",
+        "This alert is sent once when a feature enters drift; it is not repeated while the "
+        "change stays.",
         f"Full report: {report_uri}",
         "Check the upstream data; retrain if the change is real and lasting.",
     ]
@@ -181,10 +249,16 @@ def drift_alert(
         f"<td style='padding:4px 8px'>importance {f.get('importance', 0):.0%}</td></tr>"
         for f in moved
     )
+    also = "".join(f"<li>{escape(f['feature'])}: {escape(f['how'])}</li>" for f in unused)
     html = (
         f"<html><body style='font-family:sans-serif'><h2>{escape(subject)}</h2><p>{escape(intro)}</p>"
         f"<table style='border-collapse:collapse' border='1'>{table}</table>"
-        f"<p>Full report: <code>{escape(report_uri)}</code></p>"
+        + (
+            f"<p>Also moved, but the model does not use them (no alert on their own):</p><ul>{also}</ul>"
+            if unused
+            else ""
+        )
+        + f"<p>Full report: <code>{escape(report_uri)}</code></p>"
         "<p>Check the upstream data; retrain if the change is real and lasting.</p></body></html>"
     )
     return Email(subject=subject, text="\n".join(text_lines), html=html)

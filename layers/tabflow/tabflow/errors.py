@@ -73,3 +73,13 @@ class ModelUnavailable(TabflowError):
     def __init__(self, message: str, problems: list[str] | None = None):
         super().__init__(message)
         self.problems = problems or [message]
+
+
+class InvalidDatasetName(BadRequest):
+    """A dataset name taken from user input (an S3 key, an API path) breaks the naming rule.
+    The API answers 404: no dataset can have that name."""
+
+    def __init__(self, message: str):
+        super().__init__(
+            message, [{"record": None, "field": "dataset", "problem": message}], status=404
+        )

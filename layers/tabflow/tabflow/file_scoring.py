@@ -15,11 +15,27 @@ import numpy as np
 import pandas as pd
 
 from tabflow import emails
-from tabflow.errors import ContractError, ModelNotFound, ModelUnavailable, SchemaError
-from tabflow.ingestion import load_contract
+from tabflow.contract import Contract
+from tabflow.errors import (
+    ContractError,
+    InvalidDatasetName,
+    ModelNotFound,
+    ModelUnavailable,
+    SchemaError,
+    TabflowError,
+)
+from tabflow.ingestion import (
+    load_contract,
+    records_jsonl,
+    reject_file,
+    report_prefix,
+    unexpected_problem,
+)
+from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
-from tabflow.readers import read_table
+from tabflow.readers import DEFAULT_MAX_BYTES, read_table
+from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
 from tabflow.serving.cache import ChampionCache, Incident
 from tabflow.serving.capture import CaptureWriter
@@ -33,6 +49,8 @@ class BatchConfig:
     lake_bucket: str
     recipients: list[str]
     max_file_bytes: int
+    max_decompressed_bytes: int = DEFAULT_MAX_BYTES
+    allowed_domains: tuple[str, ...] = ()
     model_bucket: str | None = None  # where the dataset's model files must be (verification)
 
 
@@ -53,7 +71,9 @@ def score_object(
     dataset, name = parts[1], parts[-1]
     run_id = "b-" + hashlib.sha256(f"{key}|{etag}".encode()).hexdigest()[:20]
     raw_uri = s3_uri(config.raw_bucket, key)
-    report_uri = s3_uri(config.lake_bucket, f"reports/{dataset}/batch={run_id}/validation.json")
+    report_uri = s3_uri(
+        config.lake_bucket, f"{report_prefix(dataset)}/batch={run_id}/validation.json"
+    )
     report: dict[str, Any] = {
         "dataset": dataset,
         "file": raw_uri,
@@ -63,67 +83,89 @@ def score_object(
         "size_bytes": size,
     }
 
-    def reject(problems: list[str]) -> dict[str, Any]:
-        report.update(status="rejected", problems=problems)
-        _write_report(store, report_uri, report)
-        mailer.send(emails.file_rejected(dataset, raw_uri, problems, report_uri), config.recipients)
+    def reject(problems: list[str], contract: Contract | None = None) -> dict[str, Any]:
+        policy = RecipientPolicy.of(config.recipients, config.allowed_domains)
+        reject_file(
+            store=store,
+            mailer=mailer,
+            policy=policy,
+            report=report,
+            report_uri=report_uri,
+            problems=problems,
+            contract=contract,
+        )
         return {
             "status": "rejected",
-            "dataset": dataset,
+            "dataset": report["dataset"],
             "problems": problems,
             "report_uri": report_uri,
         }
 
-    def alert(incident: Incident) -> None:  # once per incident across every process
-        mailer.send(
-            emails.model_load_failed(
-                incident.dataset, incident.champion, incident.serving, "\n".join(incident.problems)
-            ),
-            config.recipients,
-        )
-
-    cache = ChampionCache(
-        registry, store, ttl=0, model_bucket=config.model_bucket, on_incident=alert
-    )
+    try:
+        check_dataset_name(dataset)
+    except InvalidDatasetName as exc:
+        report["dataset"] = shown(dataset)
+        return reject([f"{shown(key, 200)}: {exc}"])
     try:
         contract = load_contract(store, config.raw_bucket, dataset)
-        champion = cache.get(dataset)
-    except ModelUnavailable as exc:  # nothing loads: a report and an email, not a crash
-        return reject(exc.problems)
-    except (ContractError, ModelNotFound) as exc:
+    except ContractError as exc:
         return reject([str(exc)])
-    if champion.fallback is not None:
-        report["model_fallback"] = {
-            "champion": champion.fallback.champion,
-            "problem": champion.fallback.problem,
-            "serving": champion.version.version,
-        }
     if size > config.max_file_bytes:
-        return reject([f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"])
+        return reject(
+            [f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"], contract
+        )
     try:
         raw = read_table(
             store.get(raw_uri),
             name=key,
             encoding=contract.format.encoding,
             delimiter=contract.format.delimiter,
+            max_bytes=config.max_decompressed_bytes,
         )
         scoring_contract = contract.model_copy(
             update={"duplicates": "keep"}
         )  # every row gets its score
         result = validate(raw, scoring_contract, file=key, for_scoring=True)
     except SchemaError as exc:
-        return reject(exc.problems)
+        return reject(exc.problems, contract)
+    except TabflowError:
+        raise
+    except Exception as exc:  # deterministic on these bytes: a retry would fail the same way
+        logger.exception("batch file could not be read or validated", extra={"file": raw_uri})
+        return reject([unexpected_problem(key, exc)], contract)
     report.update(counts=result.counts, columns=result.columns, warnings=result.warnings)
     if result.quarantined:
         quarantine_uri = s3_uri(
             config.raw_bucket, f"quarantine/{dataset}/batch={run_id}/rejected_rows.jsonl"
         )
-        store.put(
-            quarantine_uri,
-            "\n".join(json.dumps(r) for r in result.quarantined).encode(),
-            "application/x-ndjson",
-        )
+        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
         report["quarantine_uri"] = quarantine_uri
+    if result.counts["curated"] == 0:
+        return reject(["no valid rows to score"], contract)
+
+    def alert(incident: Incident) -> None:  # once per incident across every process
+        mailer.send(
+            emails.model_load_failed(
+                incident.dataset, incident.champion, incident.serving, "\n".join(incident.problems)
+            ),
+            config.recipients,  # the operators (AlertRecipients), as the API's alert
+        )
+
+    cache = ChampionCache(
+        registry, store, ttl=0, model_bucket=config.model_bucket, on_incident=alert
+    )
+    try:  # the file is checked first: its problems are reported even before a model exists
+        champion = cache.get(dataset)
+    except ModelUnavailable as exc:  # nothing loads: a report and an email, not a crash
+        return reject(exc.problems, contract)
+    except ModelNotFound as exc:
+        return reject([str(exc)], contract)
+    if champion.fallback is not None:  # the champion does not load: an older version scores
+        report["model_fallback"] = {
+            "champion": champion.fallback.champion,
+            "problem": champion.fallback.problem,
+            "serving": champion.version.version,
+        }
     spec = champion.spec
     curated = result.curated
     x = spec.matrix(frame_columns(spec, curated), history=spec.history)

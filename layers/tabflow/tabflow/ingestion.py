@@ -1,5 +1,13 @@
 """The ingest use case: one dropped file -> validation report, quarantine, curated Parquet,
-and a training run; or a rejection report and email. The raw file is never changed."""
+and a training run; or a rejection report and email. The raw file is never changed.
+
+Every way a file can be refused ends in ``reject_file`` (a report, an email, a log line),
+never in an unhandled error: an invalid dataset name in the key, a missing or invalid
+contract, an object over the size limit, an unsupported file type, an unreadable, empty or
+binary file, content over the decompressed-size limit, a schema mismatch, too many bad rows,
+no valid row, and any unexpected error while reading or validating the bytes (it would fail
+the same way on a retry). Only AWS failures (TransientError and the like) propagate, so
+that Lambda retries them."""
 
 import hashlib
 import json
@@ -9,22 +17,43 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+import pandas as pd
+
 from tabflow import emails
 from tabflow.contract import Contract, parse_contract
-from tabflow.errors import ContractError, ObjectNotFound, SchemaError
+from tabflow.errors import (
+    ContractError,
+    InvalidDatasetName,
+    ObjectNotFound,
+    SchemaError,
+    TabflowError,
+)
+from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, TableStore, Workflow, s3_uri
-from tabflow.readers import read_table
+from tabflow.readers import DEFAULT_MAX_BYTES, read_table
+from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
 from tabflow.validation import validate
+
+# Where the report of a file whose dataset name is invalid goes: the name cannot be part of
+# a key, and no valid dataset name starts with "_".
+REJECTED_NAME_PREFIX = "_rejected"
+MAX_CONTRACT_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
 class IngestConfig:
     raw_bucket: str
     lake_bucket: str
-    recipients: list[str]
+    recipients: list[str]  # AlertRecipients: always allowed, and the fallback
     max_file_bytes: int
+    max_decompressed_bytes: int = DEFAULT_MAX_BYTES
+    allowed_domains: tuple[str, ...] = ()  # AllowedRecipientDomains
+
+    @property
+    def policy(self) -> RecipientPolicy:
+        return RecipientPolicy.of(self.recipients, self.allowed_domains)
 
 
 @dataclass(frozen=True)
@@ -36,10 +65,12 @@ class IngestOutcome:
     counts: dict[str, int]
     execution_arn: str | None = None
     problems: tuple[str, ...] = ()
+    file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "file": self.file,
             "dataset": self.dataset,
             "run_id": self.run_id,
             "report_uri": self.report_uri,
@@ -49,17 +80,81 @@ class IngestOutcome:
         }
 
 
-def dataset_from_key(key: str) -> str | None:
-    """incoming/<dataset>/<file...> -> dataset; anything else -> None."""
+def split_drop_key(key: str, prefix: str) -> tuple[str, str] | None:
+    """<prefix>/<dataset>/<file...> -> (dataset, file name), the dataset not yet checked;
+    anything else -> None."""
     parts = unquote_plus(key).split("/")
-    if len(parts) < 3 or parts[0] != "incoming" or not parts[1] or not parts[-1]:
+    if len(parts) < 3 or parts[0] != prefix or not parts[-1]:
         return None
-    return parts[1]
+    return parts[1], parts[-1]
+
+
+def dataset_from_key(key: str) -> str | None:
+    """incoming/<dataset>/<file...> -> dataset (unchecked); anything else -> None."""
+    found = split_drop_key(key, "incoming")
+    return found[0] if found and found[0] else None
 
 
 def run_id_for(key: str, etag: str) -> str:
     """Deterministic: the same object delivered twice gets the same run id (and execution name)."""
     return "r-" + hashlib.sha256(f"{key}|{etag}".encode()).hexdigest()[:20]
+
+
+def report_prefix(dataset: str) -> str:
+    """reports/<dataset>, or a fixed place when the name is not a valid dataset name."""
+    try:
+        return f"reports/{check_dataset_name(dataset)}"
+    except InvalidDatasetName:
+        return f"reports/{REJECTED_NAME_PREFIX}"
+
+
+def reject_file(
+    *,
+    store: ObjectStore,
+    mailer: Mailer,
+    policy: RecipientPolicy,
+    report: dict[str, Any],
+    report_uri: str,
+    problems: list[str],
+    counts: dict[str, int] | None = None,
+    contract: Contract | None = None,
+) -> None:
+    """The one way a dropped file is refused: the report (stored first), the email to the
+    contract's notify list as the recipient policy allows it (else the AlertRecipients),
+    and a structured log. A failing email is logged, not raised (the report is there),
+    unless SES is only throttling: then Lambda retries the whole event."""
+    recipients = policy.resolve(contract.notify if contract and contract.notify else [])
+    report.update(
+        status="rejected",
+        problems=problems,
+        counts=counts or report.get("counts") or {},
+        emailed_to=recipients.to,
+        not_emailed_to=[str(d) for d in recipients.dropped],
+    )
+    write_report(store, report_uri, report)
+    log = {k: report.get(k) for k in ("dataset", "run_id", "file")}
+    if recipients.dropped:
+        logger.warning(
+            "notify recipients dropped by the recipient policy",
+            extra=log | {"dropped": report["not_emailed_to"]},
+        )
+    logger.warning("file rejected", extra=log | {"problems": [p[:500] for p in problems[:5]]})
+    email = emails.file_rejected(
+        str(report.get("dataset", "")),
+        str(report.get("file", "")),
+        problems,
+        report_uri,
+        counts,
+        not_sent_to=report["not_emailed_to"],
+    )
+    try:
+        mailer.send(email, recipients.to)
+    except TabflowError:
+        raise  # TransientError: throttled, worth the retry
+    except Exception:
+        logger.exception(
+            "the rejection email could not be sent", extra=log | {"report": report_uri}
+        )
 
 
 def ingest_object(
@@ -76,14 +171,17 @@ def ingest_object(
 ) -> IngestOutcome:
     """``pii_salt`` is called only when the contract hashes a column (it reads a secret)."""
     key = unquote_plus(key)
-    dataset = dataset_from_key(key)
     raw_uri = s3_uri(config.raw_bucket, key)
-    if dataset is None:
+    found = split_drop_key(key, "incoming")
+    if found is None:
         logger.warning("ignored object outside incoming/<dataset>/", extra={"key": key})
-        return IngestOutcome("ignored", "", "", "", {})
+        return IngestOutcome("ignored", "", "", "", {}, file=raw_uri)
+    dataset = found[0]
     run_id = run_id_for(key, etag)
     base = f"{dataset}/run={run_id}"
-    report_uri = s3_uri(config.lake_bucket, f"reports/{base}/validation.json")
+    report_uri = s3_uri(
+        config.lake_bucket, f"{report_prefix(dataset)}/run={run_id}/validation.json"
+    )
     report: dict[str, Any] = {
         "dataset": dataset,
         "file": raw_uri,
@@ -96,17 +194,32 @@ def ingest_object(
     def reject(
         problems: list[str], counts: dict[str, int] | None = None, contract: Contract | None = None
     ) -> IngestOutcome:
-        report.update(status="rejected", problems=problems, counts=counts or {})
-        _write_report(store, report_uri, report)
-        recipients = (contract.notify if contract and contract.notify else []) or config.recipients
-        mailer.send(
-            emails.file_rejected(dataset, raw_uri, problems, report_uri, counts), recipients
+        reject_file(
+            store=store,
+            mailer=mailer,
+            policy=config.policy,
+            report=report,
+            report_uri=report_uri,
+            problems=problems,
+            counts=counts,
+            contract=contract,
         )
-        logger.warning("file rejected", extra=log | {"problems": problems[:5]})
         return IngestOutcome(
-            "rejected", dataset, run_id, report_uri, counts or {}, None, tuple(problems)
+            "rejected",
+            str(report["dataset"]),
+            run_id,
+            report_uri,
+            counts or {},
+            None,
+            tuple(problems),
+            raw_uri,
         )
 
+    try:
+        check_dataset_name(dataset)
+    except InvalidDatasetName as exc:
+        report["dataset"] = shown(dataset)  # the name as it may be shown, not as it came
+        return reject([f"{shown(key, 200)}: {exc}"])
     try:
         contract = load_contract(store, config.raw_bucket, dataset)
     except ContractError as exc:
@@ -117,16 +230,26 @@ def ingest_object(
             contract=contract,
         )
 
-    data = store.get(raw_uri)
-    report["sha256"] = hashlib.sha256(data).hexdigest()
+    salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
     try:
+        data = store.get(raw_uri)
+        report["sha256"] = hashlib.sha256(data).hexdigest()
         raw = read_table(
-            data, name=key, encoding=contract.format.encoding, delimiter=contract.format.delimiter
+            data,
+            name=key,
+            encoding=contract.format.encoding,
+            delimiter=contract.format.delimiter,
+            max_bytes=config.max_decompressed_bytes,
         )
-        salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
+        del data
         result = validate(raw, contract, file=key, salt=salt)
     except SchemaError as exc:
         return reject(exc.problems, contract=contract)
+    except TabflowError:
+        raise  # AWS trouble (TransientError, ObjectNotFound): Lambda retries or reports it
+    except Exception as exc:  # deterministic on these bytes: a retry would fail the same way
+        logger.exception("file could not be read or validated", extra=log)
+        return reject([unexpected_problem(key, exc)], contract=contract)
 
     report.update(
         counts=result.counts,
@@ -138,19 +261,11 @@ def ingest_object(
     )
     if result.quarantined:
         quarantine_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/rejected_rows.jsonl")
-        store.put(
-            quarantine_uri,
-            "\n".join(json.dumps(r) for r in result.quarantined).encode(),
-            "application/x-ndjson",
-        )
+        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
         report["quarantine_uri"] = quarantine_uri
     if len(result.duplicates):
         dup_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/duplicates.jsonl")
-        store.put(
-            dup_uri,
-            result.duplicates.to_json(orient="records", lines=True).encode(),
-            "application/x-ndjson",
-        )
+        store.put(dup_uri, frame_jsonl(result.duplicates), "application/x-ndjson")
         report["duplicates_uri"] = dup_uri
 
     if result.bad_share > contract.max_bad_row_share:
@@ -165,7 +280,7 @@ def ingest_object(
     curated_uri = s3_uri(config.lake_bucket, f"curated/{base}/data.parquet")
     tables.write_parquet(result.curated, curated_uri)
     report.update(status="accepted", curated_uri=curated_uri)
-    _write_report(store, report_uri, report)
+    write_report(store, report_uri, report)
 
     payload = {
         "dataset": dataset,
@@ -181,7 +296,33 @@ def ingest_object(
     logger.info(
         "file accepted, training started", extra=log | {"counts": result.counts, "execution": arn}
     )
-    return IngestOutcome("accepted", dataset, run_id, report_uri, result.counts, arn)
+    return IngestOutcome("accepted", dataset, run_id, report_uri, result.counts, arn, file=raw_uri)
+
+
+def unexpected_problem(key: str, exc: BaseException) -> str:
+    return (
+        f"{key}: could not be read or validated ({type(exc).__name__}: {str(exc)[:300]}); "
+        "the details are in the function's log"
+    )
+
+
+def records_jsonl(records: list[dict[str, Any]]) -> bytearray:
+    """JSON Lines of quarantine records, appended line by line to one buffer (no list of
+    lines, no second copy as text)."""
+    out = bytearray()
+    for i, record in enumerate(records):
+        out += (b"\n" if i else b"") + json.dumps(record, default=str).encode()
+    return out
+
+
+def frame_jsonl(frame: pd.DataFrame, chunk: int = 20_000) -> bytearray:
+    """JSON Lines of a DataFrame, in slices appended to one buffer: one ``to_json`` of a
+    million rows costs several times the text it returns."""
+    out = bytearray()
+    for i in range(0, len(frame), chunk):
+        part = frame.iloc[i : i + chunk].to_json(orient="records", lines=True).rstrip("\n")
+        out += (b"\n" if i else b"") + part.encode()
+    return out
 
 
 def contract_uri(raw_bucket: str, dataset: str) -> str:
@@ -189,17 +330,26 @@ def contract_uri(raw_bucket: str, dataset: str) -> str:
 
 
 def load_contract(store: ObjectStore, raw_bucket: str, dataset: str) -> Contract:
-    uri = contract_uri(raw_bucket, dataset)
+    uri = contract_uri(raw_bucket, check_dataset_name(dataset))
     try:
         text = store.get(uri)
     except ObjectNotFound:
         raise ContractError(f"no contract for dataset {dataset!r}: upload one to {uri}") from None
-    contract = parse_contract(text, source=uri)
+    if len(text) > MAX_CONTRACT_BYTES:
+        raise ContractError(
+            f"{uri}: {len(text)} bytes, above the {MAX_CONTRACT_BYTES} a contract may have"
+        )
+    try:
+        contract = parse_contract(text, source=uri)
+    except ContractError:
+        raise
+    except (RecursionError, ValueError, TypeError) as exc:  # e.g. YAML nested too deeply
+        raise ContractError(f"{uri}: not a valid contract ({type(exc).__name__}: {exc})") from exc
     if contract.dataset != dataset:
         raise ContractError(f"{uri}: declares dataset {contract.dataset!r}, expected {dataset!r}")
     return contract
 
 
-def _write_report(store: ObjectStore, uri: str, report: dict[str, Any]) -> None:
+def write_report(store: ObjectStore, uri: str, report: dict[str, Any]) -> None:
     store.put(uri, json.dumps(report, indent=1, default=str).encode(), "application/json")
     store.put(uri.removesuffix(".json") + ".html", validation_html(report).encode(), "text/html")

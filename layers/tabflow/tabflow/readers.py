@@ -6,14 +6,21 @@ that cannot even be split into the header's columns (ragged rows, broken JSON li
 returned as ``broken`` with their line numbers, never dropped silently.
 
 Handles CSV (delimiter, encoding and BOM sniffing, CRLF, quoted multi-line fields), gzip,
-Parquet (numbers stored as strings included) and JSON Lines."""
+Parquet (numbers stored as strings included) and JSON Lines.
+
+Sizes are bounded before they can exhaust memory (``max_bytes``): gzip is decompressed as a
+stream that stops at the limit; Parquet is checked from its metadata (rows x columns) and read
+in batches whose decoded text is counted (dictionary-encoded values are measured before they
+are expanded); JSON Lines are converted in chunks and refused when sparse keys would make the
+table too large. A file over a limit is a SchemaError naming the limit."""
 
 import codecs
 import csv
-import gzip
 import io
 import json
 import re
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +36,19 @@ GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 DELIMITERS = ",;\t|"
 BLOCK_SIZE = 8 << 20
+# The default bound on a file's size after decompression (the ingest and batch functions pass
+# their MaxDecompressedBytes setting). Reading and validating costs several times this.
+DEFAULT_MAX_BYTES = 128 << 20
+# Every value of a table costs at least its 4-byte offset once read, however short it is: a
+# table of empty values is bounded by rows x columns, not by its text.
+BYTES_PER_VALUE = 4
+PARQUET_BATCH_ROWS = 16384
+MAX_HEADER_BYTES = 16 << 20  # a 20,000-column header is about 300 KB
+JSON_CHUNK_LINES = 50_000
+TEXT_EXTENSIONS = frozenset({"csv", "tsv", "tab", "txt", "psv", "dat"})
+JSON_EXTENSIONS = frozenset({"jsonl", "ndjson", "json"})
+PARQUET_EXTENSIONS = frozenset({"parquet", "pq"})
+SUPPORTED = "CSV (.csv, .tsv, .txt), Parquet (.parquet) or JSON Lines (.jsonl), optionally .gz"
 
 
 @dataclass(frozen=True)
@@ -66,23 +86,31 @@ def normalise_header(name: str) -> str:
 
 
 def read_table(
-    data: bytes, *, name: str, encoding: str = "auto", delimiter: str = "auto"
+    data: bytes | bytearray,
+    *,
+    name: str,
+    encoding: str = "auto",
+    delimiter: str = "auto",
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> RawTable:
-    """Read CSV, CSV.gz, Parquet or JSON Lines. Raises SchemaError naming the file."""
+    """Read CSV, CSV.gz, Parquet or JSON Lines. Raises SchemaError naming the file.
+
+    ``max_bytes`` bounds the file after decompression, and the values a table may hold
+    (``max_bytes / 4``): a small compressed file cannot expand beyond it."""
     lower = name.lower()
+    check_extension(name)
     if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise SchemaError(f"{name}: not a valid gzip file ({exc})", file=name) from exc
+        data = _gunzip(data, name, max_bytes)
         lower = lower.removesuffix(".gz")
     elif lower.endswith(".gz"):
         raise SchemaError(f"{name}: named .gz but is not gzip-compressed", file=name)
+    elif len(data) > max_bytes:
+        raise SchemaError(_too_big(name, f"{len(data)} bytes", max_bytes), file=name)
     if not data or data.isspace():
         raise SchemaError(f"{name}: the file is empty", file=name)
 
-    if data[:4] == PARQUET_MAGIC or lower.endswith(".parquet"):
-        return _read_parquet(data, name)
+    if data[:4] == PARQUET_MAGIC or lower.endswith((".parquet", ".pq")):
+        return _read_parquet(data, name, max_bytes)
     text_encoding = _detect_encoding(data, name) if encoding == "auto" else encoding
     if text_encoding in ("utf-8", "utf-8-sig"):  # pyarrow reads UTF-8 bytes as they are
         payload = data[3:] if data.startswith(codecs.BOM_UTF8) else data
@@ -92,9 +120,94 @@ def read_table(
             )
     else:
         payload = _decode(data, text_encoding, name).encode("utf-8")
+    del data  # the decompressed bytes: the payload is all that is needed from here
     if lower.endswith((".jsonl", ".ndjson", ".json")):
-        return _read_jsonl(_decode(payload, "utf-8", name), name, text_encoding)
-    return _read_csv(payload, name, text_encoding, delimiter)
+        return _read_jsonl(_decode(payload, "utf-8", name), name, text_encoding, max_bytes)
+    return _read_csv(payload, name, text_encoding, delimiter, max_bytes)
+
+
+def check_extension(name: str) -> None:
+    """Refuse a file type the readers do not read (a spreadsheet, a zip archive), naming it.
+
+    The last suffix counts when it looks like a file type (letters then letters or digits, up
+    to 8); "march export" or "rates.2024-03" have none and are sniffed by content."""
+    base = name.rsplit("/", 1)[-1].lower()
+    base = base.removesuffix(".gz")
+    stem, dot, ext = base.rpartition(".")
+    if not dot or not stem or not re.fullmatch(r"[a-z][a-z0-9]{0,7}|7z", ext):
+        return
+    if ext not in TEXT_EXTENSIONS | JSON_EXTENSIONS | PARQUET_EXTENSIONS:
+        hint = {
+            "xlsx": "; export the sheet as CSV",
+            "xls": "; export the sheet as CSV",
+            "xlsm": "; export the sheet as CSV",
+            "ods": "; export the sheet as CSV",
+            "zip": "; only gzip compression is read (.csv.gz)",
+            "bz2": "; only gzip compression is read (.csv.gz)",
+            "xz": "; only gzip compression is read (.csv.gz)",
+            "zst": "; only gzip compression is read (.csv.gz)",
+            "7z": "; only gzip compression is read (.csv.gz)",
+        }.get(ext, "")
+        raise SchemaError(
+            f"{name}: unsupported file type '.{ext}': drop {SUPPORTED}{hint}", file=name
+        )
+
+
+def _too_big(name: str, what: str, max_bytes: int) -> str:
+    return (
+        f"{name}: {what} after decompression, above the limit of {max_bytes} bytes "
+        "(MaxDecompressedBytes): split the file or raise the limit with the function's memory"
+    )
+
+
+def _too_many_values(name: str, rows: int, columns: int, max_bytes: int) -> str:
+    return (
+        f"{name}: {rows} rows x {columns} columns is {rows * columns} values, above the "
+        f"{max_bytes // BYTES_PER_VALUE} that the limit of {max_bytes} bytes "
+        "(MaxDecompressedBytes) allows"
+    )
+
+
+def max_broken_rows(max_bytes: int) -> int:
+    """Rows that do not split into the header's fields are kept one by one (line, reason,
+    text) for the quarantine: past this many the file is not a table with that header."""
+    return max(1000, max_bytes // 2048)
+
+
+def _too_many_broken(name: str, limit: int) -> str:
+    return (
+        f"{name}: more than {limit} rows do not split into the header's columns (or are not "
+        "JSON objects): a wrong delimiter or encoding, or not a table"
+    )
+
+
+def _gunzip(data: bytes, name: str, max_bytes: int) -> bytearray:
+    """Decompress as a stream (every member of a multi-member file) and stop at the limit, so
+    a gzip bomb costs at most ``max_bytes``, never what it would expand to."""
+    out = bytearray()
+    pending = data
+    try:
+        while pending:
+            unpack = zlib.decompressobj(wbits=31)  # one gzip member
+            buf = pending
+            while True:
+                chunk = unpack.decompress(buf, min(1 << 20, max_bytes + 1 - len(out)))
+                out += chunk
+                if len(out) > max_bytes:
+                    raise SchemaError(
+                        _too_big(name, f"more than {max_bytes} bytes", max_bytes), file=name
+                    )
+                if unpack.eof:
+                    pending = unpack.unused_data.lstrip(b"\x00")  # zero padding is allowed
+                    break
+                buf = unpack.unconsumed_tail
+                if not buf and not chunk:
+                    raise EOFError("compressed file ended before the end-of-stream marker")
+            if pending and not pending.startswith(GZIP_MAGIC):
+                raise EOFError("unexpected data after the compressed stream")
+    except (zlib.error, EOFError) as exc:
+        raise SchemaError(f"{name}: not a valid gzip file ({exc})", file=name) from exc
+    return out  # not bytes(out): that would be a second copy of everything decompressed
 
 
 # ---------------------------------------------------------------- encodings
@@ -135,9 +248,11 @@ def _decode(data: bytes, encoding: str, name: str) -> str:
 
 
 # ---------------------------------------------------------------- CSV
-def sniff_delimiter(text: str) -> str:
+def sniff_delimiter(text: str, header: str | None = None) -> str:
+    """The delimiter of a CSV sample; ``header`` is the whole first line when the sample cut
+    it short (a wide file's header can be far longer than any sample)."""
     sample = text[:65536]
-    header = sample.split("\n", 1)[0]
+    header = sample.split("\n", 1)[0] if header is None else header
     try:
         found = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -149,13 +264,51 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(payload: bytes, name: str, encoding: str, delimiter: str) -> RawTable:
+def first_record(payload: bytes | bytearray, name: str = "") -> bytes:
+    """The header record, however long (up to MAX_HEADER_BYTES): up to the first line break
+    outside quotes."""
+    end, quotes = payload.find(b"\n", 0, MAX_HEADER_BYTES), 0
+    start = 0
+    if end == -1 and len(payload) > MAX_HEADER_BYTES:
+        raise SchemaError(
+            f"{name}: no line break in the first {MAX_HEADER_BYTES} bytes: not a table with a "
+            "header line",
+            file=name,
+        )
+    while end != -1:
+        quotes += payload.count(b'"', start, end)
+        if quotes % 2 == 0:
+            return bytes(payload[:end])
+        start, end = end, payload.find(b"\n", end + 1)
+    return bytes(payload)
+
+
+def _parse_header(line: str, sep: str) -> list[str]:
+    if len(line) >= csv.field_size_limit():  # the csv module refuses longer fields otherwise
+        csv.field_size_limit(len(line) + 1)
+    return next(csv.reader(io.StringIO(line), delimiter=sep), [])
+
+
+def _read_csv(
+    payload: bytes | bytearray,
+    name: str,
+    encoding: str,
+    delimiter: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> RawTable:
     head = payload[:65536].decode("utf-8", errors="ignore")
-    sep = sniff_delimiter(head) if delimiter == "auto" else delimiter
-    header_line = next(csv.reader(io.StringIO(head.split("\n", 1)[0]), delimiter=sep), [])
-    columns = [c.strip() for c in header_line]
+    header_text = first_record(payload, name).decode("utf-8", errors="replace").rstrip("\r")
+    sep = sniff_delimiter(head, header_text) if delimiter == "auto" else delimiter
+    # At most this many values, before the header is split (a 100 MB header line would be
+    # millions of Python strings): every line a record, every delimiter a column.
+    rows, width = payload.count(b"\n") + 1, header_text.count(sep) + 1
+    if rows * width > max_bytes // BYTES_PER_VALUE:
+        raise SchemaError(_too_many_values(name, rows, width, max_bytes), file=name)
+    columns = [c.strip() for c in _parse_header(header_text, sep)]
     if not any(columns):
         raise SchemaError(f"{name}: the first line holds no column names", file=name)
+
+    max_broken = max_broken_rows(max_bytes)
 
     def read(
         threads: bool, multiline: bool, block: int = BLOCK_SIZE
@@ -163,12 +316,14 @@ def _read_csv(payload: bytes, name: str, encoding: str, delimiter: str) -> RawTa
         invalid: list[pacsv.InvalidRow] = []
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
+            if len(invalid) >= max_broken:
+                return "error"
             invalid.append(row)
             return "skip"
 
         try:
             table = pacsv.read_csv(
-                io.BytesIO(payload),
+                pa.BufferReader(payload),  # no copy (io.BytesIO copies a bytearray)
                 read_options=pacsv.ReadOptions(
                     use_threads=threads,
                     skip_rows=1,
@@ -185,6 +340,8 @@ def _read_csv(payload: bytes, name: str, encoding: str, delimiter: str) -> RawTa
                 ),
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            if len(invalid) >= max_broken:
+                raise SchemaError(_too_many_broken(name, max_broken), file=name) from None
             if "straddling" in str(exc) and block < len(payload):  # a record larger than a block
                 return read(threads, multiline, len(payload) + 1)
             raise SchemaError(f"{name}: cannot be parsed as CSV ({exc})", file=name) from exc
@@ -232,53 +389,165 @@ def _line_numbers(
 
 
 # ---------------------------------------------------------------- Parquet, JSON Lines
-def _read_parquet(data: bytes, name: str) -> RawTable:
+def _read_parquet(
+    data: bytes | bytearray, name: str, max_bytes: int = DEFAULT_MAX_BYTES
+) -> RawTable:
+    """Row group by row group, in batches: a Parquet file is compressed (and may be dictionary
+    or run-length encoded), so its size says little about what it expands to. The metadata
+    bounds the values (rows x columns) before anything is decoded; dictionary-encoded text
+    is measured before it is expanded; the text of every batch is counted against the limit."""
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        schema = pq.read_schema(pa.BufferReader(data))
+        binary = [f.name for f in schema if _is_text(f.type)]
+        parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=binary or None)
+        meta = parquet.metadata
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
         raise SchemaError(f"{name}: cannot be read as Parquet ({exc})", file=name) from exc
-    text = []
-    for col_name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_nested(column.type):
+    for field_ in schema:
+        if pa.types.is_nested(field_.type):
             raise SchemaError(
-                f"{name}: column {col_name!r} is nested ({column.type}); flatten it first",
+                f"{name}: column {field_.name!r} is nested ({field_.type}); flatten it first",
                 file=name,
             )
-        as_text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
-        text.append(pc.fill_null(as_text, ""))
-    out = pa.table(text, names=[f"c{i}" for i in range(len(text))])
-    return RawTable(out, list(table.column_names), np.arange(1, table.num_rows + 1), "parquet")
+    rows, width = meta.num_rows, len(schema)
+    if rows * max(width, 1) > max_bytes // BYTES_PER_VALUE:
+        raise SchemaError(_too_many_values(name, rows, width, max_bytes), file=name)
+    parts: list[list[pa.Array]] = [[] for _ in range(width)]
+    text_bytes = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
+            for i, column in enumerate(batch.columns):
+                text_bytes += _expanded_size(column)
+                if text_bytes > max_bytes:
+                    raise SchemaError(
+                        _too_big(name, f"more than {max_bytes} bytes of values", max_bytes),
+                        file=name,
+                    )
+                parts[i].append(_as_text(column))
+    except SchemaError:
+        raise
+    except Exception as exc:  # a corrupt page surfaces only when it is decoded
+        raise SchemaError(f"{name}: cannot be read as Parquet ({exc})", file=name) from exc
+    out = pa.table(
+        [pa.chunked_array(p, pa.string()) for p in parts],
+        names=[f"c{i}" for i in range(width)],
+    )
+    return RawTable(out, list(schema.names), np.arange(1, out.num_rows + 1), "parquet")
 
 
-def _read_jsonl(text: str, name: str, encoding: str) -> RawTable:
+def _expanded_size(column: pa.Array) -> int:
+    """Bytes of ``column`` once it is text, measured before expanding a dictionary."""
+    if pa.types.is_dictionary(column.type):
+        lengths = pc.binary_length(column.dictionary).fill_null(0)
+        taken = pc.take(lengths, column.indices)
+        return int(pc.sum(taken).as_py() or 0) + BYTES_PER_VALUE * len(column)
+    if _is_text(column.type):
+        return int(column.nbytes)
+    return 24 * len(column)  # a number or a date as text: at most about 24 characters
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return any(
+        check(kind)
+        for check in (
+            pa.types.is_string,
+            pa.types.is_binary,
+            pa.types.is_large_string,
+            pa.types.is_large_binary,
+        )
+    )
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    as_text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    return pc.fill_null(as_text, "")
+
+
+def _read_jsonl(
+    text: str, name: str, encoding: str, max_bytes: int = DEFAULT_MAX_BYTES
+) -> RawTable:
+    """One JSON object per line. Lines are converted to Arrow in chunks, so Python objects
+    never hold more than a chunk; keys that appear in only some lines still make a column
+    for every row, so rows x keys is bounded before the table is built."""
+    columns: dict[str, None] = {}
+    chunks: list[tuple[int, dict[str, pa.Array]]] = []  # (rows, column -> text)
     rows: list[dict[str, str]] = []
     lines: list[int] = []
     broken: list[BrokenRow] = []
-    columns: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    max_values, max_broken = max_bytes // BYTES_PER_VALUE, max_broken_rows(max_bytes)
+    n_rows = 0
+
+    def flush() -> None:
+        if rows:
+            keys = dict.fromkeys(k for r in rows for k in r)
+            chunks.append(
+                (len(rows), {k: pa.array([r.get(k, "") for r in rows], pa.string()) for k in keys})
+            )
+            rows.clear()
+
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
+        problem = ""
         try:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
-            broken.append(
-                BrokenRow(number, f"not valid JSON ({exc.msg} at column {exc.colno})", line[:1000])
-            )
+            problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
+        except RecursionError:
+            problem = "not valid JSON (nested too deeply)"
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            problem = f"not valid JSON ({exc})"
+        else:
+            if not isinstance(doc, dict):
+                problem = "a line must hold a JSON object"
+        if problem:
+            broken.append(BrokenRow(number, problem, line[:1000]))
+            if len(broken) > max_broken:
+                raise SchemaError(_too_many_broken(name, max_broken), file=name)
             continue
-        if not isinstance(doc, dict):
-            broken.append(BrokenRow(number, "a line must hold a JSON object", line[:1000]))
+        try:
+            rows.append({k: _json_text(v) for k, v in doc.items()})
+        except (RecursionError, ValueError) as exc:
+            broken.append(BrokenRow(number, f"a value cannot be kept as text ({exc})", line[:1000]))
             continue
-        rows.append({k: _json_text(v) for k, v in doc.items()})
         columns.update(dict.fromkeys(doc))
         lines.append(number)
+        n_rows += 1
+        if n_rows * len(columns) > max_values:
+            raise SchemaError(_too_many_values(name, n_rows, len(columns), max_bytes), file=name)
+        if len(rows) >= JSON_CHUNK_LINES:
+            flush()
+    flush()
     names = list(columns)
     table = pa.table(
-        [pa.array([r.get(c, "") for r in rows], pa.string()) for c in names],
+        [
+            pa.chunked_array(
+                [
+                    part.get(c) or pc.fill_null(pa.nulls(size, pa.string()), "")
+                    for size, part in chunks
+                ],
+                pa.string(),
+            )
+            for c in names
+        ],
         names=[f"c{i}" for i in range(len(names))],
     )
     return RawTable(
         table, names, np.asarray(lines, dtype=np.int64), "jsonl", encoding, None, broken
     )
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of a text one at a time (a list of every line would cost an object each)."""
+    sep = "\n" if "\n" in text or "\r" not in text else "\r"  # "\r" alone: old Mac files
+    start = 0
+    while start < len(text):
+        end = text.find(sep, start)
+        end = len(text) if end == -1 else end
+        yield text[start:end].rstrip("\r")
+        start = end + 1
 
 
 def _json_text(value: object) -> str:

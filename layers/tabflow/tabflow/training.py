@@ -8,6 +8,7 @@ import pandas as pd
 
 from tabflow.contract import NUMBER_TYPES, ColumnType, Contract
 from tabflow.features import Feature, FeatureSpec
+from tabflow.targets import label_vector, opposite_spelling
 
 NUMERIC_TYPES = (*NUMBER_TYPES, ColumnType.BOOL)
 
@@ -59,6 +60,8 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
     negatives = [c for c in (target.categories or []) if c != contract.target.positive_label]
     if contract.target.kind == "regression":
         negatives = [""]
+    elif target.type == ColumnType.BOOL:  # served labels spelled like the positive one
+        negatives = [opposite_spelling(contract.target.positive_label or "") or "not positive"]
     elif not negatives:
         observed = frame[contract.target.column].dropna().astype(str).unique().tolist()
         negatives = sorted(v for v in observed if v != contract.target.positive_label)
@@ -107,7 +110,7 @@ def time_split(times: np.ndarray, test_size: float) -> tuple[np.ndarray, np.ndar
 def target_vector(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
     if spec.task == "regression":
         return frame[spec.target].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
-    return (frame[spec.target].astype(str) == spec.positive_label).to_numpy(dtype=np.int8)
+    return label_vector(frame[spec.target].tolist(), spec.positive_label)  # "Yes" means True
 
 
 def random_split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,6 @@ from typing import Any
 
 import numpy as np
 
-from tabflow.errors import TransientError
 from tabflow.evaluation.metrics import binary_metrics, regression_metrics
 from tabflow.features import FeatureSpec
 from tabflow.models.base import load_stored
@@ -24,17 +23,7 @@ def champion_on(
     current = registry.champion(dataset)
     if current is None:
         return None
-    try:
-        spec = FeatureSpec.from_json(store.get(current.spec_uri))
-        model = load_stored(store, current.kind, current.model_uri, current.calibration_uri)
-    except TransientError:  # throttled: retried by the workflow, never "not comparable"
-        raise
-    except Exception as exc:  # a champion that does not load must not block its replacement
-        return {
-            "version": current.version,
-            "comparable": False,
-            "reason": f"it does not load ({type(exc).__name__}: {str(exc)[:200]})",
-        }
+    spec = FeatureSpec.from_json(store.get(current.spec_uri))
     missing = [f.name for f in spec.fields if f.name not in frame.columns]
     if missing:
         return {
@@ -42,6 +31,7 @@ def champion_on(
             "comparable": False,
             "reason": f"its inputs {missing} are not in this data",
         }
+    model = load_stored(store, current.kind, current.model_uri, current.calibration_uri)
     x = spec.matrix(frame_columns(spec, frame))[test_rows]
     if spec.task == "regression":
         return {

@@ -32,6 +32,8 @@ def notify(
             run_id,
             pr.get("report_uri", ""),
             pr.get("model_card_uri", ""),
+            previous_version=pr.get("previous_version"),
+            passed_over=ev.get("passed_over"),
         )
     elif kind == "rejected":
         ev = run["evaluation"]
