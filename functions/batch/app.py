@@ -20,6 +20,7 @@ config = BatchConfig(
     max_file_bytes=settings.max_file_bytes,
     max_decompressed_bytes=settings.max_decompressed_bytes,
     allowed_domains=tuple(settings.allowed_recipient_domains),
+    model_bucket=settings.model_bucket,
 )
 store = S3Store()
 registry = DynamoRegistry(settings.registry_table)

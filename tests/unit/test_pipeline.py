@@ -306,7 +306,7 @@ def test_a_new_champion_that_fails_its_checksum_never_replaces_the_working_one(t
         world.store,
         ttl=10,
         clock=lambda: clock[0],
-        on_load_failure=lambda new, serving, exc: alerts.append((new.version, serving.version)),
+        on_incident=lambda incident: alerts.append((incident.champion, incident.serving)),
     )
     assert cache.get("telco_churn").version.version == 1
     v1 = world.registry.champion("telco_churn")

@@ -14,11 +14,13 @@ from urllib.parse import unquote_plus
 import numpy as np
 import pandas as pd
 
+from tabflow import emails
 from tabflow.contract import Contract
 from tabflow.errors import (
     ContractError,
     InvalidDatasetName,
     ModelNotFound,
+    ModelUnavailable,
     SchemaError,
     TabflowError,
 )
@@ -35,7 +37,7 @@ from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
 from tabflow.readers import DEFAULT_MAX_BYTES, read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
-from tabflow.serving.cache import ChampionCache
+from tabflow.serving.cache import ChampionCache, Incident
 from tabflow.serving.capture import CaptureWriter
 from tabflow.training import frame_columns
 from tabflow.validation import validate
@@ -49,6 +51,7 @@ class BatchConfig:
     max_file_bytes: int
     max_decompressed_bytes: int = DEFAULT_MAX_BYTES
     allowed_domains: tuple[str, ...] = ()
+    model_bucket: str | None = None  # where the dataset's model files must be (verification)
 
 
 def score_object(
@@ -139,10 +142,30 @@ def score_object(
         report["quarantine_uri"] = quarantine_uri
     if result.counts["curated"] == 0:
         return reject(["no valid rows to score"], contract)
+
+    def alert(incident: Incident) -> None:  # once per incident across every process
+        mailer.send(
+            emails.model_load_failed(
+                incident.dataset, incident.champion, incident.serving, "\n".join(incident.problems)
+            ),
+            config.recipients,  # the operators (AlertRecipients), as the API's alert
+        )
+
+    cache = ChampionCache(
+        registry, store, ttl=0, model_bucket=config.model_bucket, on_incident=alert
+    )
     try:  # the file is checked first: its problems are reported even before a model exists
-        champion = ChampionCache(registry, store, ttl=0).get(dataset)
+        champion = cache.get(dataset)
+    except ModelUnavailable as exc:  # nothing loads: a report and an email, not a crash
+        return reject(exc.problems, contract)
     except ModelNotFound as exc:
         return reject([str(exc)], contract)
+    if champion.fallback is not None:  # the champion does not load: an older version scores
+        report["model_fallback"] = {
+            "champion": champion.fallback.champion,
+            "problem": champion.fallback.problem,
+            "serving": champion.version.version,
+        }
     spec = champion.spec
     curated = result.curated
     x = spec.matrix(frame_columns(spec, curated), history=spec.history)
@@ -207,6 +230,7 @@ def score_object(
         "counts": result.counts,
         "model_version": champion.version.version,
         "report_uri": report_uri,
+        **({"model_fallback": report["model_fallback"]} if champion.fallback else {}),
     }
 
 

@@ -102,6 +102,10 @@ class Predictor:
             "sha256": v.sha256,
             "gates": self._metadata(v).get("gates", []),
             "model_card_uri": self._metadata(v).get("model_card_uri"),
+            # the registered champion does not load: this older version serves instead
+            "fallback": None
+            if champion.fallback is None
+            else {"champion": champion.fallback.champion, "problem": champion.fallback.problem},
         }
 
     def _metadata(self, version: ModelVersion) -> dict[str, Any]:
