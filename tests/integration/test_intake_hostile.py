@@ -16,7 +16,6 @@ import gzip
 import io
 import json
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from moto.ses.models import ses_backends
 
 from tabflow.errors import InvalidDatasetName
 from tabflow.naming import check_dataset_name
+from tests.bombs import gzip_bomb
 from tests.conftest import ROOT
 from tests.integration.conftest import Context, _deployed, s3_put_event
 
@@ -57,15 +57,9 @@ def table(*rows: str, header: str = "id,amount,label") -> bytes:
     return ("\n".join([header, *rows]) + "\n").encode()
 
 
-def gzip_bomb(expanded: int) -> bytes:
-    """One gzip member that expands to ``expanded`` bytes of CSV rows (small on disk), made
-    without holding the expanded bytes."""
-    pack = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+def csv_bomb(expanded: int) -> bytes:
     chunk = b"r1,1.5,yes\n" * (1 << 16)
-    out = bytearray(pack.compress(b"id,amount,label\n"))
-    for _ in range(expanded // len(chunk) + 1):
-        out += pack.compress(chunk)
-    return bytes(out + pack.flush())
+    return gzip_bomb(b"id,amount,label\n", chunk, expanded // len(chunk) + 1)
 
 
 def parquet(tab: pa.Table, **kw: Any) -> bytes:
@@ -161,7 +155,7 @@ def _cases() -> list[Case]:
             gzip.compress(table(*GOOD_ROWS))[:40],
             "not a valid gzip",
         ),
-        Case("gzip bomb", "hostile/bomb.csv.gz", gzip_bomb(64 << 20), "MaxDecompressedBytes"),
+        Case("gzip bomb", "hostile/bomb.csv.gz", csv_bomb(64 << 20), "MaxDecompressedBytes"),
         Case(
             "multi-member gzip bomb",
             "hostile/members.csv.gz",
