@@ -82,7 +82,7 @@ def drift_1m_rows() -> dict:
     from tabflow.contract import Monitoring
     from tabflow.drift import build_reference
     from tabflow.features import Feature, FeatureSpec
-    from tabflow.monitoring import drift_check
+    from tabflow.monitoring.captures import drift_check
 
     rng = np.random.default_rng(0)
     n_ref, n = 200_000, 1_000_000

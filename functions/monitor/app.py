@@ -12,7 +12,8 @@ from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
 from tabflow.adapters.tables import WranglerTables
 from tabflow.ingestion import load_contract
-from tabflow.monitoring import MonitorContext, check_dataset
+from tabflow.monitoring.check import check_dataset
+from tabflow.monitoring.context import MonitorContext
 from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import MonitorSettings
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tabflow.contract import Gates
+from tabflow.evaluation.metrics import expected_calibration_error, roc_auc
 from tabflow.gates import HeldOut, decide, decide_regression
 from tabflow.intervals import auc_difference, auc_interval, ece_interval, error_difference
-from tabflow.stats import expected_calibration_error, roc_auc
 
 
 def labels(n: int, seed: int, rate: float = 0.26) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,8 @@ from tabflow.errors import BadRequest, ConcurrentUpdate, ModelNotFound
 from tabflow.features import FeatureSpec
 from tabflow.ingestion import IngestConfig, ingest_object
 from tabflow.models.base import load_stored
-from tabflow.monitoring import MonitorContext, check_dataset
+from tabflow.monitoring.check import check_dataset
+from tabflow.monitoring.context import MonitorContext
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.predictor import Predictor
 from tabflow.training import frame_columns
