@@ -35,7 +35,9 @@ def promote(
     spec_uri = s3_uri(model_bucket, f"{prefix}/features.json")
     store.put(spec_uri, spec_bytes, "application/json")
     reference_uri = s3_uri(model_bucket, f"{prefix}/reference.json")
-    store.put(reference_uri, store.get(trained["reference_uri"]), "application/json")
+    store.put(
+        reference_uri, store.get(trained["candidates"][winner]["reference_uri"]), "application/json"
+    )
     calibration_uri = s3_uri(model_bucket, f"{prefix}/calibration.json")
     store.put(
         calibration_uri,
