@@ -107,7 +107,7 @@ def _write_release(
     model_file = chosen["model_uri"].rsplit("/", 1)[-1]
     model_uri, model_bytes = copy(chosen["model_uri"], model_file, "application/octet-stream")
     spec_uri, spec_bytes = copy(trained["spec_uri"], "features.json", "application/json")
-    reference_uri, _ = copy(trained["reference_uri"], "reference.json", "application/json")
+    reference_uri, _ = copy(chosen["reference_uri"], "reference.json", "application/json")
     calibration_uri, calibration_bytes = copy(
         chosen["calibration_uri"], "calibration.json", "application/json"
     )
