@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
+from tabflow.adapters.tables import WranglerTables
 from tabflow.ingestion import load_contract
 from tabflow.monitoring import MonitorContext, check_dataset
 from tabflow.observability import logger, metrics, tracer
@@ -26,6 +28,8 @@ ctx = MonitorContext(
     workflow=StepFunctionsWorkflow(settings.state_machine_arn)
     if settings.state_machine_arn
     else None,
+    tables=WranglerTables(),  # retraining adds the labelled captures to the curated data
+    pii_salt=lambda: pii_salt(settings.pii_salt_secret),
 )
 
 

@@ -51,3 +51,8 @@ class BadRequest(TabflowError):
         super().__init__(message)
         self.errors = errors or []
         self.status = status
+
+
+class PiiSaltUnavailable(TabflowError):
+    """PII must be hashed but there is no salt (no secret configured, unreadable or empty):
+    nothing is hashed without one, and nothing raw is stored instead."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from tabflow import emails
+from tabflow import emails, pii
 from tabflow.contract import Contract, parse_contract
 from tabflow.errors import ContractError, ObjectNotFound, SchemaError
 from tabflow.observability import logger
@@ -130,7 +130,7 @@ def ingest_object(
 
     report.update(
         counts=result.counts,
-        columns=result.columns,
+        columns=pii.redact_summaries(result.columns, pii.policy(contract.columns)),
         ignored_columns=result.ignored_columns,
         renamed_headers=result.headers,
         warnings=result.warnings,

@@ -7,6 +7,7 @@ retraining started) lives in the lake at monitoring/<dataset>/state.json."""
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from tabflow import emails
+from tabflow import emails, pii
 from tabflow.contract import Contract
 from tabflow.drift import DriftReport, ReferenceProfile, check_window
 from tabflow.errors import ObjectNotFound
@@ -39,6 +40,7 @@ class MonitorContext:
     recipients: list[str]
     workflow: Workflow | None = None
     tables: TableStore | None = None  # set: retraining adds the labelled captures to the data
+    pii_salt: Callable[[], str] | None = None  # label ids of a pii: hash id are hashed with it
 
 
 def read_captures(
@@ -290,6 +292,9 @@ def check_dataset(
             model_version=champion.version,
         )
         labels = read_labels(ctx.store, ctx.raw_bucket, dataset, contract)
+        labels = pii.label_ids(
+            labels, pii.policy(contract.columns).get(contract.id_column), ctx.pii_salt
+        )
         result["decay"] = decay_check(everything, labels, champion, contract, now)
 
     # What deserves an email: persistent drift, and decay, each outside its cooldown.

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     alert_recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
     code_version: str = "dev"
     stage: str = "dev"
+    # The PiiSaltSecret's ARN, for the functions that store data (ingest, batch, predict,
+    # monitor); read through adapters/secrets.py only when a contract hashes a column.
+    pii_salt_secret: str = ""
 
     @field_validator("alert_recipients", mode="before")
     @classmethod
@@ -51,7 +54,8 @@ class PredictSettings(Settings):
     model_cache_ttl_seconds: float = 60.0
     max_records: int = 1000
     max_body_bytes: int = 2 * 1024 * 1024
-    capture_flush_seconds: float = 1.0
+    # The longest an invocation waits for its captures to be written (tabflow.serving.capture)
+    capture_max_wait_seconds: float = 5.0
 
 
 class MonitorSettings(Settings):
