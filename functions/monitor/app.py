@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
 from tabflow.adapters.tables import WranglerTables
@@ -29,6 +30,7 @@ ctx = MonitorContext(
     if settings.state_machine_arn
     else None,
     tables=WranglerTables(),  # retraining adds the labelled captures to the curated data
+    pii_salt=lambda: pii_salt(settings.pii_salt_secret),
 )
 
 

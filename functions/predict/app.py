@@ -10,8 +10,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tabflow import emails
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
-from tabflow.errors import BadRequest, ModelNotFound, ModelUnavailable, TransientError
+from tabflow.errors import (
+    BadRequest,
+    ModelNotFound,
+    ModelUnavailable,
+    PiiSaltUnavailable,
+    TransientError,
+)
 from tabflow.naming import check_dataset_name
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
@@ -50,13 +57,14 @@ try:
         cache.get(known)
 except Exception:  # never fail init: a champion that cannot load now loads on first request
     logger.exception("preloading champions failed")
-capture = CaptureBuffer(store, settings.lake_bucket, interval=settings.capture_flush_seconds)
+capture = CaptureBuffer(store, settings.lake_bucket, max_wait=settings.capture_max_wait_seconds)
 predictor = Predictor(
     cache,
     store,
     lake_bucket=settings.lake_bucket,
     max_records=settings.max_records,
     capture=capture,
+    pii_salt=lambda: pii_salt(settings.pii_salt_secret),
 )
 app = APIGatewayRestResolver()
 
@@ -180,6 +188,18 @@ def throttled(exc: TransientError) -> Response:
     )
 
 
+@app.exception_handler(PiiSaltUnavailable)
+def no_salt(exc: PiiSaltUnavailable) -> Response:
+    """The model's PII fields cannot be hashed: nothing is scored or captured raw instead."""
+    logger.error("PII salt unavailable", extra={"problem": str(exc)})
+    message = "unavailable: this dataset's PII fields cannot be hashed (the salt is unreadable)"
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message}),
+    )
+
+
 @app.not_found
 def unknown_route(exc: NotFoundError) -> Response:
     return Response(
@@ -195,4 +215,7 @@ def unknown_route(exc: NotFoundError) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:  # captures are written before the environment can be frozen (or retired)
+        capture.end_invocation(context.get_remaining_time_in_millis() / 1000)

@@ -83,3 +83,8 @@ class InvalidDatasetName(BadRequest):
         super().__init__(
             message, [{"record": None, "field": "dataset", "problem": message}], status=404
         )
+
+
+class PiiSaltUnavailable(TabflowError):
+    """PII must be hashed but there is no salt (no secret configured, unreadable or empty):
+    nothing is hashed without one, and nothing raw is stored instead."""
