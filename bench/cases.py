@@ -68,8 +68,59 @@ def ingest_1m_rows() -> dict:
     }
 
 
+def ingest_gz_bomb() -> dict:
+    """The ingest use case on a gzip bomb of valid Telco rows (all duplicates, the costliest
+    content) that would expand to 2 GiB: refused at the default MaxDecompressedBytes. The
+    figure is the time to refuse it; peak_rss_mb is the process's peak (the bound at work)."""
+    import zlib
+
+    from tabflow.adapters.memory import MemoryMailer, MemoryStore, MemoryTables, MemoryWorkflow
+    from tabflow.ingestion import IngestConfig, ingest_object
+    from tabflow.readers import DEFAULT_MAX_BYTES
+
+    header, row = (ROOT / "datasets" / "telco_churn.csv").read_bytes().split(b"\n")[:2]
+    chunk = (row + b"\n") * (2**20 // (len(row) + 1))
+    # One gzip member: after a full flush the compressed chunk is the same every time, so it
+    # is made once and repeated 2,048 times (the trailer's CRC is not needed: nothing
+    # reaches it). The file is 7 MB; gzip -d would write 2 GiB.
+    pack = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = pack.compress(header + b"\n") + pack.flush(zlib.Z_FULL_FLUSH)
+    block = pack.compress(chunk) + pack.flush(zlib.Z_FULL_FLUSH)
+    data = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + start + block * 2048 + pack.flush()
+    data += bytes(8)
+    store = MemoryStore()
+    store.put(
+        "s3://raw/contracts/telco_churn.yaml",
+        (ROOT / "datasets" / "telco_churn.yaml").read_bytes(),
+    )
+    key = "incoming/telco_churn/bomb.csv.gz"
+    store.put(f"s3://raw/{key}", data)
+    started = time.perf_counter()
+    outcome = ingest_object(
+        key=key,
+        etag="e",
+        size=len(data),
+        config=IngestConfig("raw", "lake", ["a@example.com"], 1 << 31),
+        store=store,
+        tables=MemoryTables(store),
+        workflow=MemoryWorkflow(),
+        mailer=MemoryMailer(),
+    )
+    seconds = time.perf_counter() - started
+    assert outcome.status == "rejected" and "MaxDecompressedBytes" in outcome.problems[0]
+    return {
+        "name": "ingest_gz_bomb",
+        "value": round(seconds, 2),
+        "unit": "s",
+        "gz_kb": round(len(data) / 1024),
+        "would_expand_mb": 2048,
+        "limit_mb": DEFAULT_MAX_BYTES >> 20,
+    }
+
+
 CASES: dict[str, Callable[[], dict]] = {
     "ingest_1m_rows": ingest_1m_rows,
+    "ingest_gz_bomb": ingest_gz_bomb,
 }
 
 
@@ -82,7 +133,7 @@ def drift_1m_rows() -> dict:
     from tabflow.contract import Monitoring
     from tabflow.drift import build_reference
     from tabflow.features import Feature, FeatureSpec
-    from tabflow.monitoring import drift_check
+    from tabflow.monitoring.captures import drift_check
 
     rng = np.random.default_rng(0)
     n_ref, n = 200_000, 1_000_000

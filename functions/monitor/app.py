@@ -8,11 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
 from tabflow.adapters.tables import WranglerTables
 from tabflow.ingestion import load_contract
-from tabflow.monitoring import MonitorContext, check_dataset
+from tabflow.monitoring.check import check_dataset
+from tabflow.monitoring.context import MonitorContext
 from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import MonitorSettings
 
@@ -28,6 +30,7 @@ ctx = MonitorContext(
     if settings.state_machine_arn
     else None,
     tables=WranglerTables(),  # retraining adds the labelled captures to the curated data
+    pii_salt=lambda: pii_salt(settings.pii_salt_secret),
 )
 
 
@@ -35,7 +38,9 @@ def _publish(dataset: str, result: dict[str, Any]) -> None:
     """CloudWatch metrics with a dataset dimension (one EMF document each). PSI is one metric
     name with a ``feature`` dimension: dashboards and alarms find every feature with one
     SEARCH, and a new feature adds no metric name."""
-    values = [("DriftedFeatures", len(result.get("drifted", [])), MetricUnit.Count, {})]
+    values: list[tuple[str, float, MetricUnit, dict[str, str]]] = [
+        ("DriftedFeatures", len(result.get("drifted", [])), MetricUnit.Count, {})
+    ]
     if (result.get("decay") or {}).get("auc") is not None:
         values.append(("LabelledAUC", result["decay"]["auc"], MetricUnit.NoUnit, {}))
     drift = result.get("drift") or {}

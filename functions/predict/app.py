@@ -10,14 +10,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tabflow import emails
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
-from tabflow.errors import BadRequest, ModelNotFound
+from tabflow.errors import (
+    BadRequest,
+    ModelNotFound,
+    ModelUnavailable,
+    PiiSaltUnavailable,
+    TransientError,
+)
 from tabflow.naming import check_dataset_name
 from tabflow.observability import logger, metrics, tracer
 from tabflow.openapi import document as openapi_document
-from tabflow.ports import ModelVersion
 from tabflow.request_body import read_json_body
-from tabflow.serving.cache import ChampionCache
+from tabflow.serving.cache import ChampionCache, Incident
 from tabflow.serving.capture import CaptureBuffer
 from tabflow.serving.predictor import Predictor
 from tabflow.settings import PredictSettings
@@ -27,9 +33,12 @@ store = S3Store()
 mailer = SesMailer(settings.sender_email)
 
 
-def alert_load_failure(new: ModelVersion, serving: ModelVersion, exc: Exception) -> None:
+def alert_incident(incident: Incident) -> None:
+    """Sent by the one process that recorded the incident first (see ChampionCache)."""
     mailer.send(
-        emails.model_load_failed(new.dataset, new.version, serving.version, repr(exc)),
+        emails.model_load_failed(
+            incident.dataset, incident.champion, incident.serving, "\n".join(incident.problems)
+        ),
         settings.alert_recipients,
     )
 
@@ -39,7 +48,8 @@ cache = ChampionCache(
     registry,
     store,
     ttl=settings.model_cache_ttl_seconds,
-    on_load_failure=alert_load_failure,
+    model_bucket=settings.model_bucket,
+    on_incident=alert_incident,
 )
 # Champions load at init (the cold start), so the first request is as fast as the others.
 try:
@@ -47,15 +57,29 @@ try:
         cache.get(known)
 except Exception:  # never fail init: a champion that cannot load now loads on first request
     logger.exception("preloading champions failed")
-capture = CaptureBuffer(store, settings.lake_bucket, interval=settings.capture_flush_seconds)
+capture = CaptureBuffer(store, settings.lake_bucket, max_wait=settings.capture_max_wait_seconds)
 predictor = Predictor(
     cache,
     store,
     lake_bucket=settings.lake_bucket,
     max_records=settings.max_records,
     capture=capture,
+    pii_salt=lambda: pii_salt(settings.pii_salt_secret),
 )
 app = APIGatewayRestResolver()
+
+
+def fallback_header(app: APIGatewayRestResolver, next_middleware: Any) -> Response:
+    """A version other than the registered champion serves (it does not load): say so."""
+    response = next_middleware(app)
+    dataset = (app.current_event.path_parameters or {}).get("dataset")
+    serving = cache.peek(dataset) if dataset else None
+    if serving is not None and serving.fallback is not None and response.status_code == 200:
+        response.headers["X-Model-Fallback"] = serving.fallback.header(serving.version.version)
+    return response
+
+
+app.use(middlewares=[fallback_header])
 
 
 @app.get("/health")
@@ -75,7 +99,7 @@ def predict(dataset: str) -> dict[str, Any]:
     event = app.current_event
     body = read_json_body(
         event.body,
-        base64_encoded=event.is_base64_encoded,
+        base64_encoded=bool(event.is_base64_encoded),
         headers=event.headers,
         max_bytes=settings.max_body_bytes,
     )
@@ -137,6 +161,45 @@ def no_model(exc: ModelNotFound) -> Response:
     )
 
 
+@app.exception_handler(ModelUnavailable)
+def model_unavailable(exc: ModelUnavailable) -> Response:
+    """No registered version loads: a 503 that names every problem (never a 502)."""
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(
+            {
+                "message": str(exc),
+                "errors": [{"record": None, "field": "model", "problem": p} for p in exc.problems],
+            }
+        ),
+        headers={"Retry-After": "60"},
+    )
+
+
+@app.exception_handler(TransientError)
+def throttled(exc: TransientError) -> Response:
+    """The registry or the model store is throttled or briefly unavailable: try again."""
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": f"temporarily unavailable, retry: {exc}", "errors": []}),
+        headers={"Retry-After": "1"},
+    )
+
+
+@app.exception_handler(PiiSaltUnavailable)
+def no_salt(exc: PiiSaltUnavailable) -> Response:
+    """The model's PII fields cannot be hashed: nothing is scored or captured raw instead."""
+    logger.error("PII salt unavailable", extra={"problem": str(exc)})
+    message = "unavailable: this dataset's PII fields cannot be hashed (the salt is unreadable)"
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message}),
+    )
+
+
 @app.not_found
 def unknown_route(exc: NotFoundError) -> Response:
     return Response(
@@ -152,4 +215,7 @@ def unknown_route(exc: NotFoundError) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:  # captures are written before the environment can be frozen (or retired)
+        capture.end_invocation(context.get_remaining_time_in_millis() / 1000)

@@ -15,8 +15,9 @@ from tabflow.adapters.memory import MemoryMailer, MemoryRegistry, MemoryStore
 from tabflow.contract import Monitoring, parse_contract
 from tabflow.drift import build_reference, check_window
 from tabflow.features import Feature, FeatureSpec
-from tabflow.monitoring import MonitorContext, check_dataset
 from tabflow.monitoring.captures import window_columns
+from tabflow.monitoring.check import check_dataset
+from tabflow.monitoring.context import MonitorContext
 from tabflow.ports import ModelVersion
 
 PLANS = ("basic", "plus", "pro")

@@ -98,6 +98,40 @@ HOSTILE = [
         "Invalid control character",
     ),
     ("unterminated string", '{"a": "' + '\\"' * 50_000, False, {}, 400, "Unterminated string"),
+    # Batches (more than 64 brackets) take another path: the same answers.
+    (
+        "duplicate key in record 999",
+        '{"records": [' + ", ".join([TEXT] * 999 + ['{"a": 1, "a": 2}']) + "]}",
+        False,
+        {},
+        400,
+        'duplicate key "a"',
+    ),
+    (
+        "duplicate key nested in a batch",
+        "[" + ", ".join(['{"k": {"z": 1, "z": 2}}'] * 100) + "]",
+        False,
+        {},
+        400,
+        'duplicate key "z"',
+    ),
+    (
+        "5,000 digits in a batch",
+        "[" + ", ".join([TEXT] * 99 + ["9" * 5000]) + "]",
+        False,
+        {},
+        400,
+        "5000 digits",
+    ),
+    ("NaN in a batch", "[" + ", ".join([TEXT] * 99 + ['{"a": NaN}']) + "]", False, {}, 400, "NaN"),
+    (
+        "lone surrogate in a batch",
+        "[" + ", ".join([TEXT] * 99 + ['"\\udbff"']) + "]",
+        False,
+        {},
+        400,
+        "surrogate",
+    ),
 ]
 
 
@@ -131,6 +165,10 @@ ACCEPTED = [
     ("NUL escape", '{"contract": "a\\u0000b"}', False, {}),
     ("non-ASCII UTF-8, base64", b64('{"contract": "Café ☕"}'.encode()), True, {}),
     ("a 1 MB key", json.dumps({"k" * 1_000_000: 1}), False, {}),
+    ("1,000 records", json.dumps({"records": [RECORD] * 1000}), False, {}),
+    ("1,000 records, a list", json.dumps([RECORD] * 1000), False, {}),
+    ("objects nested in a batch", json.dumps([{"k": {"z": 1}, "x": [{"y": 2}]}] * 100), False, {}),
+    ("colons and brackets in keys", json.dumps([{"a:[{": 1, 'b\\"}:': "]:"}] * 100), False, {}),
 ]
 
 
@@ -163,6 +201,30 @@ def test_any_ordinary_json_reads_the_same_as_text_or_base64(value, as_b64, ascii
     text = json.dumps(value, ensure_ascii=ascii_only)
     body = b64(text.encode()) if as_b64 else text
     assert read(body, b64_flag=as_b64) == json.loads(text)
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+batch_record = st.dictionaries(
+    st.sampled_from(["tenure", "contract", "a:b", '"[{', "x\\"]),
+    scalars
+    | st.lists(scalars, max_size=2)
+    | st.dictionaries(st.text(max_size=3), scalars, max_size=2),
+    max_size=5,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(batch_record, min_size=65, max_size=70), st.booleans())
+def test_a_batch_reads_the_same_as_json_loads_reads_it(records, wrapped):
+    """Over 64 brackets the reader checks duplicate keys by counting: the same result."""
+    text = json.dumps({"records": records} if wrapped else records)
+    assert read(text) == json.loads(text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,6 +1,9 @@
 """A local API Gateway: HTTP requests on 127.0.0.1 -> REST API proxy events -> the handler.
 
-What `sam local start-api` does with Docker, for the Api events of template.yaml."""
+What `sam local start-api` does with Docker, for the Api events of template.yaml. As forgiving
+and as strict as API Gateway where a client would notice: header names in any case, chunked
+bodies, a 400 (not a dropped connection) for a body whose length cannot be known, 413 over
+10 MB, 502 for a function's answer over Lambda's 6 MB, many clients at once."""
 
 import base64
 import json
@@ -120,9 +123,11 @@ class LocalGateway:
                 length = int(value)
                 if length > MAX_BODY:
                     # Read and drop a body of sane size, so that the client reads the 413
-                    # instead of a reset; a larger one closes the connection after the answer.
+                    # instead of a reset; of a larger one, what has arrived.
                     if length <= 4 * MAX_BODY:
                         self._discard(length)
+                    else:
+                        self._drain_briefly()
                     return None
                 return self._read(length)
 
@@ -138,6 +143,17 @@ class LocalGateway:
                     if not chunk:
                         raise BadFraming("the body ended early")
                     length -= len(chunk)
+
+            def _drain_briefly(self) -> None:
+                """Read what the client has sent already (closing a socket with unread data
+                resets it, and the client may lose the answer)."""
+                self.connection.settimeout(0.2)
+                try:
+                    for _ in range(256):
+                        if not self.rfile.read1(1 << 16):
+                            break
+                except OSError:  # TimeoutError included: nothing more has arrived
+                    pass
 
             def _chunked(self) -> bytes | None:
                 parts: list[bytes] = []
@@ -157,6 +173,7 @@ class LocalGateway:
                         break
                     total += size
                     if total > MAX_BODY:
+                        self._drain_briefly()
                         return None  # the connection closes after the 413
                     parts.append(self._read(size))
                     if self.rfile.readline(3).strip():

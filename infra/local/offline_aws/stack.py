@@ -20,7 +20,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from offline_aws import outbox
+from offline_aws import moto_patches, outbox
 from offline_aws.deploy import Deployment, Schedule, deploy
 from offline_aws.gateway import LocalGateway
 from offline_aws.runtime import Invocation, LambdaRuntime, worker_base_env
@@ -28,86 +28,12 @@ from offline_aws.scheduler import Scheduler, scheduled_event
 from offline_aws.template import REGION
 
 _current: "OfflineStack | None" = None
-_patched = False
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _install_moto_patches() -> None:
-    """Route moto's Lambda invocations to our runtime, make S3 notifications async (as on
-    AWS) instead of moto's synchronous call that swallows errors, and run Batch jobs as local
-    processes (moto would need Docker)."""
-    global _patched
-    if _patched:
-        return
-    from moto.awslambda.models import LambdaFunction
-    from moto.batch.models import Job
-    from moto.s3 import notifications
-
-    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        self.logs_backend.ensure_log_group(self.logs_group_name)
-        if _current is None:
-            return (
-                json.dumps(
-                    {"errorType": "Runtime.Unavailable", "errorMessage": "no offline stack"}
-                ),
-                True,
-                "",
-            )
-        result = _current.runtime.invoke(self.function_name, event if event is not None else {})
-        return json.dumps(result.payload, default=str), result.errored, result.logs
-
-    def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
-        if _current is not None:
-            _current.invoke_async(fn_arn.split(":")[6], event_body)
-
-    def _run_batch_job(self: Any) -> None:
-        if _current is None:
-            self._mark_stopped(success=False)
-            return
-        _current.run_batch_job(self)
-
-    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
-    notifications._invoke_awslambda = _invoke_awslambda
-    Job.run = _run_batch_job  # type: ignore[method-assign]
-    _normalise_batch_task_casing()
-    _patched = True
-
-
-def _normalise_batch_task_casing() -> None:
-    """moto's Step Functions interpreter passes a Batch task's Parameters to boto3 as written
-    (JobName, ContainerOverrides.Environment[].Name) and reads the answer the same way, where
-    Step Functions maps them to the API's casing (jobName, ...) and back. Its own helpers for
-    that mapping are there but not called; call them for Batch tasks."""
-    import botocore.session
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_batch as batch_task,
-    )
-    from moto.stepfunctions.parser.utils import camel_to_snake_case
-
-    model = botocore.session.get_session().get_service_model("batch")
-    operations = {camel_to_snake_case(name): name for name in model.operation_names}
-
-    def operation(self: Any, action: str | None) -> Any:
-        return model.operation_model(operations[self._get_boto_service_action(action)])
-
-    def normalise_parameters(
-        self: Any, parameters: dict, boto_service_name: Any = None, service_action_name: Any = None
-    ) -> None:
-        self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
-
-    def normalise_response(
-        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
-    ) -> None:
-        self._from_boto_response(response, operation(self, service_action_name).output_shape)
-
-    cls = batch_task.StateTaskServiceBatch
-    cls._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
-    cls._normalise_response = normalise_response  # type: ignore[method-assign]
 
 
 class OfflineStack:
@@ -158,7 +84,7 @@ class OfflineStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
         os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions calls Lambda here
-        _install_moto_patches()
+        moto_patches.install(lambda: _current, outbox.write)
         outbox.install(self.state_dir / "outbox")
         self._server = ThreadedMotoServer(
             ip_address="127.0.0.1", port=self.moto_port, verbose=False

@@ -110,15 +110,22 @@ def _check(path: Path, sample: Path | None) -> int:
 
 def registry_main(argv: list[str] | None = None) -> int:
     """`registry list DATASET` / `registry rollback DATASET VERSION` against the registry
-    table (REGISTRY_TABLE; AWS_ENDPOINT_URL for the offline AWS)."""
+    table (REGISTRY_TABLE; AWS_ENDPOINT_URL for the offline AWS). A rollback first loads and
+    verifies the target as the API would (files, sha256, a probe prediction) and refuses one
+    that does not load; the pointer then moves by conditional write."""
     import os
 
     from tabflow.adapters.dynamodb import DynamoRegistry
-    from tabflow.errors import ConcurrentUpdate, ModelNotFound
+    from tabflow.errors import ConcurrentUpdate, ModelLoadError, ModelNotFound
 
     parser = argparse.ArgumentParser(prog="registry", description="Model registry")
     parser.add_argument(
         "--table", default=os.environ.get("REGISTRY_TABLE"), help="registry table name"
+    )
+    parser.add_argument(
+        "--model-bucket",
+        default=os.environ.get("MODEL_BUCKET"),
+        help="the model bucket a version's files must be in (default: its model file's)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="versions of a dataset, the champion marked")
@@ -138,11 +145,18 @@ def registry_main(argv: list[str] | None = None) -> int:
                 f"{mark} v{v.version}  {v.kind:<8}  AUC {v.metrics.get('auc')}  {v.created_at:%Y-%m-%d %H:%M}  run {v.run_id}"
             )
         return 0
+    from tabflow.adapters.s3 import S3Store
+    from tabflow.serving.cache import load_version
+
     try:
         target = registry.get_version(args.dataset, args.version)
+        load_version(S3Store(), target, model_bucket=args.model_bucket)
         registry.set_champion(
             args.dataset, target.version, expected=current.version if current else None
         )
+    except ModelLoadError as exc:
+        print(f"registry rollback: refused, the target does not load: {exc}", file=sys.stderr)
+        return 1
     except (ModelNotFound, ConcurrentUpdate) as exc:
         print(f"registry rollback: {exc}", file=sys.stderr)
         return 1

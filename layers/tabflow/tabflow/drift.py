@@ -61,9 +61,10 @@ class ReferenceProfile:
         d = json.loads(text)
 
         def fp(x: dict) -> FeatureProfile:
-            seqs = {k: tuple(x.get(k, ())) for k in ("edges", "counts", "sample", "quantiles")}
-            scalars = {k: x[k] for k in ("name", "kind", "missing", "rows")}
-            return FeatureProfile(**scalars, **seqs, importance=x.get("importance", 0.0))
+            seqs = [tuple(x.get(k, ())) for k in ("edges", "counts", "sample", "quantiles")]
+            edges, counts, sample, quantiles = seqs
+            head = (x["name"], x["kind"], edges, counts, x["missing"], x["rows"])
+            return FeatureProfile(*head, sample, quantiles, x.get("importance", 0.0))
 
         return cls(
             rows=d["rows"],
@@ -257,6 +258,7 @@ class DriftReport:
             "rows": self.rows,
             "drifted": [c.feature for c in self.drifted],
             "moved_unused": [c.feature for c in self.unused_moved],
+            "showing": [c.feature for c in self.checks if any(t.drifted for t in c.tests)],
             "features": [c.to_dict() for c in self.features],
             "score": self.score.to_dict() if self.score else None,
         }
@@ -300,17 +302,13 @@ def check_window(
     return DriftReport(n, checks, score_check)
 
 
-def _z(cfg: Monitoring) -> float:
-    return NormalDist().inv_cdf(cfg.confidence)
-
-
 def _proportion_test(
     name: str, k1: int, n1: int, k2: int, n2: int, threshold: float, cfg: Monitoring
 ) -> TestResult:
     """Change of a rate (reference k1/n1 -> window k2/n2): a two-proportion test, and the
     change in points with an Agresti-Caffo interval (sound near 0 and for small windows)."""
     p = stats.two_proportion_p(k1, n1, k2, n2)
-    low, high = stats.rate_change_interval(k1, n1, k2, n2, _z(cfg))
+    low, high = stats.rate_change_interval(k1, n1, k2, n2, NormalDist().inv_cdf(cfg.confidence))
     change = k2 / max(n2, 1) - k1 / max(n1, 1)
     return TestResult(name, change, p, abs(change), threshold, low, high)
 
@@ -362,9 +360,11 @@ def _categorical_check(
     k = len(profile.counts)
     counts = np.bincount(col[~absent].astype(np.intp), minlength=k)[:k]
     ref_counts = np.asarray(profile.counts, float)
-    ref_shares, now_shares = profile.shares, counts / max(counts.sum(), 1)
+    ref_shares, now_shares = profile.shares, counts / max(int(counts.sum()), 1)
     chi2, p = stats.chi2_contingency(ref_counts, counts)
-    low, high = stats.share_change_interval(ref_counts, counts, _z(cfg))
+    low, high = stats.share_change_interval(
+        ref_counts, counts, NormalDist().inv_cdf(cfg.confidence)
+    )
     change = float(np.max(np.abs(now_shares - ref_shares))) if counts.sum() else 0.0
     js = stats.jensen_shannon(ref_shares, now_shares) if counts.sum() else 0.0
     unseen_test = _proportion_test(

@@ -304,16 +304,36 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
     )
 
 
-def model_load_failed(dataset: str, new_version: int, serving_version: int, error: str) -> Email:
+def model_load_failed(
+    dataset: str, new_version: int, serving_version: int | None, error: str
+) -> Email:
+    """The champion does not load: what serves instead (None: nothing, the API answers 503)."""
+    serving = f"v{serving_version}" if serving_version is not None else "nothing (503)"
     rows = [
         ("dataset", dataset),
-        ("new champion", f"v{new_version}"),
-        ("still serving", f"v{serving_version}"),
+        ("champion", f"v{new_version}"),
+        ("serving", serving),
         ("error", error[:2000]),
     ]
+    if serving_version is None:
+        subject = f"[tabflow] {dataset}: champion v{new_version} failed to load; no version loads"
+        intro = (
+            "No registered version of this dataset loads: the prediction API answers 503 "
+            "and batch scoring rejects files until a version that loads is the champion."
+        )
+    else:
+        subject = (
+            f"[tabflow] {dataset}: champion v{new_version} failed to load; "
+            f"v{serving_version} keeps serving"
+        )
+        intro = (
+            f"The champion could not be loaded and verified; v{serving_version} serves instead "
+            "(responses carry an X-Model-Fallback header)."
+        )
     return _email(
-        f"[tabflow] {dataset}: champion v{new_version} failed to load; v{serving_version} keeps serving",
-        "The prediction API could not load the new champion and kept the previous one.",
+        subject,
+        intro,
         rows,
-        "Check the model files and their sha256 in the registry; promote again or roll back.",
+        "Check the model files and their sha256 in the registry; promote again or roll back "
+        "(registry rollback refuses a version that does not load).",
     )

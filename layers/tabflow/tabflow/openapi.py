@@ -72,6 +72,11 @@ class ModelInfo(BaseModel):
     created_at: str
     features: list[FeatureInfo]
     sha256: str
+    fallback: dict[str, Any] | None = Field(
+        None,
+        description="Set when the registered champion does not load and this older version "
+        "serves instead: {champion, problem}",
+    )
 
 
 def document() -> dict[str, Any]:
@@ -104,6 +109,10 @@ def document() -> dict[str, Any]:
         },
         "422": {
             "description": "A record breaks the contract: the field and the problem are named",
+            **ref("ErrorResponse"),
+        },
+        "503": {
+            "description": "No registered version of the dataset loads: each problem is named",
             **ref("ErrorResponse"),
         },
     }
@@ -143,6 +152,13 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "One prediction per record",
+                            "headers": {
+                                "X-Model-Fallback": {
+                                    "description": "Present when the registered champion does "
+                                    "not load and an older version answered: which and why",
+                                    "schema": {"type": "string"},
+                                }
+                            },
                             **ref("PredictResponse"),
                         },
                         **errors,
@@ -157,6 +173,7 @@ def document() -> dict[str, Any]:
                         "200": {"description": "Model card summary", **ref("ModelInfo")},
                         "403": errors["403"],
                         "404": errors["404"],
+                        "503": errors["503"],
                     },
                 }
             },

@@ -43,7 +43,8 @@ DEFAULT_MAX_BYTES = 128 << 20
 # table of empty values is bounded by rows x columns, not by its text.
 BYTES_PER_VALUE = 4
 PARQUET_BATCH_ROWS = 16384
-MAX_HEADER_BYTES = 16 << 20  # a 20,000-column header is about 300 KB
+MAX_HEADER_BYTES = 16 << 20
+SNIFF_LINES = 100  # a 20,000-column header is about 300 KB
 JSON_CHUNK_LINES = 50_000
 TEXT_EXTENSIONS = frozenset({"csv", "tsv", "tab", "txt", "psv", "dat"})
 JSON_EXTENSIONS = frozenset({"jsonl", "ndjson", "json"})
@@ -251,7 +252,9 @@ def _decode(data: bytes, encoding: str, name: str) -> str:
 def sniff_delimiter(text: str, header: str | None = None) -> str:
     """The delimiter of a CSV sample; ``header`` is the whole first line when the sample cut
     it short (a wide file's header can be far longer than any sample)."""
-    sample = text[:65536]
+    # The first lines only: csv.Sniffer costs (lines x characters used), 30 s on 64 KiB of
+    # two-byte lines.
+    sample = "\n".join(text[:65536].split("\n", SNIFF_LINES)[:SNIFF_LINES])
     header = sample.split("\n", 1)[0] if header is None else header
     try:
         found = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
@@ -297,7 +300,8 @@ def _read_csv(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> RawTable:
     head = payload[:65536].decode("utf-8", errors="ignore")
-    header_text = first_record(payload, name).decode("utf-8", errors="replace").rstrip("\r")
+    header = first_record(payload, name)
+    header_text = header.decode("utf-8", errors="replace").rstrip("\r")
     sep = sniff_delimiter(head, header_text) if delimiter == "auto" else delimiter
     # At most this many values, before the header is split (a 100 MB header line would be
     # millions of Python strings): every line a record, every delimiter a column.
@@ -309,6 +313,11 @@ def _read_csv(
         raise SchemaError(f"{name}: the first line holds no column names", file=name)
 
     max_broken = max_broken_rows(max_bytes)
+    # pyarrow skips lines, not records: a quoted header that spans lines is cut off instead
+    # (zero-copy slice), and the first data row's line and record number move with it.
+    header_breaks = header.count(b"\n")
+    source = pa.py_buffer(payload)[len(header) + 1 :] if header_breaks else payload
+    skip = 0 if header_breaks else 1
 
     def read(
         threads: bool, multiline: bool, block: int = BLOCK_SIZE
@@ -323,10 +332,10 @@ def _read_csv(
 
         try:
             table = pacsv.read_csv(
-                pa.BufferReader(payload),  # no copy (io.BytesIO copies a bytearray)
+                pa.BufferReader(source),  # no copy (io.BytesIO copies a bytearray)
                 read_options=pacsv.ReadOptions(
                     use_threads=threads,
-                    skip_rows=1,
+                    skip_rows=skip,
                     column_names=[f"c{i}" for i in range(len(columns))],
                     block_size=block,
                 ),
@@ -355,12 +364,18 @@ def _read_csv(
     if quoted:
         for column in table.columns:
             newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
-    lines, broken = _line_numbers(newlines, invalid, len(columns))
+    lines, broken = _line_numbers(
+        newlines, invalid, len(columns), first_line=2 + header_breaks, first_number=1 + skip
+    )
     return RawTable(table, columns, lines, "csv", encoding, sep, broken)
 
 
 def _line_numbers(
-    newlines: np.ndarray, invalid: list[pacsv.InvalidRow], n_columns: int
+    newlines: np.ndarray,
+    invalid: list[pacsv.InvalidRow],
+    n_columns: int,
+    first_line: int = 2,
+    first_number: int = 2,
 ) -> tuple[np.ndarray, list[BrokenRow]]:
     """Physical start line of every row, from the number of line breaks inside each record.
 
@@ -371,15 +386,17 @@ def _line_numbers(
     spans = np.ones(total, dtype=np.int64)  # lines each record occupies
     valid_mask = np.ones(total, dtype=bool)
     for row in invalid:
-        idx = (row.number or 0) - 2  # record number -> 0-based data row
+        idx = (row.number or 0) - first_number  # record number -> 0-based data row
         if 0 <= idx < total:
             valid_mask[idx] = False
             spans[idx] = 1 + row.text.count("\n")
     spans[valid_mask] = 1 + newlines
-    starts = 2 + np.concatenate([[0], np.cumsum(spans)[:-1]])
+    starts = first_line + np.concatenate([[0], np.cumsum(spans)[:-1]])
     broken = [
         BrokenRow(
-            int(starts[(row.number or 0) - 2]) if 0 <= (row.number or 0) - 2 < total else -1,
+            int(starts[(row.number or 0) - first_number])
+            if 0 <= (row.number or 0) - first_number < total
+            else -1,
             f"expected {n_columns} fields, found {row.actual_columns}",
             row.text[:1000],
         )

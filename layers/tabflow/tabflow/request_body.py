@@ -31,7 +31,7 @@ MAX_INT_DIGITS = 300
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 # bytes.translate tables (C speed over the whole body): what the checks below look at.
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}":')
 _NUMBER_SHAPES = bytes(  # digits -> 0, e and E -> e, + stays, anything else -> a space
     ord("0") if b in b"0123456789" else ord("e") if b in b"eE" else b if b == ord("+") else 32
     for b in range(256)
@@ -59,11 +59,17 @@ def read_json_body(
         raise _reject(
             'the body is empty: send a JSON record, a list of records or {"records": [...]}'
         )
-    _check_depth(data)
-    decoder = _CHECKING_DECODER if _may_hold_big_numbers(data) else _DECODER
+    skeleton = _skeleton(data)
+    _check_depth(skeleton)
+    numbers = _may_hold_big_numbers(data)
     try:
-        parsed = decoder.decode(text)
-        if _SURROGATE_ESCAPE.search(data):
+        # Parsed without the duplicate-key hook (a Python call per object), then counted:
+        # every key/value separator must be a key of the body or of a record. Otherwise (a
+        # duplicate key, or objects nested in records) parsed again, with the hook.
+        parsed = _decoder(numbers, duplicates=False).decode(text)
+        if _record_keys(parsed) != skeleton.count(b":"):
+            parsed = _decoder(numbers, duplicates=True).decode(text)
+        if (b"\\ud" in data or b"\\uD" in data) and _SURROGATE_ESCAPE.search(data):
             _check_strings(parsed)
     except _Refused as exc:
         raise _reject(str(exc)) from None
@@ -145,22 +151,27 @@ def _decoded(body: str, base64_encoded: bool, max_bytes: int) -> tuple[str, byte
         ) from None
 
 
-def _check_depth(data: bytes) -> None:
+def _skeleton(data: bytes) -> bytes:
+    """The body's structure: its brackets and colons outside strings, in order.
+
+    Escaped quotes and backslashes go first (they are string content). Then only brackets,
+    colons and quotes are kept. A character is inside a string when an odd number of quotes
+    comes before it, so dropping two adjacent quotes keeps that; the quotes left then enclose
+    brackets or colons that are inside strings, dropped with them."""
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in skeleton:
+        skeleton = b"".join(skeleton.split(b'"')[::2])
+    return skeleton
+
+
+def _check_depth(skeleton: bytes) -> None:
     """Refuse nesting deeper than MAX_DEPTH before the (recursive) parser sees it.
 
-    Escapes and then strings are dropped, leaving the brackets; innermost pairs are then
-    removed one level per pass: the passes, plus the openers that never close, bound the
-    depth the parser would reach."""
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
-        return
-    if b"\\" in data:  # an escaped quote or backslash is string content
-        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    # Brackets and quotes only. A character is inside a string when an odd number of quotes
-    # comes before it, so dropping two adjacent quotes keeps that; what quotes remain then
-    # enclose brackets inside strings, dropped with them.
-    brackets = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
-    if b'"' in brackets:
-        brackets = b"".join(brackets.split(b'"')[::2])
+    Innermost bracket pairs are removed one level per pass: the passes, plus the openers
+    that never close, bound the depth the parser would reach."""
+    brackets = skeleton.replace(b":", b"")
     depth = 0
     while brackets and depth <= MAX_DEPTH:
         shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
@@ -169,6 +180,18 @@ def _check_depth(data: bytes) -> None:
         brackets, depth = shorter, depth + 1
     if depth + brackets.count(b"[") + brackets.count(b"{") > MAX_DEPTH:
         raise _reject(f"JSON nested more than {MAX_DEPTH} levels deep")
+
+
+def _record_keys(body: Any) -> int:
+    """The keys of the body's objects where records live: the body itself, and the objects
+    of a top-level list or of its "records" list."""
+    if isinstance(body, dict):
+        records = body.get("records")
+        inner = sum(len(r) for r in records if type(r) is dict) if type(records) is list else 0
+        return len(body) + inner
+    if type(body) is list:
+        return sum(len(r) for r in body if type(r) is dict)
+    return 0
 
 
 def _may_hold_big_numbers(data: bytes) -> bool:
@@ -239,8 +262,19 @@ def _short(text: str, limit: int = 40) -> str:
     return json.dumps(text if len(text) <= limit else text[:limit] + "…")
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_constant)
-# With the number checks, for a body that may hold a number too large (a Python call per number).
-_CHECKING_DECODER = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_constant, parse_int=_int, parse_float=_float
-)
+# Decoders by (number checks, duplicate-key check). The number hooks run only for a body that
+# may hold a number too large; the duplicate-key hook only when the count of keys is off.
+_DECODERS = {
+    (numbers, duplicates): json.JSONDecoder(
+        parse_constant=_constant,
+        object_pairs_hook=_no_duplicates if duplicates else None,
+        parse_int=_int if numbers else None,
+        parse_float=_float if numbers else None,
+    )
+    for numbers in (False, True)
+    for duplicates in (False, True)
+}
+
+
+def _decoder(numbers: bool, *, duplicates: bool) -> json.JSONDecoder:
+    return _DECODERS[numbers, duplicates]

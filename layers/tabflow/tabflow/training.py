@@ -6,6 +6,7 @@ The candidates themselves (fitting, saving, loading, scoring) are in tabflow.mod
 import numpy as np
 import pandas as pd
 
+from tabflow import pii
 from tabflow.contract import NUMBER_TYPES, ColumnType, Contract
 from tabflow.features import Feature, FeatureSpec
 from tabflow.targets import label_vector, opposite_spelling
@@ -75,6 +76,7 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
         timestamp=contract.timestamp_column if uses_entity else None,
         id_column=contract.id_column,
         task=contract.target.kind,
+        pii=pii.policy(contract.columns),
     )
     return spec.with_history(frame_columns(spec, frame)) if uses_entity else spec
 

@@ -4,7 +4,6 @@ Nothing is dropped silently: every input row ends up in exactly one of curated, 
 (with line, column and reason) or duplicates, and ``counts`` proves it. The checks run as
 vectorised Arrow kernels over whole columns; Python only touches the rows that are bad."""
 
-import hashlib
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tabflow import pii
 from tabflow.contract import Contract
 from tabflow.errors import SchemaError
 from tabflow.readers import RawTable
@@ -187,15 +187,8 @@ def _duplicates(frame: pd.DataFrame, table: pa.Table, contract: Contract) -> np.
 
 
 def hash_values(values: pa.Array, salt: str) -> pa.Array:
-    """Salted sha256 of each value (missing stays missing): joins still work, values do not leak."""
-    key = salt.encode()
-    return pa.array(
-        [
-            None if v is None else hashlib.sha256(key + str(v).encode()).hexdigest()
-            for v in values.to_pylist()
-        ],
-        pa.string(),
-    )
+    """The column under ``pii: hash`` (tabflow.pii: keyed by the salt; missing stays missing)."""
+    return pa.array(pii.hash_many(values.to_pylist(), salt), pa.string())
 
 
 def _quarantine_records(

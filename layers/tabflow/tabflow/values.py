@@ -17,7 +17,8 @@ How serving calls it (pure Python: no pandas or pyarrow on the predict path)::
     lookup = name_lookup(rules.values())                # once per model
     record, clashes = canonical_fields(record, lookup)  # "Monthly Charges" -> monthly_charges
     column = parse_column(rules[name], [r.get(name) for r in records])
-    column.values    # int, float, bool, str, datetime (naive UTC) or None (missing)
+    column.values    # int, float, bool, str, datetime (naive UTC; for FeatureSpec.matrix:
+                     # np.array(values, "datetime64[s]")) or None (missing)
     column.problems  # [(record index, reason)], e.g. (3, "not a whole number")
 
 Targets: ``targets.resolve_target`` resolves labels with these rules."""

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tabflow import emails
+from tabflow import emails, pii
 from tabflow.contract import Contract
 from tabflow.drift import ReferenceProfile
 from tabflow.features import FeatureSpec
@@ -84,6 +84,9 @@ def check_dataset(
             model_version=champion.version,
         )
         labels = read_labels(ctx.store, ctx.raw_bucket, dataset, contract)
+        labels = pii.label_ids(
+            labels, pii.policy(contract.columns).get(contract.id_column), ctx.pii_salt
+        )
         result["decay"] = decay_check(everything, labels, champion, contract, now)
 
     decayed = result.get("decay", {}).get("status") == "decay"

@@ -2,10 +2,13 @@
 explain them, capture them. No pandas or scikit-learn on this path (cold start)."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tabflow.errors import BadRequest
+from tabflow import pii
+from tabflow.errors import BadRequest, PiiSaltUnavailable
+from tabflow.features import FeatureSpec
 from tabflow.models.base import score
 from tabflow.observability import logger
 from tabflow.ports import ModelVersion, ObjectStore
@@ -23,8 +26,11 @@ class Predictor:
         lake_bucket: str,
         max_records: int,
         capture: CaptureWriter | None = None,
+        pii_salt: Callable[[], str] | None = None,
     ) -> None:
+        """``pii_salt`` is called only for a champion whose fields or id are ``pii: hash``."""
         self._cache, self._store = cache, store
+        self._pii_salt = pii_salt
         self._capture_sink = capture or CaptureWriter(store, lake_bucket)
         self._metadata_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._lake, self._max = lake_bucket, max_records
@@ -51,6 +57,7 @@ class Predictor:
             )
         champion = self._cache.get(dataset)
         spec = champion.spec
+        records, id_of = self._pii(spec, records)
         columns = records_to_columns(spec, records)
         x = spec.serving_matrix(columns)
         scored = score(
@@ -72,12 +79,30 @@ class Predictor:
             "predictions": predictions,
         }
         ids = (
-            [r.get(spec.id_column) if isinstance(r, dict) else None for r in records]
+            [id_of(r.get(spec.id_column)) if isinstance(r, dict) else None for r in records]
             if spec.id_column
             else None
         )
         self._capture(dataset, request_id, columns, ids, answer)
         return answer
+
+    def _pii(self, spec: FeatureSpec, records: list[Any]) -> tuple[list[Any], Callable[[Any], Any]]:
+        """The contract's PII policy on a request, as ingest applied it to the training data:
+        ``pii: hash`` fields (an entity key) are hashed before validation and scoring (the
+        model's categories and entity history hold hashes), and the id to capture is hashed
+        (or dropped), so no raw value reaches the capture."""
+        if not spec.pii:
+            return records, _same
+        hashed = [f.name for f in spec.fields if spec.pii.get(f.name) == "hash"]
+        id_rule = spec.pii.get(spec.id_column) if spec.id_column else None
+        if not hashed and id_rule != "hash":
+            return records, (lambda _: None) if id_rule == "drop" else _same
+        if self._pii_salt is None:
+            raise PiiSaltUnavailable("this model's fields are PII to hash but no salt is set")
+        salt = self._pii_salt()
+        if hashed:
+            records = pii.hash_record_fields(records, hashed, salt)
+        return records, lambda value: pii.apply_to_value(value, id_rule, salt)
 
     def model_info(self, dataset: str) -> dict[str, Any]:
         champion = self._cache.get(dataset)
@@ -102,6 +127,10 @@ class Predictor:
             "sha256": v.sha256,
             "gates": self._metadata(v).get("gates", []),
             "model_card_uri": self._metadata(v).get("model_card_uri"),
+            # the registered champion does not load: this older version serves instead
+            "fallback": None
+            if champion.fallback is None
+            else {"champion": champion.fallback.champion, "problem": champion.fallback.problem},
         }
 
     def _metadata(self, version: ModelVersion) -> dict[str, Any]:
@@ -123,9 +152,9 @@ class Predictor:
         ids: list[Any] | None,
         answer: dict,
     ) -> None:
-        """Store what the model saw (its validated input fields only: nothing else of the
-        request, so no PII), the id to join delayed labels, and the score: one JSON line per
-        record, read by the drift monitor."""
+        """Store what the model saw (its validated input fields only, PII fields already
+        hashed: nothing else of the request), the id to join delayed labels (hashed when the
+        contract says so), and the score: one JSON line per record, read by the monitor."""
         at = datetime.now(UTC).isoformat()
         version, scores = answer["model_version"], [p["score"] for p in answer["predictions"]]
 
@@ -148,3 +177,7 @@ class Predictor:
             ]
 
         self._capture_sink.add(dataset, lines, len(scores))
+
+
+def _same(value: Any) -> Any:
+    return value

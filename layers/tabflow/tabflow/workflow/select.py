@@ -13,6 +13,7 @@ def select(results: list[dict[str, Any]], store: ObjectStore) -> dict[str, Any]:
     keys = (
         "model_uri",
         "calibration_uri",
+        "reference_uri",
         "params",
         "calibration",
         "threshold",
@@ -31,7 +32,6 @@ def select(results: list[dict[str, Any]], store: ObjectStore) -> dict[str, Any]:
         "split_uri": lgbm["split_uri"],
         "split": lgbm["split"],
         "tuning": lgbm["tuning"],
-        "reference_uri": lgbm["reference_uri"],
         "importance": lgbm["importance"],
         "rows": lgbm["rows"],
         "baseline": lgbm.get("baseline"),

@@ -1,17 +1,19 @@
 """Train: fit one candidate on the fit rows, calibrate it and choose its threshold on the
-validation rows (the workflow trains the candidates in parallel branches). The branch of the
-kind that describes the run (LightGBM) also writes the feature spec, the drift reference, the
-feature importance and, for a regression, the seasonal baseline."""
+validation rows (the workflow trains the candidates in parallel branches). Each candidate
+writes its own drift reference, profiled on what it will serve (calibrated scores, its own
+importance), so whichever wins, the monitor compares like with like. The branch of the kind
+that describes the run (LightGBM) also writes the feature spec, the feature importance shown
+in reports and, for a regression, the seasonal baseline."""
 
 from typing import Any
 
 import numpy as np
 
-from tabflow.drift import build_reference
+from tabflow.drift import ReferenceProfile, build_reference
 from tabflow.evaluation.baselines import seasonal_baseline
 from tabflow.evaluation.metrics import binary_metrics, regression_metrics
 from tabflow.features import FeatureSpec
-from tabflow.models.base import KINDS, Fitted, TrainingRows, candidate
+from tabflow.models.base import KINDS, Fitted, Model, TrainingRows, candidate, load_calibrated
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, TableStore, s3_uri
 from tabflow.training import frame_columns
@@ -64,10 +66,17 @@ def train_candidate(
         method=cfg.calibration,
         rule=cfg.threshold_rule,
     )
+    model_bytes = kind.save(fitted)
     model_uri = s3_uri(model_bucket, f"{prefix}/{name}/{kind.model_file}")
-    store.put(model_uri, kind.save(fitted), kind.content_type)
+    store.put(model_uri, model_bytes, kind.content_type)
+    calibration_bytes = calibrated.calibrator.to_json().encode()
     calibration_uri = s3_uri(model_bucket, f"{prefix}/{name}/calibration.json")
-    store.put(calibration_uri, calibrated.calibrator.to_json().encode(), "application/json")
+    store.put(calibration_uri, calibration_bytes, "application/json")
+    # The reference describes exactly what this candidate serves: loaded as the API loads it.
+    served = load_calibrated(name, model_bytes, calibration_bytes)
+    reference = served_reference(spec, x, split, served, cfg.seed)
+    reference_uri = s3_uri(model_bucket, f"{prefix}/{name}/reference.json")
+    store.put(reference_uri, reference.to_json().encode(), "application/json")
     validation = (
         regression_metrics(y_valid, calibrated.scores)
         if regression
@@ -79,6 +88,7 @@ def train_candidate(
     out.update(
         model_uri=model_uri,
         calibration_uri=calibration_uri,
+        reference_uri=reference_uri,
         params=fitted.params,
         calibration=calibrated.calibrator.method,
         threshold=calibrated.threshold,
@@ -113,8 +123,8 @@ def _describe_run(
     fitted: Fitted,
     seed: int,
 ) -> dict[str, Any]:
-    """The feature spec and the drift reference (training rows only, this model's raw scores
-    and gain), the top importance and, for a regression, the baseline to beat."""
+    """The feature spec, the top importance (gain) and, for a regression, the baseline to
+    beat."""
     out: dict[str, Any] = {}
     out["spec_uri"] = s3_uri(model_bucket, f"{prefix}/features.json")
     store.put(out["spec_uri"], spec.to_json().encode(), "application/json")
@@ -125,22 +135,34 @@ def _describe_run(
         for n, g in zip(spec.names, gain, strict=True)
     }
     train_idx = np.asarray(split["train_rows"])
-    profile_rows = (
-        train_idx
-        if len(train_idx) <= REFERENCE_ROWS
-        else np.sort(np.random.default_rng(seed).choice(train_idx, REFERENCE_ROWS, replace=False))
-    )
-    reference = build_reference(
-        spec, x[profile_rows], model.predict(x[profile_rows]), importance, seed=seed
-    )
-    out["reference_uri"] = s3_uri(model_bucket, f"{prefix}/reference.json")
-    store.put(out["reference_uri"], reference.to_json().encode(), "application/json")
     out["importance"] = dict(sorted(importance.items(), key=lambda kv: -kv[1])[:10])
     if spec.task == "regression":
         out["baseline"] = seasonal_baseline(
             y[train_idx], None if times is None else times[train_idx]
         )
     return out
+
+
+def served_reference(
+    spec: FeatureSpec, x: np.ndarray, split: dict[str, Any], served: Model, seed: int
+) -> ReferenceProfile:
+    """The drift reference of a model as served: feature profiles of the training rows, the
+    distribution of the scores the API will return for them (calibrated), and each feature's
+    share of the mean absolute contribution (what the explanations show; zero for a feature
+    the model never uses)."""
+    train_idx = np.asarray(split["train_rows"])
+    rows = (
+        train_idx
+        if len(train_idx) <= REFERENCE_ROWS
+        else np.sort(np.random.default_rng(seed).choice(train_idx, REFERENCE_ROWS, replace=False))
+    )
+    sample = x[rows]
+    weight = np.abs(np.nan_to_num(served.contributions(sample))).mean(axis=0)
+    total = float(weight.sum())
+    importance = {
+        n: float(w / total) if total else 0.0 for n, w in zip(spec.names, weight, strict=True)
+    }
+    return build_reference(spec, sample, served.predict(sample), importance, seed=seed)
 
 
 def train(
