@@ -247,6 +247,7 @@ def worker_base_env(endpoint: str, region: str) -> dict[str, str]:
         "OPENBLAS_CORETYPE",
         "OPENBLAS_L2_SIZE",
         "OMP_NUM_THREADS",
+        "OMP_WAIT_POLICY",
     )
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(
