@@ -136,6 +136,13 @@ def _cases() -> list[Case]:
             "above the limit",
             size=2 << 30,
         ),
+        Case(
+            "object over MaxDecompressedBytes already",
+            "hostile/big.csv",
+            table(*GOOD_ROWS),
+            "(MaxDecompressedBytes)",
+            size=LIMIT + 1,
+        ),
         Case("a spreadsheet", "hostile/report.xlsx", b"PK\x03\x04" + b"\x00" * 64, ".xlsx"),
         Case("a zip archive", "hostile/data.csv.zip", b"PK\x03\x04" + b"\x00" * 64, ".zip"),
         Case("empty file", "hostile/empty.csv", b"", "the file is empty"),
