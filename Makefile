@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 
 
 
-.PHONY: scan env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench bench-scale clean
+.PHONY: scan env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench bench-scale bench-functions clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -101,3 +101,6 @@ bench: $(STAMP) ## speed/memory figures as ratios to a floor measured in the sam
 
 bench-scale: $(STAMP) ## time and peak memory of each training task by rows: the Lambda/Batch switch point
 	$(PY) -m bench.scale $(if $(ROWS),--rows $(ROWS))
+
+bench-functions: $(STAMP) ## each built function's size with its layers and cold import time (after make build)
+	$(PY) -m bench.functions

@@ -133,7 +133,7 @@ def drift_1m_rows() -> dict:
     from tabflow.contract import Monitoring
     from tabflow.drift import build_reference
     from tabflow.features import Feature, FeatureSpec
-    from tabflow.monitoring import drift_check
+    from tabflow.monitoring.captures import drift_check
 
     rng = np.random.default_rng(0)
     n_ref, n = 200_000, 1_000_000
@@ -241,8 +241,10 @@ def train_300k_rows() -> dict:
 
     import lightgbm as lgb
 
-    from tabflow import pipeline
     from tabflow.adapters.memory import MemoryStore, MemoryTables
+    from tabflow.workflow.prepare import prepare
+    from tabflow.workflow.train import train_candidate
+    from tabflow.workflow.trial import trial
 
     n = 300_000
     frame, contract = training_data(n)
@@ -256,11 +258,11 @@ def train_300k_rows() -> dict:
         "curated_uri": "s3://lake/curated/bench/data.parquet",
         "contract_uri": "s3://raw/contracts/bench.yaml",
     }
-    state["prepare"] = pipeline.prepare(state, store=store, tables=tables, lake_bucket="lake")
+    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake")
     defaults = state["prepare"]["trials"][0]
     # Tuning excluded from the timing: one real trial (the defaults) gives the rounds.
     state["trials"] = [
-        pipeline.trial(
+        trial(
             {**state, "trial": defaults, "split_uri": state["prepare"]["split_uri"]},
             store=store,
             tables=tables,
@@ -269,14 +271,14 @@ def train_300k_rows() -> dict:
 
     # The LightGBM candidate's task (the linear baseline trains in a parallel branch).
     def lightgbm_task() -> dict:
-        return pipeline.train_candidate(
+        return train_candidate(
             state, "lightgbm", store=store, tables=tables, model_bucket="models", lake_bucket="lake"
         )
 
     value_s = _best(lightgbm_task, repeat=2)
     lgbm = lightgbm_task()
     started = time.perf_counter()
-    pipeline.train_candidate(
+    train_candidate(
         state, "linear", store=store, tables=tables, model_bucket="models", lake_bucket="lake"
     )
     linear_s = time.perf_counter() - started
@@ -324,12 +326,14 @@ def _champion_in_moto(root: Path):
     import boto3
 
     from offline_aws.deploy import deploy
-    from tabflow import pipeline
     from tabflow.adapters.dynamodb import DynamoRegistry
     from tabflow.adapters.memory import MemoryMailer, MemoryWorkflow
     from tabflow.adapters.s3 import S3Store
     from tabflow.adapters.tables import WranglerTables
     from tabflow.ingestion import IngestConfig, ingest_object
+    from tabflow.workflow.evaluate import evaluate
+    from tabflow.workflow.promote import promote
+    from tabflow.workflow.train import train
 
     dep = deploy(root, "bench", lambda s: boto3.client(s, region_name="us-east-1"))
     s3 = boto3.client("s3", region_name="us-east-1")
@@ -353,16 +357,12 @@ def _champion_in_moto(root: Path):
         mailer=MemoryMailer(),
     )
     state = dict(workflow.started[out.run_id])
-    state["train"] = pipeline.train(
-        state, store=store, tables=tables, model_bucket=models, lake_bucket=lake
-    )
+    state["train"] = train(state, store=store, tables=tables, model_bucket=models, lake_bucket=lake)
     registry = DynamoRegistry(dep.ref("RegistryTable"))
-    state["evaluation"] = pipeline.evaluate(
+    state["evaluation"] = evaluate(
         state, store=store, tables=tables, lake_bucket=lake, model_bucket=models, registry=registry
     )
-    pipeline.promote(
-        state, store=store, registry=registry, model_bucket=models, code_version="bench"
-    )
+    promote(state, store=store, registry=registry, model_bucket=models, code_version="bench")
     spec = dep.function_by_logical("PredictFunction")
     os.environ.update(spec.environment)
     module_spec = importlib.util.spec_from_file_location(
@@ -424,7 +424,7 @@ def _predict_case(batch: int) -> dict:
             champion.spec,
             champion.model.model._booster,
         )  # the calibrated LightGBM's Booster
-        from tabflow.serving import records_to_columns
+        from tabflow.serving.records import records_to_columns
 
         rows = records[:batch]
         x = spec.serving_matrix(records_to_columns(spec, rows))
@@ -633,3 +633,13 @@ def local_load() -> dict:
 
 CASES["predict_cold_start"] = predict_cold_start
 CASES["local_load"] = local_load
+
+
+def tuning_vs_defaults() -> dict:
+    """The tuned path against untuned LightGBM on small wide imbalanced files (bench/tuning.py)."""
+    from bench.tuning import tuning_vs_defaults as case
+
+    return case()
+
+
+CASES["tuning_vs_defaults"] = tuning_vs_defaults

@@ -56,8 +56,9 @@ def setup(rows: int, folder: Path) -> dict:
     """The curated data, the Prepare step's output and the trained candidates, as the later
     tasks find them."""
     from bench.cases import training_data
-    from tabflow import pipeline
     from tabflow.adapters.memory import MemoryStore, MemoryTables
+    from tabflow.workflow.prepare import prepare
+    from tabflow.workflow.train import train
 
     frame, contract = training_data(rows)
     store = MemoryStore()
@@ -66,8 +67,8 @@ def setup(rows: int, folder: Path) -> dict:
     tables.write_parquet(frame, STATE["curated_uri"])
     del frame
     state = dict(STATE)
-    state["prepare"] = pipeline.prepare(state, store=store, tables=tables, lake_bucket="lake")
-    state["train"] = pipeline.train(
+    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake")
+    state["train"] = train(
         state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
     )
     _dump(store, folder)
@@ -75,18 +76,21 @@ def setup(rows: int, folder: Path) -> dict:
 
 
 def child(task: str, folder: Path, state: dict) -> dict:
-    from tabflow import pipeline
     from tabflow.adapters.memory import MemoryTables
+    from tabflow.workflow.evaluate import evaluate
+    from tabflow.workflow.prepare import prepare
+    from tabflow.workflow.train import train_candidate
+    from tabflow.workflow.trial import trial
 
     store = _load(folder)
     tables = MemoryTables(store)
     before = peak_rss_mb()
     started = time.perf_counter()
     if task == "prepare":
-        pipeline.prepare(state, store=store, tables=tables, lake_bucket="lake")
+        prepare(state, store=store, tables=tables, lake_bucket="lake")
     elif task == "trial":
         first = state["prepare"]["trials"][0]
-        pipeline.trial(
+        trial(
             {**state, "trial": first, "split_uri": state["prepare"]["split_uri"]},
             store=store,
             tables=tables,
@@ -94,7 +98,7 @@ def child(task: str, folder: Path, state: dict) -> dict:
     elif task == "evaluate":
         from tabflow.adapters.memory import MemoryRegistry
 
-        pipeline.evaluate(
+        evaluate(
             state,
             store=store,
             tables=tables,
@@ -103,7 +107,7 @@ def child(task: str, folder: Path, state: dict) -> dict:
             registry=MemoryRegistry(),
         )
     else:
-        pipeline.train_candidate(
+        train_candidate(
             state, task, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
         )
     return {

@@ -7,8 +7,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
-from tabflow.batch import BatchConfig, score_object
+from tabflow.file_scoring import BatchConfig, score_object
 from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import IngestLimits
 
@@ -20,6 +21,7 @@ config = BatchConfig(
     max_file_bytes=settings.max_file_bytes,
     max_decompressed_bytes=settings.max_decompressed_bytes,
     allowed_domains=tuple(settings.allowed_recipient_domains),
+    model_bucket=settings.model_bucket,
 )
 store = S3Store()
 registry = DynamoRegistry(settings.registry_table)
@@ -42,6 +44,7 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
             store=store,
             registry=registry,
             mailer=mailer,
+            pii_salt=lambda: pii_salt(settings.pii_salt_secret),
         )
         metrics.add_metric(
             name="BatchRowsScored", unit="Count", value=result.get("counts", {}).get("curated", 0)

@@ -5,12 +5,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tabflow import pipeline
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.tables import WranglerTables
 from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import Settings
+from tabflow.workflow.evaluate import evaluate
 
 settings = Settings()  # type: ignore[call-arg]
 store = S3Store()
@@ -22,7 +22,7 @@ registry = DynamoRegistry(settings.registry_table)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    out = pipeline.evaluate(
+    out = evaluate(
         event,
         store=store,
         tables=tables,

@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.s3 import S3Store
-from tabflow.adapters.secrets import secret_value
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
 from tabflow.adapters.tables import WranglerTables
@@ -100,7 +100,7 @@ def process(obj: dict[str, Any]) -> dict[str, Any]:
         tables=tables,
         workflow=workflow,
         mailer=mailer,
-        pii_salt=lambda: secret_value(settings.pii_salt_secret),
+        pii_salt=lambda: pii_salt(settings.pii_salt_secret),
     )
     metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit="Count", value=1)
     if outcome.status != "accepted":

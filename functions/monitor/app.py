@@ -8,10 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
+from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
+from tabflow.adapters.tables import WranglerTables
 from tabflow.ingestion import load_contract
-from tabflow.monitoring import MonitorContext, check_dataset
+from tabflow.monitoring.check import check_dataset
+from tabflow.monitoring.context import MonitorContext
 from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import MonitorSettings
 
@@ -26,22 +29,31 @@ ctx = MonitorContext(
     workflow=StepFunctionsWorkflow(settings.state_machine_arn)
     if settings.state_machine_arn
     else None,
+    tables=WranglerTables(),  # retraining adds the labelled captures to the curated data
+    pii_salt=lambda: pii_salt(settings.pii_salt_secret),
 )
 
 
 def _publish(dataset: str, result: dict[str, Any]) -> None:
-    """CloudWatch metrics with a dataset dimension (one EMF document each)."""
-    values = {"DriftedFeatures": (len(result.get("drifted", [])), MetricUnit.Count)}
+    """CloudWatch metrics with a dataset dimension (one EMF document each). PSI is one metric
+    name with a ``feature`` dimension: dashboards and alarms find every feature with one
+    SEARCH, and a new feature adds no metric name."""
+    values: list[tuple[str, float, MetricUnit, dict[str, str]]] = [
+        ("DriftedFeatures", len(result.get("drifted", [])), MetricUnit.Count, {})
+    ]
     if (result.get("decay") or {}).get("auc") is not None:
-        values["LabelledAUC"] = (result["decay"]["auc"], MetricUnit.NoUnit)
-    for feature in (result.get("drift") or {}).get("features", []):
-        values[f"PSI.{feature['feature']}"[:250]] = (feature["psi"], MetricUnit.NoUnit)
-    for name, (value, unit) in values.items():
+        values.append(("LabelledAUC", result["decay"]["auc"], MetricUnit.NoUnit, {}))
+    drift = result.get("drift") or {}
+    for check in drift.get("features", []) + ([drift["score"]] if drift.get("score") else []):
+        values.append(("PSI", check["psi"], MetricUnit.NoUnit, {"feature": check["feature"]}))
+    for name, value, unit, dimensions in values:
         with single_metric(
             name=name, unit=unit, value=value, namespace=metrics.namespace
         ) as metric:
             metric.add_dimension(name="dataset", value=dataset)
             metric.add_dimension(name="service", value="monitor")
+            for key, dim in dimensions.items():
+                metric.add_dimension(name=key, value=dim[:1024])
 
 
 @logger.inject_lambda_context(log_event=False)

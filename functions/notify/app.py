@@ -4,11 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tabflow import pipeline
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.ses import SesMailer
 from tabflow.observability import logger, tracer
 from tabflow.settings import Settings
+from tabflow.workflow.notify import notify
 
 settings = Settings()  # type: ignore[call-arg]
 store = S3Store()
@@ -18,4 +18,4 @@ mailer = SesMailer(settings.sender_email)
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.notify(event, store=store, mailer=mailer, recipients=settings.alert_recipients)
+    return notify(event, store=store, mailer=mailer, recipients=settings.alert_recipients)

@@ -4,11 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tabflow import pipeline
 from tabflow.adapters.dynamodb import DynamoRegistry
 from tabflow.adapters.s3 import S3Store
 from tabflow.observability import logger, tracer
 from tabflow.settings import Settings
+from tabflow.workflow.promote import promote
 
 settings = Settings()  # type: ignore[call-arg]
 store = S3Store()
@@ -18,7 +18,7 @@ registry = DynamoRegistry(settings.registry_table)
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.promote(
+    return promote(
         event,
         store=store,
         registry=registry,

@@ -6,11 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tabflow import jobs, pipeline
+from tabflow import container_jobs
 from tabflow.adapters.s3 import S3Store
 from tabflow.adapters.tables import WranglerTables
 from tabflow.observability import logger, tracer
 from tabflow.settings import TrainingSettings
+from tabflow.workflow.prepare import prepare
+from tabflow.workflow.select import select
 
 settings = TrainingSettings()  # type: ignore[call-arg]
 store = S3Store()
@@ -20,7 +22,7 @@ tables = WranglerTables()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.prepare(
+    return prepare(
         event,
         store=store,
         tables=tables,
@@ -33,18 +35,18 @@ def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return jobs.run("trial", event, store=store, tables=tables, settings=settings)
+    return container_jobs.run("trial", event, store=store, tables=tables, settings=settings)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One candidate ({"candidate": "lightgbm" | "linear", "run": state}); the workflow runs
-    the candidates in parallel branches. The same call as a Batch job's (tabflow.jobs)."""
-    return jobs.run("train", event, store=store, tables=tables, settings=settings)
+    the candidates in parallel branches. The same call as a Batch job's (tabflow.container_jobs)."""
+    return container_jobs.run("train", event, store=store, tables=tables, settings=settings)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def select_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.select(event["results"], store)
+    return select(event["results"], store)

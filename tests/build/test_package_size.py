@@ -3,27 +3,20 @@ function importing and working with nothing but its own code, its layers and the
 boto3. Skipped when there is no build (.ci/run builds first)."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench.functions import BUILD, isolated_command
+from bench.functions import deployment_mb as _deployment_mb
 from tests.conftest import ROOT
 
-BUILD = ROOT / ".aws-sam" / "build"
 LIMIT_MB = 250
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "template.yaml").exists(), reason="run `make build` first"
 )
-
-
-def _size_mb(path: Path) -> float:
-    total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-    return total / 2**20
 
 
 def _functions() -> list[str]:
@@ -41,9 +34,7 @@ def _layers_of(function: str) -> list[str]:
 
 
 def deployment_mb(function: str) -> float:
-    return _size_mb(BUILD / function) + sum(
-        _size_mb(BUILD / layer) for layer in _layers_of(function)
-    )
+    return _deployment_mb(function, _layers_of(function))
 
 
 @pytest.mark.parametrize("function", _functions())
@@ -51,47 +42,13 @@ def test_every_function_fits_in_lambda(function):
     assert deployment_mb(function) < LIMIT_MB
 
 
-ENV = {
-    "RAW_BUCKET": "r",
-    "LAKE_BUCKET": "l",
-    "MODEL_BUCKET": "m",
-    "REGISTRY_TABLE": "t",
-    "STATE_MACHINE_ARN": "arn",
-    "IDEMPOTENCY_TABLE": "i",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
-
-
 def run_isolated(function: str, script: str, tmp_path: Path) -> str:
     """Run ``script`` with nothing importable but the built function, its layers and what the
     Lambda runtime provides (boto3 and its dependencies): a missing package fails here."""
     runtime = tmp_path / "runtime"
     runtime.mkdir(exist_ok=True)
-    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
-    for name in RUNTIME_PACKAGES:
-        if (site / name).exists() and not (runtime / name).exists():
-            (runtime / name).symlink_to(site / name)
-    paths = (
-        [BUILD / function]
-        + [BUILD / layer / "python" for layer in _layers_of(function)]
-        + [runtime]
-    )
-    prelude = f"import sys\nsys.path[:0] = {[str(p) for p in paths]!r}\n"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | ENV
-    # Lambda puts each layer's lib/ (/opt/lib) on LD_LIBRARY_PATH: libgomp for LightGBM.
-    env["LD_LIBRARY_PATH"] = ":".join(
-        str(BUILD / layer / "lib")
-        for layer in _layers_of(function)
-        if (BUILD / layer / "lib").is_dir()
-    )
-    proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", prelude + script],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    argv, env = isolated_command(function, _layers_of(function), script, runtime)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -126,8 +83,10 @@ import app, numpy as np
 from tabflow.contract import parse_contract
 from tabflow.readers import read_table
 from tabflow.validation import validate
-from tabflow.training import build_feature_spec, fit_lightgbm, fit_linear, frame_columns, stratified_split, target_vector
-from tabflow.metrics import binary_metrics
+from tabflow.training import build_feature_spec, frame_columns, stratified_split, target_vector
+from tabflow.models.lightgbm import fit_lightgbm
+from tabflow.models.linear import fit_linear
+from tabflow.evaluation.metrics import binary_metrics
 contract = parse_contract(open({CONTRACT!r}).read())
 frame = validate(read_table(open({DATA!r}, 'rb').read(), name='t.csv'), contract, file='t.csv').curated
 spec = build_feature_spec(contract, frame)
@@ -152,12 +111,13 @@ print(binary_metrics(y[test], booster.predict(x[test]), threshold=0.5)['auc'],
 
 def test_the_training_job_runs_with_only_the_train_layers(tmp_path):
     """The scale path's container (infra/batch/Dockerfile) installs what the Train function's
-    layers hold; `python -m tabflow.jobs` must need nothing more."""
+    layers hold; `python -m tabflow.container_jobs` must need nothing more."""
     out = run_isolated(
         "TrainFunction",
         f"""
 import json
-from tabflow import jobs, pipeline
+from tabflow import container_jobs as jobs
+from tabflow.workflow.prepare import prepare
 from tabflow.adapters.memory import MemoryStore, MemoryTables
 from tabflow.contract import parse_contract
 from tabflow.readers import read_table
@@ -170,7 +130,7 @@ frame = validate(read_table(open({DATA!r}, 'rb').read(), name='t.csv'), parse_co
 tables.write_parquet(frame, 's3://lake/curated/telco_churn/t.parquet')
 state = dict(dataset='telco_churn', run_id='r1', curated_uri='s3://lake/curated/telco_churn/t.parquet',
              contract_uri='s3://raw/contracts/telco_churn.yaml')
-state['prepare'] = pipeline.prepare(state, store=store, tables=tables, lake_bucket='lake', engine='batch')
+state['prepare'] = prepare(state, store=store, tables=tables, lake_bucket='lake', engine='batch')
 settings = Settings(raw_bucket='raw', lake_bucket='lake', model_bucket='models', registry_table='t')
 first = state['prepare']['trials'][0]
 trial = jobs.run('trial', dict(state, trial=first, split_uri=state['prepare']['split_uri']),

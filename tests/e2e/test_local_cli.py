@@ -103,7 +103,7 @@ def test_aws_cli_upload_starts_an_execution_that_succeeds(tmp_path, engine):
             (job,) = json.loads(
                 aws("batch", "describe-jobs", "--jobs", next(j["jobId"] for j in jobs))
             )["jobs"]
-            assert job["container"]["command"][:3] == ["python", "-m", "tabflow.jobs"]
+            assert job["container"]["command"][:3] == ["python", "-m", "tabflow.container_jobs"]
         else:
             assert "TrainingJobQueue" not in state["resources"]
         env_file = subprocess.run(

@@ -68,11 +68,27 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
     assert requests.get(f"{stack.api_url}/health", timeout=30).json() == {"status": "ok"}
     assert requests.get(f"{stack.api_url}/nowhere", timeout=30).status_code == 403  # as API Gateway
 
-    for i in range(0, 200, 100):
+    # Unchanged customers, scored by the calibrated champion: no alarm, the score included
+    # (the reference holds the served, calibrated scores, not the raw model's).
+    unchanged = typed_records(ROOT, 1200)[200:]
+    for i in range(0, len(unchanged), 100):
         assert requests.post(
-            url, json={"records": drifted(customers[i : i + 100])}, headers=key, timeout=30
+            url, json={"records": unchanged[i : i + 100]}, headers=key, timeout=30
         ).ok
-    wait_for_captures(stack, "telco_churn", 203)  # 3 + 200 records, written off the request path
+    wait_for_captures(stack, "telco_churn", 1003)  # written off the request path
+    quiet = stack.fire("MonitorFunction")
+    assert not quiet.errored, quiet.payload
+    (check,) = [d for d in quiet.payload["datasets"] if d["dataset"] == "telco_churn"]
+    assert check["status"] == "ok" and check["drifted"] == [], check.get("drift")
+    assert not check["drift"]["score"]["moved"]
+    assert outbox(stack, "*input-drift*.eml") == []
+
+    shifted = drifted(unchanged)
+    for i in range(0, len(shifted), 100):
+        assert requests.post(
+            url, json={"records": shifted[i : i + 100]}, headers=key, timeout=30
+        ).ok
+    wait_for_captures(stack, "telco_churn", 2003)
     result = stack.fire("MonitorFunction")
     assert not result.errored, result.payload
     (check,) = [d for d in result.payload["datasets"] if d["dataset"] == "telco_churn"]
@@ -81,6 +97,10 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
     text = plain_text(alert)
     assert "tenure" in text and check["report_uri"] in text
     assert alert.with_suffix(".html").exists()
+    # The same shift, checked again: the state holds, and nobody is mailed twice.
+    again = stack.fire("MonitorFunction")
+    (check,) = [d for d in again.payload["datasets"] if d["dataset"] == "telco_churn"]
+    assert check["status"] == "drift" and len(outbox(stack, "*input-drift*.eml")) == 1
     assert stack.runtime.errors == []
 
 

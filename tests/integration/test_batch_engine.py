@@ -1,5 +1,5 @@
 """The scale path: with TrainingEngine=batch the template creates a Batch queue and job
-definition, and the training tasks run as jobs of `python -m tabflow.jobs` with only the job
+definition, and the training tasks run as jobs of `python -m tabflow.container_jobs` with only the job
 definition's environment, handing their results to the Select step through S3."""
 
 import json
@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from offline_aws.deploy import plan
-from tabflow import jobs
+from tabflow import container_jobs
 from tests.conftest import ROOT
 from tests.integration.conftest import Context
 from tests.integration.test_handlers import REGION, executions, put
@@ -57,7 +57,7 @@ def _run_job(monkeypatch, aws, task: str, event: dict, result_uri: str) -> int:
         monkeypatch.setenv(item["name"], item["value"])
     monkeypatch.setenv("TABFLOW_EVENT", json.dumps(event))
     monkeypatch.setenv("TABFLOW_RESULT_URI", result_uri)
-    return jobs.main([task])
+    return container_jobs.main([task])
 
 
 def test_training_runs_as_batch_jobs_and_select_collects_their_results(
@@ -125,7 +125,7 @@ def test_a_job_started_wrongly_says_what_is_missing(argv, env, message, monkeypa
     monkeypatch.delenv("TABFLOW_RESULT_URI", raising=False)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    assert jobs.main(argv) == 2
+    assert container_jobs.main(argv) == 2
     assert message in capsys.readouterr().err
 
 

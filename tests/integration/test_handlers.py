@@ -1,3 +1,5 @@
+import base64
+import gzip
 import io
 import json
 from urllib.parse import quote_plus
@@ -257,7 +259,8 @@ def test_rollback_restores_an_earlier_champion_by_conditional_write(
 
 
 def test_no_client_input_makes_the_api_answer_5xx(aws, load_handler, telco_csv):
-    """Random bodies, fields and values (a bounded fuzz): every answer is 200 or a 4xx."""
+    """Random bodies, fields and values (a bounded fuzz), hostile shapes among them, sent as
+    text or base64 in several encodings: every answer is 200 or a 4xx."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -301,19 +304,57 @@ def test_no_client_input_makes_the_api_answer_5xx(aws, load_handler, telco_csv):
         min_size=1,
         max_size=4,
     ).map(json.dumps)
-    bodies = st.one_of(bodies, nearly_valid)
+    # Hostile shapes (issue 12): deep nesting, huge numbers, NaN, duplicate keys, lone
+    # surrogates, long values of a strict category, and valid records around them.
+    valid = json.dumps(TELCO_RECORD)
+    hostile = st.one_of(
+        st.integers(60, 20_000).map(lambda n: "[" * n + "]" * n),
+        st.integers(60, 20_000).map(lambda n: '{"records": ' + "[" * n),
+        st.integers(60, 5_000).map(lambda n: '{"records": [' + '{"x":' * n + "1" + "}" * n + "]}"),
+        st.integers(290, 6_000).map(lambda n: valid.replace('"tenure": 2', f'"tenure": {"9" * n}')),
+        st.sampled_from(["1e999", "-1E+400", "NaN", "Infinity", "1e-999", "-0"]).map(
+            lambda v: valid.replace("95.5", v)
+        ),
+        st.sampled_from(['"\\ud800"', '"\\udc00x"', '"\\ud83d\\ude00"']).map(
+            lambda v: valid.replace('"Month-to-month"', v)
+        ),
+        st.just('{"tenure": 70, ' + valid[1:]),  # a duplicate key
+        st.integers(100, 200_000).map(lambda n: valid.replace("Month-to-month", "\u00e9" * n)),
+    )
+    bodies = st.one_of(bodies, nearly_valid, hostile)
+    # How the body travels: as text, or base64 (API Gateway's binary bodies) in UTF-8, UTF-16,
+    # gzip (with its Content-Encoding), or with a byte-order mark.
+    transports = st.sampled_from(["text", "base64", "utf-16", "gzip", "bom"])
     datasets = st.sampled_from(["telco_churn", "nope", "../etc", "a" * 300, "%00"])
     queries = st.sampled_from([None, {"explain": "false"}, {"explain": "TRUE"}, {"explain": ""}])
 
+    def encoded(body: str, transport: str) -> tuple[str, bool, dict[str, str]]:
+        if transport == "text":
+            return body, False, {}
+        data = body.encode("utf-8", "surrogatepass")
+        if transport == "utf-16":
+            data = body.encode("utf-16", "surrogatepass")
+        elif transport == "gzip":
+            data = gzip.compress(data)
+        elif transport == "bom":
+            data = b"\xef\xbb\xbf" + data
+        headers = {"Content-Encoding": "gzip"} if transport == "gzip" else {}
+        return base64.b64encode(data).decode(), True, headers
+
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(bodies, datasets, queries)
-    def fuzz(body, dataset, query):
+    @given(bodies, transports, datasets, queries)
+    def fuzz(body, transport, dataset, query):
         path = f"/v1/datasets/{dataset}/predict"
+        sent, is_b64, headers = encoded(body, transport)
         event = api_event(
-            "POST", path, "/v1/datasets/{dataset}/predict", {"dataset": dataset}, body
+            "POST", path, "/v1/datasets/{dataset}/predict", {"dataset": dataset}, sent
         )
         event["queryStringParameters"] = query
+        event["isBase64Encoded"] = is_b64
+        event["headers"].update(headers)
         resp = predict.lambda_handler(event, Context())
-        assert resp["statusCode"] < 500, (body, resp)
+        assert resp["statusCode"] < 500, (body[:200], transport, resp)
+        if resp["statusCode"] >= 400:  # an error names the problem, without echoing it whole
+            assert json.loads(resp["body"])["message"] and len(resp["body"]) < 60_000
 
     fuzz()

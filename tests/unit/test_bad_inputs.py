@@ -286,7 +286,7 @@ def test_formula_strings_reach_curated_data_verbatim():
 
 def test_an_inferred_contract_accepts_the_file_it_came_from():
     from tabflow.contract import parse_contract
-    from tabflow.inference import infer_contract
+    from tabflow.contract_draft import draft_contract as infer_contract
     from tabflow.readers import read_table
     from tabflow.validation import validate
 

@@ -33,7 +33,18 @@ def test_fingerprint_changes_with_the_contract():
     [
         (MINIMAL.replace("column: y", "column: z"), "target column 'z' is not declared"),
         (MINIMAL.replace("type: float", "type: decimal"), "columns.x.type"),
-        (MINIMAL.replace('positive_label: "1"', 'positive_label: "yes"'), "positive_label 'yes'"),
+        (MINIMAL.replace('positive_label: "1"', 'positive_label: "2"'), "positive_label '2'"),
+        (
+            MINIMAL.replace('type: category, categories: ["0", "1"]', "type: bool").replace(
+                'positive_label: "1"', 'positive_label: "Churned"'
+            ),
+            "positive_label 'Churned' is not a boolean spelling",
+        ),
+        (
+            MINIMAL + "  monthly_charges: {type: float}\n  Monthly Charges: {type: float}\n",
+            "match the same header spelling 'monthlycharges'",
+        ),
+        (MINIMAL + "  w: {type: float, ignore_case: true}\n", "ignore_case is only allowed"),
         (MINIMAL + "  w: {type: int, min: 5, max: 1}\n", "min 5.0 is above max 1.0"),
         (MINIMAL + "surprise: 1\n", "surprise"),
         ("- just\n- a list\n", "expected a mapping"),
@@ -45,3 +56,15 @@ def test_invalid_contracts_are_rejected_with_the_field_named(text, expected):
         parse_contract(text, source="contracts/demo.yaml")
     assert expected in str(err.value)
     assert "contracts/demo.yaml" in str(err.value)
+
+
+@pytest.mark.parametrize("spelling", ["Yes", "yes", "Y", "true", "TRUE", "1", "t"])
+def test_a_positive_label_is_typed_like_the_target_values(spelling):
+    """A bool target takes any true spelling; a yes/no (or 0/1) category target takes any
+    spelling of its positive side: "yes" on a ["0", "1"] target means "1"."""
+    as_bool = MINIMAL.replace('categories: ["0", "1"]', "").replace("category,", "bool")
+    for text in (as_bool, MINIMAL):
+        contract = parse_contract(
+            text.replace('positive_label: "1"', f'positive_label: "{spelling}"')
+        )
+        assert contract.target.positive_label == spelling

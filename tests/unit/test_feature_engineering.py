@@ -9,7 +9,7 @@ import pytest
 
 from tabflow.contract import parse_contract
 from tabflow.features import FeatureSpec, date_part, entity_aggregates, to_datetime_array
-from tabflow.serving import records_to_columns
+from tabflow.serving.records import records_to_columns
 from tabflow.training import build_feature_spec, frame_columns
 from tests.conftest import ROOT
 
@@ -120,7 +120,7 @@ def test_ratio_and_log_handle_zero_and_negative_inputs():
 
 
 def test_clean_requests_take_the_column_path_and_give_the_same_columns():
-    from tabflow.serving import _checked_columns, _clean_columns
+    from tabflow.serving.records import _checked_columns, _clean_columns
 
     frame = orders_frame()
     spec = build_feature_spec(ORDERS, frame)

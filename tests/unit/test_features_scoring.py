@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from tabflow.features import Feature, FeatureSpec
-from tabflow.scoring import LinearModel, load_model, score
-from tabflow.training import fit_linear, frame_columns
+from tabflow.models.base import load_model, score
+from tabflow.models.linear import LinearModel, fit_linear
+from tabflow.training import frame_columns
 
 SPEC = FeatureSpec(
     (

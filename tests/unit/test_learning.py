@@ -12,9 +12,9 @@ from tabflow.calibration import (
     fit_isotonic,
     fit_platt,
 )
-from tabflow.metrics import average_precision, binary_metrics
-from tabflow.stats import expected_calibration_error
-from tabflow.training import logistic_regression, stratified_split
+from tabflow.evaluation.metrics import average_precision, binary_metrics, expected_calibration_error
+from tabflow.solvers import logistic_regression
+from tabflow.training import stratified_split
 
 RNG = np.random.default_rng(0)
 

@@ -10,7 +10,8 @@ import pytest
 
 from tabflow.contract import ColumnType, FileFormat, parse_contract
 from tabflow.readers import normalise_header, read_table
-from tabflow.validation import hash_values, parse_datetimes, parse_numbers, validate
+from tabflow.validation import hash_values, validate
+from tabflow.value_columns import parse_datetimes, parse_numbers
 from tests.conftest import ROOT
 
 ORDERS = parse_contract((ROOT / "tests" / "data" / "orders.yaml").read_text())

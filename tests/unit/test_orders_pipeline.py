@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabflow import pipeline
 from tabflow.adapters.memory import (
     MemoryMailer,
     MemoryRegistry,
@@ -16,7 +15,11 @@ from tabflow.adapters.memory import (
     MemoryWorkflow,
 )
 from tabflow.ingestion import IngestConfig, ingest_object
-from tabflow.serving import ChampionCache, Predictor
+from tabflow.serving.cache import ChampionCache
+from tabflow.serving.predictor import Predictor
+from tabflow.workflow.evaluate import evaluate
+from tabflow.workflow.promote import promote
+from tabflow.workflow.train import train
 from tests.conftest import ROOT
 from tests.unit.test_feature_engineering import orders_frame
 
@@ -63,10 +66,10 @@ def run():
         pii_salt=lambda: "pepper",
     )
     state = dict(workflow.started[outcome.run_id])
-    state["train"] = pipeline.train(
+    state["train"] = train(
         state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
     )
-    state["evaluation"] = pipeline.evaluate(
+    state["evaluation"] = evaluate(
         state,
         store=store,
         tables=tables,
@@ -74,7 +77,7 @@ def run():
         model_bucket="models",
         registry=registry,
     )
-    state["promotion"] = pipeline.promote(
+    state["promotion"] = promote(
         state, store=store, registry=registry, model_bucket="models", code_version="t"
     )
     return frame, outcome, state, store, registry, tables

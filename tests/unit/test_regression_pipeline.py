@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from tabflow import pipeline
 from tabflow.adapters.memory import (
     MemoryMailer,
     MemoryRegistry,
@@ -14,7 +13,11 @@ from tabflow.adapters.memory import (
     MemoryWorkflow,
 )
 from tabflow.ingestion import IngestConfig, ingest_object
-from tabflow.serving import ChampionCache, Predictor
+from tabflow.serving.cache import ChampionCache
+from tabflow.serving.predictor import Predictor
+from tabflow.workflow.evaluate import evaluate
+from tabflow.workflow.promote import promote
+from tabflow.workflow.train import train
 from tests.conftest import DATASETS, ROOT
 
 DATA = ROOT.parent / "shared" / "data" / "hotel_rates.csv"
@@ -40,10 +43,10 @@ def run():
         mailer=MemoryMailer(),
     )
     state = dict(workflow.started[outcome.run_id])
-    state["train"] = pipeline.train(
+    state["train"] = train(
         state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
     )
-    state["evaluation"] = pipeline.evaluate(
+    state["evaluation"] = evaluate(
         state,
         store=store,
         tables=tables,
@@ -52,7 +55,7 @@ def run():
         registry=registry,
     )
     if state["evaluation"]["promote"]:
-        state["promotion"] = pipeline.promote(
+        state["promotion"] = promote(
             state, store=store, registry=registry, model_bucket="models", code_version="t"
         )
     return outcome, state, store, registry

@@ -157,7 +157,12 @@ def test_operations_are_watched_on_aws():
         "Prediction API latency and errors",
         "Drift: features that moved, labelled AUC",
         "Training jobs on AWS Batch (TrainingEngine batch or auto)",
+        "Drift: PSI of observed values per feature",
     ]
+    # PSI is one metric with a feature dimension (functions/monitor/app.py), not a name each
+    (psi,) = [w for w in body["widgets"] if "PSI" in w["properties"]["title"]]
+    assert 'MetricName="PSI"' in psi["properties"]["metrics"][0][0]["expression"]
+    assert "feature" in psi["properties"]["metrics"][0][0]["expression"]
 
 
 def test_iam_auth_is_an_option_that_fronts_the_same_alias_with_sigv4(cfn):

@@ -457,6 +457,9 @@ def _function(
         Environment={"Variables": env},
         Description=str(props.get("Description", ""))[:256],
     )
+    dead_letter = r.resolve(props.get("DeadLetterQueue") or {})
+    invoke_config = r.resolve(props.get("EventInvokeConfig") or {})
+    on_failure = (invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}
     return FunctionSpec(
         name=name,
         logical_id=logical,
@@ -466,6 +469,9 @@ def _function(
         timeout=int(props.get("Timeout", 3)),
         memory=int(props.get("MemorySize", 128)),
         arn=r.attrs[(logical, "Arn")],
+        max_retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
+        dead_letter_arn=str(dead_letter.get("TargetArn", "")),
+        on_failure_arn=str(on_failure.get("Destination", "")),
     )
 
 

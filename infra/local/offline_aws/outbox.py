@@ -11,7 +11,6 @@ from pathlib import Path
 
 _lock = threading.Lock()
 _outbox: Path | None = None
-_installed = False
 
 
 def _slug(text: str) -> str:
@@ -37,19 +36,6 @@ def write(raw: str | bytes) -> Path | None:
 
 
 def install(outbox: Path) -> None:
-    """Wrap moto's SES backend (in this process) so sent mail lands in ``outbox``."""
-    global _outbox, _installed
+    """Send this process's offline SES mail (moto_patches' ses-outbox) to ``outbox``."""
+    global _outbox
     _outbox = outbox
-    if _installed:
-        return
-    from moto.ses.models import SESBackend
-
-    original = SESBackend.send_raw_email
-
-    def send_raw_email(self, source, destinations, raw_data):  # type: ignore[no-untyped-def]
-        message = original(self, source, destinations, raw_data)
-        write(raw_data)
-        return message
-
-    SESBackend.send_raw_email = send_raw_email  # type: ignore[method-assign]
-    _installed = True

@@ -26,6 +26,12 @@ class FunctionSpec:
     timeout: int = 60
     memory: int = 128
     arn: str = ""
+    # Asynchronous invocations (S3 notifications): retried this many times after a failure,
+    # then the event goes to the dead-letter queue and the record to the on-failure
+    # destination, when the template configures them (DeadLetterQueue, EventInvokeConfig).
+    max_retry_attempts: int = 2
+    dead_letter_arn: str = ""
+    on_failure_arn: str = ""
 
 
 @dataclass
@@ -137,11 +143,11 @@ class LambdaRuntime:
         self.functions[spec.name] = spec
         self._pools[spec.name] = _Pool()
 
-    def invoke(self, name: str, event: Any) -> Invocation:
+    def invoke(self, name: str, event: Any, request_id: str | None = None) -> Invocation:
         spec = self.functions[name]
         pool = self._pools[name]
         worker = self._acquire(spec, pool)
-        request_id = str(uuid.uuid4())
+        request_id = request_id or str(uuid.uuid4())
         start = time.perf_counter()
         n_lines = len(worker.lines)
         reply = worker.call(

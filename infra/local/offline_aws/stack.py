@@ -10,8 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from offline_aws import outbox
+from offline_aws import moto_patches, outbox
 from offline_aws.deploy import Deployment, Schedule, deploy
 from offline_aws.gateway import LocalGateway
 from offline_aws.runtime import Invocation, LambdaRuntime, worker_base_env
@@ -27,86 +28,12 @@ from offline_aws.scheduler import Scheduler, scheduled_event
 from offline_aws.template import REGION
 
 _current: "OfflineStack | None" = None
-_patched = False
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _install_moto_patches() -> None:
-    """Route moto's Lambda invocations to our runtime, make S3 notifications async (as on
-    AWS) instead of moto's synchronous call that swallows errors, and run Batch jobs as local
-    processes (moto would need Docker)."""
-    global _patched
-    if _patched:
-        return
-    from moto.awslambda.models import LambdaFunction
-    from moto.batch.models import Job
-    from moto.s3 import notifications
-
-    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        self.logs_backend.ensure_log_group(self.logs_group_name)
-        if _current is None:
-            return (
-                json.dumps(
-                    {"errorType": "Runtime.Unavailable", "errorMessage": "no offline stack"}
-                ),
-                True,
-                "",
-            )
-        result = _current.runtime.invoke(self.function_name, event if event is not None else {})
-        return json.dumps(result.payload, default=str), result.errored, result.logs
-
-    def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
-        if _current is not None:
-            _current.invoke_async(fn_arn.split(":")[6], event_body)
-
-    def _run_batch_job(self: Any) -> None:
-        if _current is None:
-            self._mark_stopped(success=False)
-            return
-        _current.run_batch_job(self)
-
-    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
-    notifications._invoke_awslambda = _invoke_awslambda
-    Job.run = _run_batch_job  # type: ignore[method-assign]
-    _normalise_batch_task_casing()
-    _patched = True
-
-
-def _normalise_batch_task_casing() -> None:
-    """moto's Step Functions interpreter passes a Batch task's Parameters to boto3 as written
-    (JobName, ContainerOverrides.Environment[].Name) and reads the answer the same way, where
-    Step Functions maps them to the API's casing (jobName, ...) and back. Its own helpers for
-    that mapping are there but not called; call them for Batch tasks."""
-    import botocore.session
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_batch as batch_task,
-    )
-    from moto.stepfunctions.parser.utils import camel_to_snake_case
-
-    model = botocore.session.get_session().get_service_model("batch")
-    operations = {camel_to_snake_case(name): name for name in model.operation_names}
-
-    def operation(self: Any, action: str | None) -> Any:
-        return model.operation_model(operations[self._get_boto_service_action(action)])
-
-    def normalise_parameters(
-        self: Any, parameters: dict, boto_service_name: Any = None, service_action_name: Any = None
-    ) -> None:
-        self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
-
-    def normalise_response(
-        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
-    ) -> None:
-        self._from_boto_response(response, operation(self, service_action_name).output_shape)
-
-    cls = batch_task.StateTaskServiceBatch
-    cls._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
-    cls._normalise_response = normalise_response  # type: ignore[method-assign]
 
 
 class OfflineStack:
@@ -139,6 +66,7 @@ class OfflineStack:
             worker_base_env(self.endpoint, REGION), self.state_dir / "logs", echo_logs=echo_logs
         )
         self._async = ThreadPoolExecutor(max_workers=4, thread_name_prefix="async-invoke")
+        self.async_retry_delay = 1.0  # seconds before the first retry (then 2x, as on AWS)
         self._pending: list[Future[Invocation]] = []
         self._pending_lock = threading.Lock()
         self.deployment: Deployment | None = None
@@ -156,7 +84,7 @@ class OfflineStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
         os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions calls Lambda here
-        _install_moto_patches()
+        moto_patches.install(lambda: _current, outbox.write)
         outbox.install(self.state_dir / "outbox")
         self._server = ThreadedMotoServer(
             ip_address="127.0.0.1", port=self.moto_port, verbose=False
@@ -294,10 +222,87 @@ class OfflineStack:
         return result.payload, result.errored
 
     def invoke_async(self, function: str, event: Any) -> Future[Invocation]:
-        future = self._async.submit(self.runtime.invoke, function, event)
+        """An asynchronous invocation (what S3 notifications make), with Lambda's handling of
+        failures: retried ``max_retry_attempts`` times (the template's EventInvokeConfig,
+        default 2), then the event goes to the dead-letter queue and the invocation record to
+        the on-failure destination, when configured."""
+        future = self._async.submit(self._invoke_with_retries, function, event)
         with self._pending_lock:
             self._pending.append(future)
         return future
+
+    def _invoke_with_retries(self, function: str, event: Any) -> Invocation:
+        spec = self.runtime.functions[function]
+        request_id = str(uuid.uuid4())  # one id for every attempt, as on AWS
+        attempts = 1 + max(0, spec.max_retry_attempts)
+        for attempt in range(1, attempts + 1):
+            result = self.runtime.invoke(function, event, request_id)
+            if not result.errored:
+                return result
+            if attempt < attempts:
+                # AWS waits about 1 minute, then 2; here the same rhythm in seconds.
+                delay = self.async_retry_delay * attempt
+                sys.stderr.write(
+                    f">> {spec.logical_id}: asynchronous invocation failed "
+                    f"(attempt {attempt} of {attempts}), retrying in {delay:g} s\n"
+                )
+                time.sleep(delay)
+        self._failed_async(spec, event, request_id, attempts, result)
+        return result
+
+    def _failed_async(
+        self, spec: Any, event: Any, request_id: str, attempts: int, result: Invocation
+    ) -> None:
+        error = result.payload if isinstance(result.payload, dict) else {}
+        message = str(error.get("errorMessage", ""))[:1000]
+        if spec.dead_letter_arn:
+            self._send_to_queue(
+                spec.dead_letter_arn,
+                json.dumps(event, default=str),
+                {
+                    "RequestID": {"DataType": "String", "StringValue": request_id},
+                    "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                    "ErrorMessage": {"DataType": "String", "StringValue": message or "error"},
+                },
+            )
+        if spec.on_failure_arn:
+            record = {
+                "version": "1.0",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "requestContext": {
+                    "requestId": request_id,
+                    "functionArn": f"{spec.arn}:$LATEST",
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": attempts,
+                },
+                "requestPayload": event,
+                "responseContext": {
+                    "statusCode": 200,
+                    "executedVersion": "$LATEST",
+                    "functionError": "Unhandled",
+                },
+                "responsePayload": error,
+            }
+            if spec.on_failure_arn.startswith("arn:aws:sqs:"):
+                self._send_to_queue(spec.on_failure_arn, json.dumps(record, default=str), {})
+            elif spec.on_failure_arn.startswith("arn:aws:lambda:"):
+                self.invoke_async(spec.on_failure_arn.split(":")[6], record)
+            else:
+                sys.stderr.write(f"!! on-failure destination not emulated: {spec.on_failure_arn}\n")
+        where = spec.dead_letter_arn or spec.on_failure_arn or "nowhere (no DeadLetterQueue)"
+        sys.stderr.write(
+            f"!! {spec.logical_id}: {attempts} attempts failed "
+            f"({error.get('errorType')}: {message[:200]}); event sent to {where}\n"
+        )
+
+    def _send_to_queue(self, arn: str, body: str, attributes: dict[str, Any]) -> None:
+        account, name = arn.split(":")[4:6]
+        try:
+            sqs = self.client("sqs")
+            url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+        except Exception as exc:  # the failure is reported, not lost in a thread
+            sys.stderr.write(f"!! could not send the failed event to {arn}: {exc!r}\n")
 
     def wait_idle(self, timeout: float = 300) -> None:
         """Wait for asynchronous invocations (S3-triggered) to finish."""

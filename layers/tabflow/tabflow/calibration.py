@@ -7,7 +7,8 @@ from typing import Literal
 
 import numpy as np
 
-from tabflow.stats import expected_calibration_error
+from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error
+from tabflow.solvers import logistic_regression
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,6 @@ def _logit(s: np.ndarray) -> np.ndarray:
 
 def fit_platt(scores: np.ndarray, y: np.ndarray) -> Calibrator:
     """Logistic regression of the label on logit(score), by Newton's method (tiny ridge)."""
-    from tabflow.training import logistic_regression
-
     coef, intercept = logistic_regression(
         _logit(np.asarray(scores, float))[:, None], np.asarray(y, float), c=1e6
     )
@@ -107,9 +106,7 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, rule: "ThresholdRule") -
     y = np.asarray(y).astype(bool)
     best_t, best_v = 0.5, None
     for t in candidates:
-        pred = scores >= t
-        tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
-        fn = int((~pred & y).sum())
+        tp, fp, fn, _ = confusion_counts(y, scores >= t)
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         if "false_positive_cost" in rule:

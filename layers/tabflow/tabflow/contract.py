@@ -56,10 +56,14 @@ class Column(BaseModel):
     type: ColumnType
     required: bool = True  # the column must be present in the file
     nullable: bool = True  # a row may leave it empty
-    min: float | None = None
+    min: float | None = None  # hard limits: a value outside is rejected
     max: float | None = None
+    warn_min: float | None = None  # soft limits: a value outside is accepted and counted
+    warn_max: float | None = None
     categories: list[str] | None = None
     unseen: Literal["reject", "keep"] = "reject"  # a category outside the declared list
+    ignore_case: bool = False  # category: "YES", " yes " and "Yes" are the same value
+    missing_markers: list[str] | None = None  # replaces the default markers (NA, ?, none...)
     pii: Literal["none", "drop", "hash"] = "none"  # hash: salted sha256, salt from a secret
     aliases: list[str] = Field(default_factory=list)  # other header spellings of this column
     formats: list[str] | None = None  # datetime: strptime formats tried in order (default ISO 8601)
@@ -182,10 +186,12 @@ class Training(BaseModel):
 
 
 class Monitoring(BaseModel):
-    """Drift and decay checks. A feature drifts when a test rejects "same distribution" at the
+    """Drift and decay checks. A test shows drift when it rejects "same distribution" at the
     false-discovery rate ``fdr`` across all tests of the window (Benjamini-Hochberg) AND the
-    change is large enough to matter (the effect thresholds): big samples cannot alarm on
-    trivia, small samples cannot alarm on noise."""
+    lower bound of its effect (at ``confidence``) passes the effect threshold: big samples
+    cannot alarm on trivia, small samples cannot alarm on noise. The drift state then holds
+    until the upper bound falls below the threshold (hysteresis: one steady state and one
+    email for a steady shift, even near a threshold)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -195,16 +201,21 @@ class Monitoring(BaseModel):
     window_days: float = Field(1.0, gt=0)
     min_rows: int = Field(50, ge=1)
     fdr: float = Field(0.05, gt=0, lt=1)
-    ks_threshold: float = Field(0.05, gt=0, le=1)  # numeric: KS statistic
-    psi_threshold: float = Field(0.2, gt=0.0)  # numeric: reported, and drift on its own above it
-    share_threshold: float = Field(0.05, gt=0, le=1)  # category: largest change of a share
-    missing_threshold: float = Field(0.05, gt=0, le=1)  # change of the missing rate
+    confidence: float = Field(0.95, ge=0.5, lt=1)  # one-sided level of the effect bounds
+    ks_threshold: float = Field(0.05, gt=0, le=1)  # numeric: KS distance
+    psi_threshold: float = Field(0.2, gt=0.0)  # numeric: PSI at or above it is marked as high
+    share_threshold: float = Field(0.025, gt=0, le=1)  # category: largest change of a share
+    missing_threshold: float = Field(0.025, gt=0, le=1)  # change of the missing rate
     unseen_threshold: float = Field(0.02, gt=0, le=1)  # share of unseen categories
     min_importance: float = Field(
         0.0, ge=0, le=1
     )  # features below this importance share never alert
-    persistence: int = Field(1, ge=1)  # consecutive drifted windows before an alert
-    cooldown_hours: float = Field(24.0, ge=0)  # one alert per condition per period
+    # A feature the model gives no importance cannot move its predictions: its drift is
+    # reported (check report, metrics, a line in any alert email) but alerts only if true.
+    alert_on_unused_features: bool = False
+    persistence: int = Field(1, ge=1)  # consecutive drifted windows before entering drift
+    clear_after: int = Field(2, ge=1)  # consecutive windows below threshold before leaving it
+    cooldown_hours: float = Field(24.0, ge=0)  # no new alert of a condition within this period
     label_maturity_days: float = Field(0.0, ge=0)  # predictions younger than this wait for labels
     decay_tolerance: float = Field(0.05, gt=0, le=1)  # AUC drop from the model's test AUC
     retrain_on: Literal["none", "drift", "decay", "both"] = "none"
@@ -244,11 +255,8 @@ class Contract(BaseModel):
             raise ValueError("target.positive_label is required for a binary target")
         if self.target.kind == "regression" and target.type not in NUMBER_TYPES:
             raise ValueError(f"a regression target must be numeric, not {target.type.value}")
-        if target.categories and self.target.positive_label not in target.categories:
-            raise ValueError(
-                f"positive_label {self.target.positive_label!r} is not one of the target's "
-                f"categories {target.categories}"
-            )
+        if self.target.kind == "binary":
+            _check_positive_label(self.target, target)
         for role in ("timestamp_column", "entity_column"):
             name = getattr(self, role)
             if name and name not in self.columns:
@@ -285,8 +293,19 @@ class Contract(BaseModel):
         for name, col in self.columns.items():
             if col.categories is not None and col.type not in (ColumnType.CATEGORY,):
                 raise ValueError(f"column {name!r}: categories are only allowed on type category")
-            if col.min is not None and col.max is not None and col.min > col.max:
-                raise ValueError(f"column {name!r}: min {col.min} is above max {col.max}")
+            if col.ignore_case and col.type != ColumnType.CATEGORY:
+                raise ValueError(f"column {name!r}: ignore_case is only allowed on type category")
+            if col.ignore_case and col.categories:
+                lowered = [c.lower() for c in col.categories]
+                twins = sorted({c for c in col.categories if lowered.count(c.lower()) > 1})
+                if twins:
+                    raise ValueError(
+                        f"column {name!r}: categories {twins} differ only by case (ignore_case)"
+                    )
+            for low, high in ((col.min, col.max), (col.warn_min, col.warn_max)):
+                if low is not None and high is not None and low > high:
+                    raise ValueError(f"column {name!r}: min {low} is above max {high}")
+        _check_spellings(self.columns)
         return self
 
     @property
@@ -307,6 +326,44 @@ class Contract(BaseModel):
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON form: recorded in each model's lineage."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+def _check_positive_label(target: Target, column: Column) -> None:
+    """The positive label is typed like the target's values: for a bool target any boolean
+    spelling ("Yes", "y", "true"), for a category one of the categories (or a spelling of it)."""
+    from tabflow.values import ValueRule, parse_value
+
+    parsed = parse_value(ValueRule.from_column(target.column, column), target.positive_label)
+    if parsed.value is None:
+        if column.type == ColumnType.BOOL:
+            raise ValueError(
+                f"positive_label {target.positive_label!r} is not a boolean spelling "
+                "(yes/no, true/false, y/n, t/f, 1/0) for the bool target"
+            )
+        if column.categories:
+            raise ValueError(
+                f"positive_label {target.positive_label!r} is not one of the target's "
+                f"categories {column.categories}"
+            )
+        raise ValueError(
+            f"positive_label {target.positive_label!r} is not a valid {column.type.value} "
+            f"value ({parsed.problem or 'a missing marker'})"
+        )
+
+
+def _check_spellings(columns: dict[str, Column]) -> None:
+    """Header matching ignores case, spaces and punctuation: two columns (or aliases) that
+    would match the same header are a mistake."""
+    from tabflow.values import name_key
+
+    owner: dict[str, str] = {}
+    for name, col in columns.items():
+        for spelling in {name_key(s) for s in (name, *col.aliases)}:
+            other = owner.setdefault(spelling, name)
+            if other != name:
+                raise ValueError(
+                    f"columns {other!r} and {name!r} match the same header spelling {spelling!r}"
+                )
 
 
 def parse_contract(text: str | bytes, *, source: str = "contract") -> Contract:

@@ -3,11 +3,16 @@
 A profile holds binned counts, category frequencies, missing counts, quantiles and a small
 raw sample per feature (for an exact KS statistic), so a drift check never reloads training
 data. The check is sample-size aware: every test's p-value goes through Benjamini-Hochberg
-across the window, and a feature drifts only when a rejected test also shows an effect above
-its threshold. Pure numpy (stats.py)."""
+across the window, and each test gives its effect with a confidence interval (low, high). A
+test shows drift when it is rejected and its LOWER bound passes the threshold; it shows that
+the change is gone when its UPPER bound falls below (the monitor's hysteresis,
+monitoring/alerts.py). PSI and KS describe the observed values only; the missing rate is a
+test of its own. Pure numpy (stats.py)."""
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -36,8 +41,10 @@ class FeatureProfile:
 
     @property
     def shares(self) -> np.ndarray:
-        """Bins plus a last "missing" bin, as shares of all rows (what PSI compares)."""
-        return np.append(np.asarray(self.counts, float), self.missing) / max(self.rows, 1)
+        """Shares of the observed values per bin or category (missing values excluded: the
+        missing rate is a test of its own, and a missing bin would dominate PSI)."""
+        counts = np.asarray(self.counts, float)
+        return counts / max(float(counts.sum()), 1.0)
 
 
 @dataclass(frozen=True)
@@ -54,17 +61,10 @@ class ReferenceProfile:
         d = json.loads(text)
 
         def fp(x: dict) -> FeatureProfile:
-            return FeatureProfile(
-                x["name"],
-                x["kind"],
-                tuple(x["edges"]),
-                tuple(x["counts"]),
-                x["missing"],
-                x["rows"],
-                tuple(x.get("sample", ())),
-                tuple(x.get("quantiles", ())),
-                x.get("importance", 0.0),
-            )
+            seqs = [tuple(x.get(k, ())) for k in ("edges", "counts", "sample", "quantiles")]
+            edges, counts, sample, quantiles = seqs
+            head = (x["name"], x["kind"], edges, counts, x["missing"], x["rows"])
+            return FeatureProfile(*head, sample, quantiles, x.get("importance", 0.0))
 
         return cls(
             rows=d["rows"],
@@ -76,7 +76,7 @@ class ReferenceProfile:
 def _numeric_profile(
     name: str, col: np.ndarray, rng: np.random.Generator, importance: float = 0.0
 ) -> FeatureProfile:
-    present = col[~np.isnan(col)]
+    present = np.sort(col[~np.isnan(col)])
     edges = (
         tuple(float(e) for e in np.unique(np.quantile(present, QUANTILES))) if len(present) else ()
     )
@@ -136,9 +136,9 @@ def build_reference(
 
 
 def _bin_counts(present: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
-    return np.bincount(
-        np.searchsorted(np.asarray(edges, float), present, side="left"), minlength=len(edges) + 1
-    )
+    """Counts per bin (bin i holds edges[i-1] < x <= edges[i]) of SORTED values."""
+    cum = np.searchsorted(present, np.asarray(edges, float), side="right")
+    return np.diff(np.concatenate([[0], cum, [len(present)]]))
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -153,13 +153,21 @@ class TestResult:
     test: str  # ks | chi2 | missing | unseen
     statistic: float
     p_value: float
-    effect: float
+    effect: float  # the size of the change, on the scale of ``threshold``
     threshold: float
+    low: float = 0.0  # confidence bounds of the effect (monitoring.confidence)
+    high: float = 0.0
     rejected: bool = False  # by Benjamini-Hochberg across the window
 
     @property
     def drifted(self) -> bool:
-        return self.rejected and self.effect >= self.threshold
+        """This window shows the change: significant, and surely above the threshold."""
+        return self.rejected and self.low >= self.threshold
+
+    @property
+    def settled(self) -> bool:
+        """This window shows the change is (back) below the threshold."""
+        return self.high < self.threshold
 
 
 @dataclass
@@ -167,31 +175,43 @@ class FeatureCheck:
     feature: str
     kind: str
     rows: int
-    psi: float
+    psi: float  # of the observed values
     tests: list[TestResult]
     importance: float = 0.0
-    eligible: bool = True  # False: below the importance floor, reported but never alerts
+    eligible: bool = True  # False: unused or below the importance floor; reported, never alerts
     reference: dict[str, Any] = field(default_factory=dict)
     window: dict[str, Any] = field(default_factory=dict)
+    # Tests in the drift state: those that show drift in this window, plus (with the monitor's
+    # state) those that entered earlier and have not settled since.
+    active: list[str] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        return bool(self.active)
 
     @property
     def drifted(self) -> bool:
-        return self.eligible and any(t.drifted for t in self.tests)
+        return self.eligible and self.moved
 
     @property
     def how(self) -> str:
-        moved = [t for t in self.tests if t.drifted]
-        return "; ".join(_describe(t, self) for t in moved) if moved else ""
+        return "; ".join(_describe(t, self) for t in self.tests if t.test in self.active)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(drifted=self.drifted, how=self.how)
+        out.update(drifted=self.drifted, moved=self.moved, how=self.how)
         for t, d in zip(self.tests, out["tests"], strict=True):
-            d["drifted"] = t.drifted
+            d["drifted"] = t.test in self.active
+            d["shows_drift"], d["settled"] = t.drifted, t.settled
         return out
 
 
+def _pp(x: float) -> str:
+    return f"{x * 100:+.1f} percentage points"
+
+
 def _describe(t: TestResult, f: FeatureCheck) -> str:
+    """One line a person can act on: what moved, from what to what, by how much."""
     if t.test == "ks":
         ref, now = f.reference.get("median"), f.window.get("median")
         return (
@@ -200,10 +220,17 @@ def _describe(t: TestResult, f: FeatureCheck) -> str:
             else f"distribution moved (KS {t.statistic:.3f})"
         )
     if t.test == "chi2":
-        return f"category shares moved by up to {t.effect:.1%} (JS {f.window.get('js', 0):.3f})"
+        ref, now = f.reference.get("shares") or [], f.window.get("shares") or []
+        labels = f.reference.get("labels") or [str(i) for i in range(len(ref))]
+        diff = np.subtract(now, ref) if len(ref) == len(now) else np.zeros(0)
+        largest = [int(i) for i in np.argsort(-np.abs(diff))[:3]]  # up to 3 that moved most
+        moved = [i for i in largest if abs(diff[i]) >= t.threshold / 2] or largest[:1]
+        parts = [f"{labels[i]!r} {ref[i]:.1%} -> {now[i]:.1%} ({_pp(diff[i])})" for i in moved]
+        return "category shares moved: " + ", ".join(parts)
     if t.test == "missing":
-        return f"missing rate {f.reference['missing_rate']:.1%} -> {f.window['missing_rate']:.1%}"
-    return f"{t.effect:.1%} unseen categories"
+        ref, now = f.reference["missing_rate"], f.window["missing_rate"]
+        return f"missing rate {ref:.1%} -> {now:.1%} ({_pp(now - ref)})"
+    return f"{t.effect:.1%} unseen categories, values training never saw ({_pp(t.effect)})"
 
 
 @dataclass
@@ -213,14 +240,25 @@ class DriftReport:
     score: FeatureCheck | None
 
     @property
+    def checks(self) -> list[FeatureCheck]:
+        return self.features + ([self.score] if self.score else [])
+
+    @property
     def drifted(self) -> list[FeatureCheck]:
-        checks = self.features + ([self.score] if self.score else [])
-        return sorted((c for c in checks if c.drifted), key=lambda c: -c.psi)
+        """Features in drift that may alert (eligible), largest PSI first."""
+        return sorted((c for c in self.checks if c.drifted), key=lambda c: -c.psi)
+
+    @property
+    def unused_moved(self) -> list[FeatureCheck]:
+        """Features in drift that do not alert (the model does not use them)."""
+        return [c for c in self.checks if c.moved and not c.eligible]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "drifted": [c.feature for c in self.drifted],
+            "moved_unused": [c.feature for c in self.unused_moved],
+            "showing": [c.feature for c in self.checks if any(t.drifted for t in c.tests)],
             "features": [c.to_dict() for c in self.features],
             "score": self.score.to_dict() if self.score else None,
         }
@@ -229,24 +267,28 @@ class DriftReport:
 def check_window(
     reference: ReferenceProfile,
     spec: FeatureSpec,
-    x: np.ndarray,
+    x: np.ndarray | Sequence[np.ndarray],
     cfg: Monitoring,
     *,
     unseen: dict[str, np.ndarray] | None = None,
     scores: np.ndarray | None = None,
 ) -> DriftReport:
-    """Compare a window (feature matrix; ``unseen`` marks categorical values outside the known
-    categories, which the matrix encodes as missing) with the training reference."""
+    """Compare a window with the training reference. ``x``: the feature matrix (rows x
+    features) or its columns; ``unseen`` marks categorical values outside the known
+    categories, which the matrix encodes as missing."""
     unseen = unseen or {}
-    n = int(x.shape[0])
+    columns = list(x.T) if isinstance(x, np.ndarray) else list(x)
+    n = len(columns[0]) if columns else 0
+    # Importance unknown (no feature has any): every feature counts as used.
+    known_importance = any(p.importance > 0 for p in reference.features)
     checks: list[FeatureCheck] = []
-    for j, profile in enumerate(reference.features):
-        col = x[:, j]
+    for profile, col in zip(reference.features, columns, strict=True):
         if profile.kind == "numeric":
             checks.append(_numeric_check(profile, col, cfg))
         else:
             checks.append(_categorical_check(profile, col, unseen.get(profile.name), cfg))
-        checks[-1].eligible = profile.importance >= cfg.min_importance
+        used = profile.importance > 0 or not known_importance or cfg.alert_on_unused_features
+        checks[-1].eligible = used and profile.importance >= cfg.min_importance
     score_check = None
     if scores is not None and reference.score is not None:
         score_check = _numeric_check(reference.score, np.asarray(scores, float), cfg)
@@ -255,31 +297,39 @@ def check_window(
         every, stats.benjamini_hochberg([t.p_value for t in every], cfg.fdr), strict=True
     ):
         t.rejected = rejected
+    for c in checks + ([score_check] if score_check else []):
+        c.active = [t.test for t in c.tests if t.drifted]
     return DriftReport(n, checks, score_check)
 
 
-def _missing_test(profile: FeatureProfile, missing_now: int, n: int, cfg: Monitoring) -> TestResult:
-    ref_rate, now_rate = profile.missing / max(profile.rows, 1), missing_now / max(n, 1)
-    p = stats.two_proportion_p(profile.missing, profile.rows, missing_now, n)
-    return TestResult(
-        "missing", now_rate - ref_rate, p, abs(now_rate - ref_rate), cfg.missing_threshold
-    )
+def _proportion_test(
+    name: str, k1: int, n1: int, k2: int, n2: int, threshold: float, cfg: Monitoring
+) -> TestResult:
+    """Change of a rate (reference k1/n1 -> window k2/n2): a two-proportion test, and the
+    change in points with an Agresti-Caffo interval (sound near 0 and for small windows)."""
+    p = stats.two_proportion_p(k1, n1, k2, n2)
+    low, high = stats.rate_change_interval(k1, n1, k2, n2, NormalDist().inv_cdf(cfg.confidence))
+    change = k2 / max(n2, 1) - k1 / max(n1, 1)
+    return TestResult(name, change, p, abs(change), threshold, low, high)
 
 
 def _numeric_check(profile: FeatureProfile, col: np.ndarray, cfg: Monitoring) -> FeatureCheck:
     n = len(col)
     missing = np.isnan(col)
-    present = col[~missing]
-    shares = np.append(_bin_counts(present, profile.edges), missing.sum()) / max(n, 1)
-    value_psi = psi(profile.shares, shares)
-    d, p = stats.ks_2samp(np.asarray(profile.sample), present)
-    # Either a KS distance or a PSI above its threshold counts as a large enough change.
-    effect = max(d, cfg.ks_threshold if value_psi >= cfg.psi_threshold else 0.0)
+    n_missing = int(missing.sum())
+    present = np.sort(col[~missing] if n_missing else col)  # one sort serves every statistic
+    m = len(present)
+    value_psi = psi(profile.shares, _bin_counts(present, profile.edges) / max(m, 1))
+    sample = np.sort(np.asarray(profile.sample, float))
+    d, p = stats.ks_2samp(sample, present, presorted=True)
+    low, high = stats.ks_interval(d, len(sample), m, cfg.confidence)
     tests = [
-        TestResult("ks", d, p, effect, cfg.ks_threshold),
-        _missing_test(profile, int(missing.sum()), n, cfg),
+        TestResult("ks", d, p, d, cfg.ks_threshold, low, high),
+        _proportion_test(
+            "missing", profile.missing, profile.rows, n_missing, n, cfg.missing_threshold, cfg
+        ),
     ]
-    window_q = np.quantile(present, REPORT_QUANTILES).tolist() if len(present) else []
+    window_q = stats.sorted_quantiles(present, REPORT_QUANTILES)
     return FeatureCheck(
         profile.name,
         "numeric",
@@ -295,7 +345,7 @@ def _numeric_check(profile: FeatureProfile, col: np.ndarray, cfg: Monitoring) ->
         window={
             "median": window_q[2] if window_q else None,
             "quantiles": window_q,
-            "missing_rate": float(missing.mean()) if n else 0.0,
+            "missing_rate": n_missing / n if n else 0.0,
         },
     )
 
@@ -304,34 +354,36 @@ def _categorical_check(
     profile: FeatureProfile, col: np.ndarray, unseen: np.ndarray | None, cfg: Monitoring
 ) -> FeatureCheck:
     n = len(col)
-    unseen = np.zeros(n, dtype=bool) if unseen is None else unseen
-    missing = np.isnan(col) & ~unseen
-    known = col[~np.isnan(col)].astype(int)
-    counts = np.bincount(known, minlength=len(profile.counts))[: len(profile.counts)]
+    absent = np.isnan(col)
+    n_unseen = int(unseen.sum()) if unseen is not None else 0
+    n_missing = int(absent.sum()) - n_unseen
+    k = len(profile.counts)
+    counts = np.bincount(col[~absent].astype(np.intp), minlength=k)[:k]
     ref_counts = np.asarray(profile.counts, float)
-    ref_shares = ref_counts / max(ref_counts.sum(), 1)
-    now_shares = counts / max(counts.sum(), 1)
+    ref_shares, now_shares = profile.shares, counts / max(int(counts.sum()), 1)
     chi2, p = stats.chi2_contingency(ref_counts, counts)
+    low, high = stats.share_change_interval(
+        ref_counts, counts, NormalDist().inv_cdf(cfg.confidence)
+    )
     change = float(np.max(np.abs(now_shares - ref_shares))) if counts.sum() else 0.0
     js = stats.jensen_shannon(ref_shares, now_shares) if counts.sum() else 0.0
-    all_shares = np.append(counts, missing.sum() + unseen.sum()) / max(n, 1)
-    n_unseen = int(unseen.sum())
+    unseen_test = _proportion_test(
+        "unseen", 0, profile.rows, n_unseen, n, cfg.unseen_threshold, cfg
+    )
+    if not n_unseen:
+        unseen_test.p_value = 1.0
     tests = [
-        TestResult("chi2", chi2, p, change, cfg.share_threshold),
-        _missing_test(profile, int(missing.sum()), n, cfg),
-        TestResult(
-            "unseen",
-            n_unseen,
-            stats.two_proportion_p(0, profile.rows, n_unseen, n) if n_unseen else 1.0,
-            n_unseen / max(n, 1),
-            cfg.unseen_threshold,
+        TestResult("chi2", chi2, p, change, cfg.share_threshold, low, high),
+        _proportion_test(
+            "missing", profile.missing, profile.rows, n_missing, n, cfg.missing_threshold, cfg
         ),
+        unseen_test,
     ]
     return FeatureCheck(
         profile.name,
         "categorical",
         n,
-        round(psi(profile.shares, all_shares), 6),
+        round(psi(ref_shares, now_shares), 6),
         tests,
         profile.importance,
         reference={
@@ -340,7 +392,7 @@ def _categorical_check(
         },
         window={
             "shares": now_shares.round(4).tolist(),
-            "missing_rate": float(missing.mean()) if n else 0.0,
+            "missing_rate": n_missing / n if n else 0.0,
             "unseen_rate": n_unseen / max(n, 1),
             "js": round(js, 6),
         },

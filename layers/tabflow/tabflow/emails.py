@@ -5,7 +5,7 @@ import unicodedata
 from html import escape
 from typing import Any
 
-from tabflow.metrics import BINARY_SUMMARY, REGRESSION_SUMMARY
+from tabflow.evaluation.summary import BINARY_SUMMARY, REGRESSION_SUMMARY
 from tabflow.ports import Email
 
 SUBJECT_LIMIT = 200
@@ -82,17 +82,31 @@ def model_promoted(
     run_id: str,
     report_uri: str = "",
     card_uri: str = "",
+    *,
+    previous_version: int | None,
+    passed_over: dict[str, Any] | None = None,
 ) -> Email:
+    """``previous_version``: the champion this one replaces (None: the dataset's first);
+    ``passed_over``: the candidate chosen on validation rows when it failed and this one won."""
     rows = [("dataset", dataset), ("version", f"v{version}"), ("model", winner), ("run", run_id)]
+    rows.append(("replaces", f"v{previous_version}" if previous_version else "nothing (first)"))
+    if passed_over:
+        failed = ", ".join(passed_over["failed"])
+        rows.append(("passed over", f"{passed_over['candidate']} (failed: {failed})"))
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [
         ("model files", model_uri),
         ("evaluation report", report_uri),
         ("model card", card_uri),
     ]
+    serves = (
+        f"replaces v{previous_version} and now serves predictions."
+        if previous_version
+        else "is its first champion and now serves predictions."
+    )
     return _email(
         f"[tabflow] {dataset}: model v{version} ({winner}) promoted to champion",
-        f"A new champion for {dataset} passed every gate and now serves predictions.",
+        f"Model v{version} ({winner}) for {dataset} passed every gate, {serves}",
         [r for r in rows if r[1] != ""],
     )
 
@@ -105,15 +119,25 @@ def model_rejected(
     run_id: str,
     evaluation_uri: str,
     report_uri: str = "",
+    *,
+    champion_version: int | None,
 ) -> Email:
+    """``champion_version``: the champion that keeps serving, or None when there is none."""
     failed = [g for g in gates if not g["passed"]]
     rows = [("dataset", dataset), ("best candidate", winner), ("run", run_id)]
+    rows.append(("serving", f"v{champion_version}" if champion_version else "no model"))
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [("evaluation", evaluation_uri), ("evaluation report", report_uri)]
     names = ", ".join(g["name"] for g in failed) or "none"
+    serving = (
+        f"champion v{champion_version} keeps serving."
+        if champion_version
+        else "there is no champion yet, so the prediction API has no model for it "
+        "(404) until a candidate passes."
+    )
     return _email(
         f"[tabflow] {dataset}: candidate rejected (failed gates: {names})",
-        f"No model was promoted for {dataset}; the current champion keeps serving.",
+        f"No model was promoted for {dataset}; {serving}",
         [r for r in rows if r[1] != ""],
     )
 
@@ -189,9 +213,16 @@ def _feature_chart(f: dict[str, Any]) -> str:
 
 
 def drift_alert(
-    dataset: str, version: int, moved: list[dict[str, Any]], rows: int, report_uri: str
+    dataset: str,
+    version: int,
+    moved: list[dict[str, Any]],
+    rows: int,
+    report_uri: str,
+    unused: list[dict[str, Any]] | None = None,
 ) -> Email:
-    """``moved``: the drifted features' check results (drift.FeatureCheck.to_dict())."""
+    """``moved``: the check results (drift.FeatureCheck.to_dict()) of the features that entered
+    drift; ``unused``: features in drift that the model gives no importance (reported only)."""
+    unused = unused or []
     names = ", ".join(f["feature"] for f in moved)
     subject = f"[tabflow] {dataset}: input drift in {names}"
     intro = (
@@ -201,8 +232,13 @@ def drift_alert(
     text_lines = [intro, ""] + [
         f"- {f['feature']}: {f['how']} (importance {f.get('importance', 0):.0%})" for f in moved
     ]
+    if unused:
+        text_lines += ["", "Also moved, but the model does not use them (no alert on their own):"]
+        text_lines += [f"- {f['feature']}: {f['how']}" for f in unused]
     text_lines += [
         "",
+        "This alert is sent once when a feature enters drift; it is not repeated while the "
+        "change stays.",
         f"Full report: {report_uri}",
         "Check the upstream data; retrain if the change is real and lasting.",
     ]
@@ -213,10 +249,16 @@ def drift_alert(
         f"<td style='padding:4px 8px'>importance {f.get('importance', 0):.0%}</td></tr>"
         for f in moved
     )
+    also = "".join(f"<li>{escape(f['feature'])}: {escape(f['how'])}</li>" for f in unused)
     html = (
         f"<html><body style='font-family:sans-serif'><h2>{escape(subject)}</h2><p>{escape(intro)}</p>"
         f"<table style='border-collapse:collapse' border='1'>{table}</table>"
-        f"<p>Full report: <code>{escape(report_uri)}</code></p>"
+        + (
+            f"<p>Also moved, but the model does not use them (no alert on their own):</p><ul>{also}</ul>"
+            if unused
+            else ""
+        )
+        + f"<p>Full report: <code>{escape(report_uri)}</code></p>"
         "<p>Check the upstream data; retrain if the change is real and lasting.</p></body></html>"
     )
     return Email(subject=subject, text="\n".join(text_lines), html=html)
@@ -262,16 +304,36 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
     )
 
 
-def model_load_failed(dataset: str, new_version: int, serving_version: int, error: str) -> Email:
+def model_load_failed(
+    dataset: str, new_version: int, serving_version: int | None, error: str
+) -> Email:
+    """The champion does not load: what serves instead (None: nothing, the API answers 503)."""
+    serving = f"v{serving_version}" if serving_version is not None else "nothing (503)"
     rows = [
         ("dataset", dataset),
-        ("new champion", f"v{new_version}"),
-        ("still serving", f"v{serving_version}"),
+        ("champion", f"v{new_version}"),
+        ("serving", serving),
         ("error", error[:2000]),
     ]
+    if serving_version is None:
+        subject = f"[tabflow] {dataset}: champion v{new_version} failed to load; no version loads"
+        intro = (
+            "No registered version of this dataset loads: the prediction API answers 503 "
+            "and batch scoring rejects files until a version that loads is the champion."
+        )
+    else:
+        subject = (
+            f"[tabflow] {dataset}: champion v{new_version} failed to load; "
+            f"v{serving_version} keeps serving"
+        )
+        intro = (
+            f"The champion could not be loaded and verified; v{serving_version} serves instead "
+            "(responses carry an X-Model-Fallback header)."
+        )
     return _email(
-        f"[tabflow] {dataset}: champion v{new_version} failed to load; v{serving_version} keeps serving",
-        "The prediction API could not load the new champion and kept the previous one.",
+        subject,
+        intro,
         rows,
-        "Check the model files and their sha256 in the registry; promote again or roll back.",
+        "Check the model files and their sha256 in the registry; promote again or roll back "
+        "(registry rollback refuses a version that does not load).",
     )

@@ -53,6 +53,28 @@ class BadRequest(TabflowError):
         self.status = status
 
 
+class PromotionConflict(ConcurrentUpdate):
+    """A promotion lost the race for a version number or the champion pointer more times than
+    it retries in place. Nothing of it is registered; the workflow retries it (ASL Retry)."""
+
+
+class RunAlreadyPromoted(TabflowError):
+    """This run already has a registered version (a retried Promote): nothing to do again."""
+
+
+class ModelLoadError(TabflowError):
+    """A registered version's files do not load or do not verify (sha256, parse, a probe
+    prediction, where its URIs point)."""
+
+
+class ModelUnavailable(TabflowError):
+    """No registered version of a dataset loads: the API answers 503 naming the problems."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
 class InvalidDatasetName(BadRequest):
     """A dataset name taken from user input (an S3 key, an API path) breaks the naming rule.
     The API answers 404: no dataset can have that name."""
@@ -61,3 +83,8 @@ class InvalidDatasetName(BadRequest):
         super().__init__(
             message, [{"record": None, "field": "dataset", "problem": message}], status=404
         )
+
+
+class PiiSaltUnavailable(TabflowError):
+    """PII must be hashed but there is no salt (no secret configured, unreadable or empty):
+    nothing is hashed without one, and nothing raw is stored instead."""

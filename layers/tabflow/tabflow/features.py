@@ -48,6 +48,9 @@ class FeatureSpec:
     # Per-entity history at the end of the training data: {source: {entity: [rows, valid, sum]}};
     # serving continues from it (every request is "after" the training rows).
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict, compare=False)
+    # The contract's PII policy ({column: "hash" | "drop"}): the API hashes these fields and
+    # the captured id as ingest did (tabflow.pii), so entity history and label joins match.
+    pii: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -145,7 +148,8 @@ class FeatureSpec:
                 "features": [feat(f) for f in self.features],
                 "inputs": [feat(f) for f in self.inputs],
                 "history": self.history,
-            },
+            }
+            | ({"pii": self.pii} if self.pii else {}),  # absent without PII: same bytes as before
             indent=1,
         )
 
@@ -179,6 +183,7 @@ class FeatureSpec:
             timestamp=data.get("timestamp"),
             id_column=data.get("id_column"),
             history=data.get("history") or {},
+            pii=data.get("pii") or {},
         )
 
     def fingerprint(self) -> str:

@@ -1,12 +1,35 @@
 """Evaluation gates: which candidate wins, and whether it may become the champion.
 
 A frozen config (the contract's gates) plus a pure function returning a typed decision;
-every gate records its value, threshold and verdict so emails and reports can explain it."""
+every gate records its value, threshold, verdict and its interval (point, low, high).
 
-from dataclasses import asdict, dataclass
+Gates know their sample size. A comparison between two models on the same held-out rows
+(beat the baseline, not worse than the champion) fails only when the candidate is worse
+beyond the noise: the whole paired interval of the difference lies past the margin. The
+calibration ceiling fails only when the lower bound of the expected calibration error is
+above it (ECE is biased upward on few rows). Floors (AUC, PR-AUC, RMSE, R2) compare the
+point value: a floor states what a model must reach, and the point estimate is unbiased.
+
+The chosen candidate (picked on validation rows) is gated first; if it fails, the other
+candidate is gated the same way and wins if it passes every gate. So a new dataset gets a
+first champion, the linear baseline if need be, whenever one candidate passes."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tabflow.contract import Gates
+from tabflow.evaluation.intervals import (
+    Interval,
+    auc_difference,
+    auc_interval,
+    ece_interval,
+    error_difference,
+)
+
+BASELINE = "linear"  # the binary baseline candidate that LightGBM must not lose to
 
 
 @dataclass(frozen=True)
@@ -16,6 +39,17 @@ class GateResult:
     value: float | None
     threshold: float | None
     detail: str
+    interval: Interval | None = None  # of the value, or of the difference it is judged on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "value": self.value,
+            "threshold": self.threshold,
+            "detail": self.detail,
+            "interval": None if self.interval is None else self.interval.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -23,6 +57,7 @@ class Decision:
     winner: str
     promote: bool
     gates: tuple[GateResult, ...]
+    passed_over: dict[str, Any] | None = None  # the chosen candidate, when another one won
 
     @property
     def failed(self) -> list[str]:
@@ -33,8 +68,39 @@ class Decision:
             "winner": self.winner,
             "promote": self.promote,
             "failed": self.failed,
-            "gates": [asdict(g) for g in self.gates],
+            "gates": [g.to_dict() for g in self.gates],
+            "passed_over": self.passed_over,
         }
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The test rows' labels (or values) and each model's scores on those same rows: what
+    makes comparisons paired. ``champion`` is the current champion's scores, if comparable."""
+
+    y: np.ndarray
+    scores: dict[str, np.ndarray]
+    champion: np.ndarray | None = None
+    baseline: np.ndarray | None = None  # regression: the seasonal/mean forecast
+    seed: int = 0  # of the bootstrap resamples
+
+
+def _with_fallback(
+    chosen: str, names: list[str], decide_one: Callable[[str], Decision]
+) -> Decision:
+    first = decide_one(chosen)
+    if first.promote:
+        return first
+    for other in (n for n in names if n != chosen):
+        alternative = decide_one(other)
+        if alternative.promote:
+            return Decision(
+                other,
+                True,
+                alternative.gates,
+                {"candidate": chosen, "failed": first.failed, "gates": first.to_dict()["gates"]},
+            )
+    return first
 
 
 def decide(
@@ -44,19 +110,50 @@ def decide(
     *,
     champion: dict[str, Any] | None = None,
     slices: dict[str, Any] | None = None,
+    held_out: HeldOut | None = None,
+    slices_by_candidate: dict[str, dict[str, Any]] | None = None,
 ) -> Decision:
-    """Gate the chosen candidate (picked on validation rows) with its held-out metrics."""
+    """Gate the chosen candidate with its held-out metrics; with ``held_out`` (the scores on
+    the same rows) comparisons and calibration account for the test size, and when the
+    chosen candidate fails, the other one is gated and may win."""
     if chosen not in candidates:
         raise ValueError(f"no metrics for the chosen candidate {chosen!r}")
+
+    def one(name: str) -> Decision:
+        s = (slices_by_candidate or {}).get(name, slices if name == chosen else None)
+        return _decide_binary(name, candidates, config, champion, s, held_out)
+
+    if held_out is None:
+        return one(chosen)
+    names = [n for n in candidates if n in held_out.scores]
+    return _with_fallback(chosen, names, one)
+
+
+def _decide_binary(
+    chosen: str,
+    candidates: dict[str, dict[str, Any]],
+    config: Gates,
+    champion: dict[str, Any] | None,
+    slices: dict[str, Any] | None,
+    held_out: HeldOut | None,
+) -> Decision:
     m = candidates[chosen]
     auc = m.get("auc")
+    y = np.asarray(held_out.y).astype(bool) if held_out else np.zeros(0, dtype=bool)
+    both_classes = bool(y.any() and (~y).any())
+    mine = held_out.scores.get(chosen) if held_out and both_classes else None
+    n = len(y)
+    rows = f" on {n} rows" if held_out else ""
+    auc_iv = auc_interval(y, mine) if mine is not None else None
     gates = [
         GateResult(
             "auc_floor",
             auc is not None and auc >= config.min_auc,
             auc,
             config.min_auc,
-            f"{chosen} held-out AUC {auc} vs floor {config.min_auc}",
+            f"{chosen} held-out AUC {auc_iv.text() if auc_iv else auc}{rows} vs floor "
+            f"{config.min_auc}",
+            auc_iv,
         )
     ]
     if config.min_pr_auc is not None:
@@ -70,27 +167,40 @@ def decide(
                 f"{chosen} held-out PR-AUC {pr} vs floor {config.min_pr_auc}",
             )
         )
-    if config.beat_baseline and chosen != "linear" and "linear" in candidates:
-        base = candidates["linear"].get("auc") or 0.0
+    if config.beat_baseline and chosen != BASELINE and BASELINE in candidates:
+        base = candidates[BASELINE].get("auc") or 0.0
+        theirs = held_out.scores.get(BASELINE) if held_out else None
+        diff = auc_difference(y, mine, theirs) if mine is not None and theirs is not None else None
         gates.append(
-            GateResult(
+            _comparison(
                 "beats_baseline",
-                (auc or 0.0) >= base,
                 auc,
                 base,
-                f"{chosen} AUC {auc} vs linear baseline {base} on the same rows",
+                f"{chosen} AUC {auc} vs {BASELINE} baseline {base}",
+                (auc or 0.0) >= base,
+                diff,
+                diff is not None and diff.high >= 0.0,
+                "the whole interval is below 0",
+                n,
             )
         )
     if champion and champion.get("comparable"):
-        floor = (champion["auc"] or 0.0) - config.champion_tolerance
+        tolerance = config.champion_tolerance
+        floor = round((champion["auc"] or 0.0) - tolerance, 6)
+        theirs = held_out.champion if held_out else None
+        diff = auc_difference(y, mine, theirs) if mine is not None and theirs is not None else None
         gates.append(
-            GateResult(
+            _comparison(
                 "not_worse_than_champion",
-                (auc or 0.0) >= floor,
                 auc,
-                round(floor, 6),
-                f"AUC {auc} vs champion v{champion['version']} {champion['auc']} on the same rows "
-                f"(tolerance {config.champion_tolerance})",
+                floor,
+                f"AUC {auc} vs champion v{champion['version']} {champion['auc']} "
+                f"(tolerance {tolerance})",
+                (auc or 0.0) >= floor,
+                diff,
+                diff is not None and diff.high >= -tolerance,
+                f"the whole interval is below -{tolerance}",
+                n,
             )
         )
     elif champion:
@@ -105,15 +215,50 @@ def decide(
         )
     if config.max_ece is not None:
         ece = m.get("ece")
+        ece_iv = (
+            ece_interval(y, mine, seed=held_out.seed) if held_out and mine is not None else None
+        )
+        bound = ece_iv.low if ece_iv else ece  # the lower bound when the rows are known
         gates.append(
             GateResult(
                 "calibration",
-                ece is not None and ece <= config.max_ece,
+                bound is not None and bound <= config.max_ece,
                 ece,
                 config.max_ece,
-                f"expected calibration error {ece} vs ceiling {config.max_ece}",
+                f"expected calibration error {ece_iv.text() if ece_iv else ece}{rows} vs ceiling "
+                f"{config.max_ece}"
+                + ("; fails only when the lower bound is above it" if ece_iv else ""),
+                ece_iv,
             )
         )
+    gates += _slice_gates(slices, config)
+    return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))
+
+
+def _comparison(
+    name: str,
+    value: float | None,
+    threshold: float | None,
+    what: str,
+    point_passes: bool,
+    diff: Interval | None,
+    interval_passes: bool,
+    fails_when: str,
+    rows: int,
+    measure: str = "difference",
+) -> GateResult:
+    """A gate comparing two models on the same rows: by the paired interval of the
+    difference (or ratio) when there is one, by the point values otherwise."""
+    if diff is None:
+        return GateResult(name, point_passes, value, threshold, f"{what} on the same rows")
+    detail = (
+        f"{what} on the same {rows} rows: {measure} {diff.text()}; fails only when {fails_when}"
+    )
+    return GateResult(name, interval_passes, value, threshold, detail, diff)
+
+
+def _slice_gates(slices: dict[str, Any] | None, config: Gates) -> list[GateResult]:
+    gates = []
     for column, groups in (slices or {}).items():
         if "error" in groups:
             gates.append(
@@ -145,7 +290,7 @@ def decide(
                 f"AUC by {column}: {detail} (gap {gap})",
             )
         )
-    return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))
+    return gates
 
 
 def decide_regression(
@@ -155,20 +300,52 @@ def decide_regression(
     *,
     baseline: dict[str, Any],
     champion: dict[str, Any] | None = None,
+    held_out: HeldOut | None = None,
 ) -> Decision:
     """Regression: error ceilings, beating the seasonal/mean baseline, and not being worse than
-    the champion by more than the tolerance (as a share of its RMSE)."""
+    the champion by more than the tolerance (as a share of its RMSE). With ``held_out`` the
+    comparisons are paired bootstrap intervals on the same rows (RMSE difference against the
+    baseline, RMSE ratio against the champion) and fail only beyond the noise."""
+
+    def one(name: str) -> Decision:
+        return _decide_regression(name, candidates, config, baseline, champion, held_out)
+
+    if held_out is None:
+        return one(chosen)
+    names = [n for n in candidates if n in held_out.scores]
+    return _with_fallback(chosen, names, one)
+
+
+def _decide_regression(
+    chosen: str,
+    candidates: dict[str, dict[str, Any]],
+    config: Gates,
+    baseline: dict[str, Any],
+    champion: dict[str, Any] | None,
+    held_out: HeldOut | None,
+) -> Decision:
     m = candidates[chosen]
     rmse = m["rmse"]
-    gates = [
-        GateResult(
-            "beats_baseline",
-            rmse <= baseline["rmse"],
-            rmse,
-            baseline["rmse"],
-            f"{chosen} RMSE {rmse} vs {baseline['name']} baseline {baseline['rmse']} on the same rows",
-        )
-    ]
+    mine = held_out.scores.get(chosen) if held_out else None
+    y, seed = (held_out.y, held_out.seed) if held_out else (np.zeros(0), 0)
+    theirs = held_out.baseline if held_out else None
+    diff = (
+        error_difference(y, mine, theirs, seed=seed)
+        if mine is not None and theirs is not None
+        else None
+    )
+    beats = _comparison(
+        "beats_baseline",
+        rmse,
+        baseline["rmse"],
+        f"{chosen} RMSE {rmse} vs {baseline['name']} baseline {baseline['rmse']}",
+        rmse <= baseline["rmse"],
+        diff,
+        diff is not None and diff.low <= 0.0,
+        "the whole interval is above 0",
+        len(y),
+    )
+    gates = [beats]
     if config.max_rmse is not None:
         gates.append(
             GateResult(
@@ -191,14 +368,26 @@ def decide_regression(
             )
         )
     if champion and champion.get("comparable"):
-        ceiling = round(champion["rmse"] * (1 + config.champion_tolerance), 6)
+        limit = 1 + config.champion_tolerance
+        ceiling = round(champion["rmse"] * limit, 6)
+        theirs = held_out.champion if held_out else None
+        ratio = (
+            error_difference(y, mine, theirs, ratio=True, seed=seed)
+            if mine is not None and theirs is not None
+            else None
+        )
         gates.append(
-            GateResult(
+            _comparison(
                 "not_worse_than_champion",
-                rmse <= ceiling,
                 rmse,
                 ceiling,
-                f"RMSE {rmse} vs champion v{champion['version']} {champion['rmse']} on the same rows",
+                f"RMSE {rmse} vs champion v{champion['version']} {champion['rmse']}",
+                rmse <= ceiling,
+                ratio,
+                ratio is not None and ratio.low <= limit,
+                f"the whole interval is above {limit:g}",
+                len(y),
+                "ratio",
             )
         )
     return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))

@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus
 
 import pandas as pd
 
-from tabflow import emails
+from tabflow import emails, pii
 from tabflow.contract import Contract, parse_contract
 from tabflow.errors import (
     ContractError,
@@ -254,7 +254,7 @@ def ingest_object(
 
     report.update(
         counts=result.counts,
-        columns=result.columns,
+        columns=pii.redact_summaries(result.columns, pii.policy(contract.columns)),
         ignored_columns=result.ignored_columns,
         renamed_headers=result.headers,
         warnings=result.warnings,

@@ -72,6 +72,11 @@ class ModelInfo(BaseModel):
     created_at: str
     features: list[FeatureInfo]
     sha256: str
+    fallback: dict[str, Any] | None = Field(
+        None,
+        description="Set when the registered champion does not load and this older version "
+        "serves instead: {champion, problem}",
+    )
 
 
 def document() -> dict[str, Any]:
@@ -88,12 +93,26 @@ def document() -> dict[str, Any]:
         }
 
     errors = {
-        "400": {"description": "Malformed JSON or no records", **ref("ErrorResponse")},
+        "400": {
+            "description": "Malformed JSON or no records. Also: bytes that are not UTF-8, "
+            "nesting deeper than 64 levels, an integer of more than 300 digits, a number beyond "
+            "a 64-bit float (1e999), NaN or Infinity, a duplicate key, a lone surrogate (\\ud800)",
+            **ref("ErrorResponse"),
+        },
         "403": {"description": "Missing or wrong API key"},
         "404": {"description": "No champion model for this dataset", **ref("ErrorResponse")},
         "413": {"description": "Too many records or a body too large", **ref("ErrorResponse")},
+        "415": {
+            "description": "A Content-Encoding (gzip, deflate...: send the JSON uncompressed), "
+            "a charset other than UTF-8, or a UTF-16/UTF-32 body",
+            **ref("ErrorResponse"),
+        },
         "422": {
             "description": "A record breaks the contract: the field and the problem are named",
+            **ref("ErrorResponse"),
+        },
+        "503": {
+            "description": "No registered version of the dataset loads: each problem is named",
             **ref("ErrorResponse"),
         },
     }
@@ -125,10 +144,21 @@ def document() -> dict[str, Any]:
                             "schema": {"type": "string", "enum": ["true", "false", "1", "0"]},
                         },
                     ],
-                    "requestBody": {"required": True, **ref("PredictRequest")},
+                    "requestBody": {
+                        "required": True,
+                        "description": "JSON in UTF-8, uncompressed, at most 2 MB",
+                        **ref("PredictRequest"),
+                    },
                     "responses": {
                         "200": {
                             "description": "One prediction per record",
+                            "headers": {
+                                "X-Model-Fallback": {
+                                    "description": "Present when the registered champion does "
+                                    "not load and an older version answered: which and why",
+                                    "schema": {"type": "string"},
+                                }
+                            },
                             **ref("PredictResponse"),
                         },
                         **errors,
@@ -143,6 +173,7 @@ def document() -> dict[str, Any]:
                         "200": {"description": "Model card summary", **ref("ModelInfo")},
                         "403": errors["403"],
                         "404": errors["404"],
+                        "503": errors["503"],
                     },
                 }
             },

@@ -60,6 +60,9 @@ class Workflow(Protocol):
 
 
 class ModelVersion(BaseModel):
+    """A registered version. Its files are immutable and belong to its run: readers follow
+    these URIs (never rebuild a path from the version number)."""
+
     dataset: str
     version: int
     kind: str  # lightgbm | linear
@@ -70,15 +73,36 @@ class ModelVersion(BaseModel):
     metadata_uri: str
     threshold: float
     calibration_uri: str | None = None
+    # sha256 of the feature spec and the calibrator (versions promoted before these existed
+    # carry none: only their model file is checked)
+    spec_sha256: str | None = None
+    calibration_sha256: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     run_id: str
     created_at: datetime
+    replaced: int | None = None  # the champion it replaced when promoted (None: the first)
 
 
 class Registry(Protocol):
-    def next_version(self, dataset: str) -> int: ...
+    def latest_version(self, dataset: str) -> int:
+        """The highest version number registered for the dataset (0: none). Read it to
+        allocate the next number; ``register`` decides who gets it."""
+        ...
 
-    def put_version(self, version: ModelVersion) -> None: ...
+    def register(self, version: ModelVersion, *, expected: int | None) -> None:
+        """Atomically add ``version`` and make it the champion, only if its number is still
+        free, its run has no version yet and the champion pointer still points at ``expected``
+        (None: no champion yet). All or nothing: raises RunAlreadyPromoted when the run has a
+        version, ConcurrentUpdate when another promotion took the number or moved the pointer."""
+        ...
+
+    def version_of_run(self, dataset: str, run_id: str) -> ModelVersion | None:
+        """The version a run registered, if any (a retried Promote finds its own)."""
+        ...
+
+    def put_version(self, version: ModelVersion) -> None:
+        """Add a version without moving the champion (the number must be free)."""
+        ...
 
     def get_version(self, dataset: str, version: int) -> ModelVersion: ...
 
@@ -92,3 +116,12 @@ class Registry(Protocol):
         ...
 
     def datasets(self) -> list[str]: ...
+
+    def open_incident(self, dataset: str, incident: str, detail: str) -> bool:
+        """Record an incident once across every process (a conditional write): True for the
+        caller that opened it (and should alert), False when it was already open."""
+        ...
+
+    def forget_incident(self, dataset: str, incident: str) -> None:
+        """Forget an incident (its alert could not be sent: the next process tries again)."""
+        ...

@@ -143,6 +143,24 @@ def _svg_bars(values: dict[str, float], *, title: str) -> str:
     )
 
 
+def _interval(g: dict[str, Any]) -> str:
+    """A gate's confidence interval as text (of its value, or of the difference it judges)."""
+    iv = g.get("interval")
+    if not iv:
+        return ""
+    return f"{iv['point']:.4g} [{iv['low']:.4g}, {iv['high']:.4g}] ({iv['method']})"
+
+
+def _passed_over(ev: dict[str, Any]) -> str:
+    over = ev["decision"].get("passed_over")
+    if not over:
+        return ""
+    return (
+        f"{over['candidate']} was chosen on validation rows but failed "
+        f"{', '.join(over['failed'])}; {ev['decision']['winner']} passed every gate."
+    )
+
+
 def evaluation_html(ev: dict[str, Any]) -> str:
     """The evaluation report: metrics, gates, ROC, PR, calibration, confusion matrix,
     importance, SHAP summary and the slice table."""
@@ -186,7 +204,7 @@ def evaluation_html(ev: dict[str, Any]) -> str:
     gates = "".join(
         f"<tr><td>{escape(g['name'])}</td><td style='color:{'green' if g['passed'] else 'red'}'>"
         f"{'pass' if g['passed'] else 'FAIL'}</td><td>{g['value']}</td><td>{g['threshold']}</td>"
-        f"<td>{escape(g['detail'])}</td></tr>"
+        f"<td>{escape(_interval(g))}</td><td>{escape(g['detail'])}</td></tr>"
         for g in ev["decision"]["gates"]
     )
     slices = "".join(
@@ -209,8 +227,8 @@ def evaluation_html(ev: dict[str, Any]) -> str:
         f"{escape(json.dumps(ev.get('rows')))}; the test rows were scored once.</p>"
         f"<h2>Held-out metrics</h2><table><tr><th></th>{''.join(f'<th>{k}</th>' for k in metric_keys)}</tr>{metrics}"
         f"</table><ul>{thresholds}</ul>"
-        f"<h2>Gates</h2><table><tr><th>gate</th><th>verdict</th><th>value</th><th>threshold</th><th>detail</th></tr>"
-        f"{gates}</table>"
+        f"<h2>Gates</h2><p>{escape(_passed_over(ev))}</p><table><tr><th>gate</th><th>verdict</th>"
+        f"<th>value</th><th>threshold</th><th>95% interval</th><th>detail</th></tr>{gates}</table>"
         f"<h2>Curves</h2>{roc}{pr}{cal}"
         f"<h2>Confusion matrix at {ev['candidates'][chosen]['threshold']}</h2><table><tr><th></th><th>predicted no"
         f"</th><th>predicted yes</th></tr><tr><th>actual no</th><td>{cm['tn']}</td><td>{cm['fp']}</td></tr>"
@@ -235,7 +253,7 @@ def _regression_html(ev: dict[str, Any]) -> str:
     )
     gates = "".join(
         f"<tr><td>{escape(g['name'])}</td><td>{'pass' if g['passed'] else 'FAIL'}</td><td>{g['value']}</td>"
-        f"<td>{g['threshold']}</td><td>{escape(g['detail'])}</td></tr>"
+        f"<td>{g['threshold']}</td><td>{escape(_interval(g))}</td><td>{escape(g['detail'])}</td></tr>"
         for g in ev["decision"]["gates"]
     )
     verdict = "PROMOTE" if ev["decision"]["promote"] else "REJECT"
@@ -245,7 +263,7 @@ def _regression_html(ev: dict[str, Any]) -> str:
         f"<h1>{escape(ev['dataset'])} - run {escape(ev['run_id'])}: {verdict}</h1>"
         f"<p>Regression; split {escape(str(ev.get('split')))}; rows {escape(json.dumps(ev.get('rows')))}.</p>"
         f"<h2>Held-out metrics</h2><table><tr><th></th><th>RMSE</th><th>MAE</th><th>R2</th></tr>{rows}</table>"
-        f"<h2>Gates</h2><table>{gates}</table>"
+        f"<h2>Gates</h2><p>{escape(_passed_over(ev))}</p><table>{gates}</table>"
         f"<h2>What the models use</h2>{_svg_bars(ev.get('importance', {}), title='LightGBM gain share')}"
         f"{_svg_bars(ev.get('shap_mean_abs', {}), title='mean |contribution| (SHAP)')}</body></html>"
     )
@@ -257,19 +275,22 @@ def model_card(ev: dict[str, Any], contract: Any) -> str:
         m = ev["candidates"][chosen]
         base = ev["candidates"].get("baseline", {})
         gates = "\n".join(
-            f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} |"
+            f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} "
+            f"| {_interval(g)} |"
             for g in ev["decision"]["gates"]
         )
         return (
             f"# Model card: {ev['dataset']} ({chosen})\n\nRegression of `{contract.target.column}`; run "
             f"{ev['run_id']}; split {ev.get('split')}.\n\n## Held-out performance\nRMSE {m['rmse']}, MAE "
             f"{m['mae']}, R2 {m['r2']} (baseline {base.get('name')}: RMSE {base.get('rmse')}, R2 "
-            f"{base.get('r2')}).\n\n## Gates\n| gate | verdict | value | threshold |\n| --- | --- | --- | --- |\n"
+            f"{base.get('r2')}).\n\n## Gates\n{_passed_over(ev)}\n\n| gate | verdict | value | threshold | 95% interval |\n"
+            "| --- | --- | --- | --- | --- |\n"
             f"{gates}\n"
         )
     m = ev["candidates"][chosen]
     gates = "\n".join(
-        f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} |"
+        f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} "
+        f"| {_interval(g)} |"
         for g in ev["decision"]["gates"]
     )
     top = ", ".join(list(ev.get("importance", {}))[:5])
@@ -291,8 +312,10 @@ AUC {m["auc"]}, PR-AUC {m["pr_auc"]}, precision {m["precision"]}, recall {m["rec
 Brier {m["brier"]}, expected calibration error {m["ece"]} (calibration: {ev["thresholds"][chosen]["calibration"]}).
 
 ## Gates
-| gate | verdict | value | threshold |
-| --- | --- | --- | --- |
+{_passed_over(ev)}
+
+| gate | verdict | value | threshold | 95% interval |
+| --- | --- | --- | --- | --- |
 {gates}
 
 ## Limitations

@@ -42,6 +42,9 @@ class Settings(MailSettings):
     registry_table: str
     code_version: str = "dev"
     stage: str = "dev"
+    # The PiiSaltSecret's ARN, for the functions that store data (ingest, batch, predict,
+    # monitor); read through adapters/secrets.py only when a contract hashes a column.
+    pii_salt_secret: str = ""
 
 
 class IngestLimits(Settings):
@@ -57,7 +60,6 @@ class IngestLimits(Settings):
 class IngestSettings(IngestLimits):
     state_machine_arn: str
     idempotency_table: str
-    pii_salt_secret: str = ""
 
 
 class TrainingSettings(Settings):
@@ -71,7 +73,8 @@ class PredictSettings(Settings):
     model_cache_ttl_seconds: float = 60.0
     max_records: int = 1000
     max_body_bytes: int = 2 * 1024 * 1024
-    capture_flush_seconds: float = 1.0
+    # The longest an invocation waits for its captures to be written (tabflow.serving.capture)
+    capture_max_wait_seconds: float = 5.0
 
 
 class MonitorSettings(Settings):

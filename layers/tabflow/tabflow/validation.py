@@ -4,11 +4,10 @@ Nothing is dropped silently: every input row ends up in exactly one of curated, 
 (with line, column and reason) or duplicates, and ``counts`` proves it. The checks run as
 vectorised Arrow kernels over whole columns; Python only touches the rows that are bad."""
 
-import hashlib
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -16,59 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tabflow.contract import NUMBER_TYPES, Column, ColumnType, Contract, FileFormat
+from tabflow import pii
+from tabflow.contract import Contract
 from tabflow.errors import SchemaError
-from tabflow.readers import RawTable, normalise_header
+from tabflow.readers import RawTable
+from tabflow.value_columns import ARROW_TYPES, ColumnCheck, check_column
+from tabflow.values import match_names, name_lookup, rules_for
 
-MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
-TRUE_SPELLINGS = frozenset({"yes", "y", "true", "t", "1"})
-FALSE_SPELLINGS = frozenset({"no", "n", "false", "f", "0"})
 EXAMPLES_PER_COLUMN = 5
-DEFAULT_FORMAT = FileFormat()
-NUMBER_PATTERN = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
-_CURRENCY = r"^(?:[A-Z]{3}\s*)?[$€£¥₹]?\s*|\s*[$€£¥₹]?(?:\s*[A-Z]{3})?$"
-
-
-def _any_case(words: frozenset[str]) -> pa.Array:
-    """Every upper/lower-case spelling of short words: matching against these sets avoids
-    lower-casing whole columns (a copy of every value)."""
-    out: set[str] = set()
-    for word in words:
-        variants = [""]
-        for ch in word:
-            variants = [v + c for v in variants for c in {ch.lower(), ch.upper()}]
-        out.update(variants)
-    return pa.array(sorted(out), pa.string())
-
-
-_MISSING = _any_case(MISSING_MARKERS)
-_TRUE = _any_case(TRUE_SPELLINGS)
-_FALSE = _any_case(FALSE_SPELLINGS)
-_ARROW_TYPES = {
-    ColumnType.INT: pa.int64(),
-    ColumnType.FLOAT: pa.float64(),
-    ColumnType.MONEY: pa.float64(),
-    ColumnType.PERCENT: pa.float64(),
-    ColumnType.BOOL: pa.bool_(),
-    ColumnType.DATETIME: pa.timestamp("ns"),
-    ColumnType.CATEGORY: pa.string(),
-    ColumnType.STRING: pa.string(),
-}
-
-
-@dataclass
-class ColumnCheck:
-    values: pa.Array  # typed values, null where missing or invalid
-    missing: np.ndarray  # bool mask
-    invalid: np.ndarray  # bool mask
-    reasons: list[tuple[np.ndarray, str]]  # (mask, reason); a later mask wins for a row
-
-    def reason(self, row: int) -> str:
-        found = ""
-        for mask, text in self.reasons:
-            if mask[row]:
-                found = text
-        return found
 
 
 @dataclass
@@ -90,24 +44,17 @@ class ValidationResult:
 
 
 def map_headers(columns: list[str], contract: Contract, *, file: str) -> dict[str, str]:
-    """File header -> contract column, by normalised name or alias (case, spaces, punctuation
-    ignored). Two file headers that land on the same name are a schema error."""
-    lookup: dict[str, str] = {}
-    for name, col in contract.columns.items():
-        for spelling in (name, *col.aliases):
-            lookup[normalise_header(spelling)] = name
-    mapping: dict[str, str] = {}
-    seen: dict[str, str] = {}
-    for header in columns:
-        target = lookup.get(normalise_header(header), header)
-        if target in seen:
-            raise SchemaError(
-                f"{file}: headers {seen[target]!r} and {header!r} both name column {target!r}",
-                file=file,
-                problems=[f"duplicate header {header!r} (same as {seen[target]!r})"],
-            )
-        seen[target] = header
-        mapping[header] = target
+    """File header -> contract column, by name or alias with case, spaces and punctuation
+    ignored (values.name_key). Two file headers that land on the same name are a schema error."""
+    lookup = name_lookup(rules_for(contract).values())
+    mapping, clashes = match_names(columns, lookup)
+    if clashes:
+        first, second, target = clashes[0]
+        raise SchemaError(
+            f"{file}: headers {first!r} and {second!r} both name column {target!r}",
+            file=file,
+            problems=[f"duplicate header {b!r} (same as {a!r})" for a, b, _ in clashes],
+        )
     return mapping
 
 
@@ -149,18 +96,12 @@ def validate(
 
     present = [n for n in contract.columns if n in position and not (for_scoring and n == target)]
     text = {name: raw.table.column(position[name]).combine_chunks() for name in present}
+    rules = rules_for(contract)
+    if for_scoring:
+        rules[target] = replace(rules[target], target=False)
     # Arrow kernels release the GIL: columns are checked in parallel on the cores there are.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        futures = {
-            name: pool.submit(
-                check_column,
-                text[name],
-                contract.columns[name],
-                contract.format,
-                is_target=name == target and not for_scoring,
-            )
-            for name in present
-        }
+        futures = {name: pool.submit(check_column, text[name], rules[name]) for name in present}
         checks = {name: f.result() for name, f in futures.items()}
     bad = np.zeros(n, dtype=bool)
     for check in checks.values():
@@ -181,7 +122,7 @@ def validate(
     for name, col in contract.columns.items():
         if col.pii == "drop":
             continue
-        values = checks[name].values if name in checks else pa.nulls(n, _ARROW_TYPES[col.type])
+        values = checks[name].values if name in checks else pa.nulls(n, ARROW_TYPES[col.type.value])
         if col.pii == "hash":
             values = hash_values(values, salt)
         arrays[name] = values
@@ -209,11 +150,7 @@ def validate(
             text,
             checks,
             good.filter(pa.array(~dup_mask)) if dup_mask.any() else good,
-            {
-                n
-                for n, c in contract.columns.items()
-                if c.type in (ColumnType.CATEGORY, ColumnType.BOOL)
-            },
+            {n for n, c in contract.columns.items() if c.type.value in ("category", "bool")},
         ),
         ignored_columns=[c for c in names if c not in contract.columns],
         headers={k: v for k, v in mapping.items() if k != v},
@@ -221,8 +158,18 @@ def validate(
             f"column {name!r} is empty in every row"
             for name in present
             if n and checks[name].missing.all()
+        ]
+        + [
+            f"column {name!r}: {checks[name].outside} value(s) outside the expected range "
+            f"[{_bound(rules[name].warn_min)}, {_bound(rules[name].warn_max)}] (accepted)"
+            for name in present
+            if checks[name].outside
         ],
     )
+
+
+def _bound(limit: float | None) -> str:
+    return "none" if limit is None else f"{limit:g}"
 
 
 def _duplicates(frame: pd.DataFrame, table: pa.Table, contract: Contract) -> np.ndarray:
@@ -239,134 +186,9 @@ def _duplicates(frame: pd.DataFrame, table: pa.Table, contract: Contract) -> np.
     return frame.duplicated(keep="first").to_numpy()
 
 
-def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A boolean Arrow result as a numpy mask (null -> False)."""
-    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
-
-
-def check_column(
-    raw: pa.Array, col: Column, fmt: FileFormat = DEFAULT_FORMAT, *, is_target: bool = False
-) -> ColumnCheck:
-    text = pc.utf8_trim_whitespace(pc.fill_null(raw, ""))
-    missing = _mask(pc.is_in(text, value_set=_MISSING))
-    reasons: list[tuple[np.ndarray, str]] = []
-    kind = col.type
-    n = len(text)
-
-    if kind in NUMBER_TYPES:
-        numbers, not_number = parse_numbers(text, kind, fmt)
-        invalid = (~missing) & not_number
-        reasons.append((invalid.copy(), f"not a number ({kind.value})"))
-        values = numbers.to_numpy(zero_copy_only=False)
-        if kind == ColumnType.INT:
-            with np.errstate(invalid="ignore"):
-                fractional = (~invalid) & (~missing) & (np.nan_to_num(values) % 1 != 0)
-            reasons.append((fractional, "not a whole number"))
-            invalid |= fractional
-        with np.errstate(invalid="ignore"):
-            if col.min is not None:
-                low = values < col.min
-                reasons.append((low, f"below minimum {col.min:g}"))
-                invalid |= low
-            if col.max is not None:
-                high = values > col.max
-                reasons.append((high, f"above maximum {col.max:g}"))
-                invalid |= high
-        null = invalid | np.isnan(values)
-        typed = pa.array(values, mask=null)
-        out = pc.cast(typed, pa.int64()) if kind == ColumnType.INT else typed
-    elif kind == ColumnType.DATETIME:
-        out, unparsed = parse_datetimes(
-            pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text), col.formats
-        )
-        invalid = (~missing) & unparsed
-        shown = ", ".join(col.formats) if col.formats else "ISO 8601"
-        reasons.append((invalid.copy(), f"not a date in the declared format(s): {shown}"))
-    elif kind == ColumnType.BOOL:
-        is_true = _mask(pc.is_in(text, value_set=_TRUE))
-        is_false = _mask(pc.is_in(text, value_set=_FALSE))
-        invalid = ~missing & ~is_true & ~is_false
-        reasons.append((invalid.copy(), "not a boolean (expected yes/no, true/false, 1/0)"))
-        out = pa.array(is_true, mask=missing | invalid)
-    else:  # category, string: kept as text exactly (a "=HYPERLINK(...)" stays a string)
-        invalid = np.zeros(n, dtype=bool)
-        if kind == ColumnType.CATEGORY and col.categories is not None and col.unseen == "reject":
-            unseen = (~missing) & ~_mask(
-                pc.is_in(text, value_set=pa.array(col.categories, pa.string()))
-            )
-            reasons.append((unseen, f"not one of the allowed categories {col.categories}"))
-            invalid |= unseen
-        empty = missing | invalid
-        out = (
-            pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), text) if empty.any() else text
-        )
-
-    if is_target or not col.nullable:
-        empty = missing & ~invalid
-        reasons.append((empty, "missing value" + (" in the target" if is_target else "")))
-        invalid = invalid | empty
-    if invalid.any():
-        out = pc.if_else(pa.array(invalid), pa.scalar(None, out.type), out)
-    return ColumnCheck(values=out, missing=missing, invalid=invalid, reasons=reasons)
-
-
-def parse_numbers(text: pa.Array, kind: ColumnType, fmt: FileFormat) -> tuple[pa.Array, np.ndarray]:
-    """Text -> float64 (null where not a number). Money drops currency symbols/codes and reads
-    (12.50) as -12.50; percent drops a trailing % and divides by 100. Thousands separators are
-    removed only where they group digits in threes; a declared decimal comma becomes a point."""
-    s = text
-    negative = None
-    if kind == ColumnType.MONEY:
-        negative = _mask(pc.match_substring_regex(s, r"^\(.*\)$"))
-        s = pc.replace_substring_regex(s, r"^\((.*)\)$", r"\1")
-        s = pc.replace_substring_regex(s, _CURRENCY, "")
-        s = pc.replace_substring_regex(s, r"^(-?)[$€£¥₹]", r"\1")
-    elif kind == ColumnType.PERCENT:
-        s = pc.replace_substring_regex(s, r"\s*%$", "")
-    sep = fmt.thousands_separator
-    if sep and pc.any(pc.match_substring(s, sep)).as_py():
-        dec = "\\" + fmt.decimal
-        grouped = rf"^[-+]?\d{{1,3}}(?:\{sep}\d{{3}})+(?:{dec}\d+)?$"
-        s = pc.if_else(pc.match_substring_regex(s, grouped), pc.replace_substring(s, sep, ""), s)
-    if fmt.decimal == ",":
-        s = pc.replace_substring(s, ",", ".")
-    ok = pc.match_substring_regex(s, NUMBER_PATTERN)
-    numbers = pc.cast(pc.if_else(ok, s, pa.scalar(None, pa.string())), pa.float64())
-    if negative is not None and negative.any():
-        numbers = pc.if_else(pa.array(negative), pc.negate(numbers), numbers)
-    if kind == ColumnType.PERCENT:
-        numbers = pc.divide(numbers, 100.0)
-    return numbers, ~_mask(pc.is_valid(numbers))
-
-
-def parse_datetimes(text: pa.Array, formats: list[str] | None) -> tuple[pa.Array, np.ndarray]:
-    """Try each declared format in order (default ISO 8601, a trailing zone converted to UTC);
-    values matching none stay null and are reported."""
-    series = pd.Series(text.to_pandas(), dtype=object)
-    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
-    todo = series.notna().to_numpy().copy()
-    for f in formats or ["ISO8601"]:
-        if not todo.any():
-            break
-        idx = np.flatnonzero(todo)
-        parsed = pd.to_datetime(series.iloc[idx], format=f, errors="coerce", utc=True)
-        parsed = parsed.dt.tz_convert(None).astype("datetime64[ns]")
-        ok = parsed.notna().to_numpy()
-        out.iloc[idx[ok]] = parsed.to_numpy()[ok]
-        todo[idx[ok]] = False
-    return pa.array(out, pa.timestamp("ns")), out.isna().to_numpy()
-
-
 def hash_values(values: pa.Array, salt: str) -> pa.Array:
-    """Salted sha256 of each value (missing stays missing): joins still work, values do not leak."""
-    key = salt.encode()
-    return pa.array(
-        [
-            None if v is None else hashlib.sha256(key + str(v).encode()).hexdigest()
-            for v in values.to_pylist()
-        ],
-        pa.string(),
-    )
+    """The column under ``pii: hash`` (tabflow.pii: keyed by the salt; missing stays missing)."""
+    return pa.array(pii.hash_many(values.to_pylist(), salt), pa.string())
 
 
 def _quarantine_records(
@@ -413,6 +235,8 @@ def _column_summaries(
             "invalid": int(len(bad_rows)),
             "invalid_examples": examples,
         }
+        if check.outside:
+            summary["outside_expected_range"] = check.outside
         if name in curated_index:
             column = curated.column(curated_index[name])
             kind = column.type

@@ -1,11 +1,12 @@
 """In-memory implementations of the ports, for unit tests and local experiments."""
 
 import io
+import threading
 from typing import Any
 
 import pandas as pd
 
-from tabflow.errors import ConcurrentUpdate, ModelNotFound, ObjectNotFound
+from tabflow.errors import ConcurrentUpdate, ModelNotFound, ObjectNotFound, RunAlreadyPromoted
 from tabflow.ports import Email, ModelVersion
 
 
@@ -58,18 +59,45 @@ class MemoryWorkflow:
 
 
 class MemoryRegistry:
+    """The registry's conditions as DynamoDB applies them: ``register`` checks the number, the
+    run and the pointer and writes all three or nothing, under one lock (a transaction)."""
+
     def __init__(self) -> None:
         self.versions: dict[tuple[str, int], ModelVersion] = {}
         self.champions: dict[str, int] = {}
+        self.runs: dict[tuple[str, str], int] = {}
+        self.incidents: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
 
-    def next_version(self, dataset: str) -> int:
-        return 1 + max((v for d, v in self.versions if d == dataset), default=0)
+    def latest_version(self, dataset: str) -> int:
+        with self._lock:
+            return max((v for d, v in self.versions if d == dataset), default=0)
+
+    def register(self, version: ModelVersion, *, expected: int | None) -> None:
+        key = (version.dataset, version.version)
+        with self._lock:
+            if (version.dataset, version.run_id) in self.runs:
+                raise RunAlreadyPromoted(f"{version.dataset}: run {version.run_id} has a version")
+            if key in self.versions or self.champions.get(version.dataset) != expected:
+                raise ConcurrentUpdate(
+                    f"{version.dataset}: v{version.version} taken or the champion moved "
+                    f"(expected v{expected}, is v{self.champions.get(version.dataset)})"
+                )
+            self.versions[key] = version
+            self.runs[(version.dataset, version.run_id)] = version.version
+            self.champions[version.dataset] = version.version
+
+    def version_of_run(self, dataset: str, run_id: str) -> ModelVersion | None:
+        with self._lock:
+            number = self.runs.get((dataset, run_id))
+            return None if number is None else self.versions[(dataset, number)]
 
     def put_version(self, version: ModelVersion) -> None:
         key = (version.dataset, version.version)
-        if key in self.versions:
-            raise ConcurrentUpdate(f"{version.dataset} v{version.version} already exists")
-        self.versions[key] = version
+        with self._lock:
+            if key in self.versions:
+                raise ConcurrentUpdate(f"{version.dataset} v{version.version} already exists")
+            self.versions[key] = version
 
     def get_version(self, dataset: str, version: int) -> ModelVersion:
         try:
@@ -85,11 +113,23 @@ class MemoryRegistry:
         return None if v is None else self.versions[(dataset, v)]
 
     def set_champion(self, dataset: str, version: int, *, expected: int | None) -> None:
-        if self.champions.get(dataset) != expected:
-            raise ConcurrentUpdate(
-                f"{dataset}: champion is v{self.champions.get(dataset)}, expected {expected}"
-            )
-        self.champions[dataset] = version
+        with self._lock:
+            if self.champions.get(dataset) != expected:
+                raise ConcurrentUpdate(
+                    f"{dataset}: champion is v{self.champions.get(dataset)}, expected {expected}"
+                )
+            self.champions[dataset] = version
 
     def datasets(self) -> list[str]:
         return sorted(self.champions)
+
+    def open_incident(self, dataset: str, incident: str, detail: str) -> bool:
+        with self._lock:
+            if (dataset, incident) in self.incidents:
+                return False
+            self.incidents[(dataset, incident)] = detail
+            return True
+
+    def forget_incident(self, dataset: str, incident: str) -> None:
+        with self._lock:
+            self.incidents.pop((dataset, incident), None)

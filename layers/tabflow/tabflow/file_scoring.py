@@ -1,11 +1,16 @@
 """Batch scoring: a file dropped under batch/<dataset>/ becomes a predictions file in the lake
 (CSV or Parquet, like the input) with the id, score, label and model version of every valid
 row. Validation and quarantine are the ingest's; the scoring is the API's (same feature spec,
-same model, same history), so a batch score equals an API score for the same record."""
+same model, same history), so a batch score equals an API score for the same record.
+
+PII columns are hashed or dropped by that validation, with the secret's salt (tabflow.pii):
+the predictions, the captured rows and the report hold no raw PII value; each prediction
+carries the ``line`` of its row in the dropped file, to join it back whatever the id."""
 
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +19,13 @@ from urllib.parse import unquote_plus
 import numpy as np
 import pandas as pd
 
+from tabflow import emails, pii
 from tabflow.contract import Contract
 from tabflow.errors import (
     ContractError,
     InvalidDatasetName,
     ModelNotFound,
+    ModelUnavailable,
     SchemaError,
     TabflowError,
 )
@@ -36,7 +43,8 @@ from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
 from tabflow.readers import DEFAULT_MAX_BYTES, read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
-from tabflow.serving import CaptureWriter, ChampionCache
+from tabflow.serving.cache import ChampionCache, Incident
+from tabflow.serving.capture import CaptureWriter
 from tabflow.training import frame_columns
 from tabflow.validation import validate
 
@@ -49,6 +57,7 @@ class BatchConfig:
     max_file_bytes: int
     max_decompressed_bytes: int = DEFAULT_MAX_BYTES
     allowed_domains: tuple[str, ...] = ()
+    model_bucket: str | None = None  # where the dataset's model files must be (verification)
 
 
 def score_object(
@@ -60,7 +69,9 @@ def score_object(
     store: ObjectStore,
     registry: Registry,
     mailer: Mailer,
+    pii_salt: Callable[[], str] = lambda: "",
 ) -> dict[str, Any]:
+    """``pii_salt`` is called only when the contract hashes a column (it reads a secret)."""
     key = unquote_plus(key)
     parts = key.split("/")
     if len(parts) < 3 or parts[0] != "batch" or not parts[-1]:
@@ -121,7 +132,8 @@ def score_object(
         scoring_contract = contract.model_copy(
             update={"duplicates": "keep"}
         )  # every row gets its score
-        result = validate(raw, scoring_contract, file=key, for_scoring=True)
+        salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
+        result = validate(raw, scoring_contract, file=key, salt=salt, for_scoring=True)
     except SchemaError as exc:
         return reject(exc.problems, contract)
     except TabflowError:
@@ -129,7 +141,11 @@ def score_object(
     except Exception as exc:  # deterministic on these bytes: a retry would fail the same way
         logger.exception("batch file could not be read or validated", extra={"file": raw_uri})
         return reject([unexpected_problem(key, exc)], contract)
-    report.update(counts=result.counts, columns=result.columns, warnings=result.warnings)
+    report.update(
+        counts=result.counts,
+        columns=pii.redact_summaries(result.columns, pii.policy(contract.columns)),
+        warnings=result.warnings,
+    )
     if result.quarantined:
         quarantine_uri = s3_uri(
             config.raw_bucket, f"quarantine/{dataset}/batch={run_id}/rejected_rows.jsonl"
@@ -138,10 +154,30 @@ def score_object(
         report["quarantine_uri"] = quarantine_uri
     if result.counts["curated"] == 0:
         return reject(["no valid rows to score"], contract)
+
+    def alert(incident: Incident) -> None:  # once per incident across every process
+        mailer.send(
+            emails.model_load_failed(
+                incident.dataset, incident.champion, incident.serving, "\n".join(incident.problems)
+            ),
+            config.recipients,  # the operators (AlertRecipients), as the API's alert
+        )
+
+    cache = ChampionCache(
+        registry, store, ttl=0, model_bucket=config.model_bucket, on_incident=alert
+    )
     try:  # the file is checked first: its problems are reported even before a model exists
-        champion = ChampionCache(registry, store, ttl=0).get(dataset)
+        champion = cache.get(dataset)
+    except ModelUnavailable as exc:  # nothing loads: a report and an email, not a crash
+        return reject(exc.problems, contract)
     except ModelNotFound as exc:
         return reject([str(exc)], contract)
+    if champion.fallback is not None:  # the champion does not load: an older version scores
+        report["model_fallback"] = {
+            "champion": champion.fallback.champion,
+            "problem": champion.fallback.problem,
+            "serving": champion.version.version,
+        }
     spec = champion.spec
     curated = result.curated
     x = spec.matrix(frame_columns(spec, curated), history=spec.history)
@@ -153,11 +189,11 @@ def score_object(
             scores >= champion.version.threshold, spec.positive_label, spec.negative_label
         )
     )
+    id_column = contract.id_column if contract.id_column in curated else None  # pii: drop
     out = pd.DataFrame(
         {
-            contract.id_column or "row": curated[contract.id_column]
-            if contract.id_column
-            else np.arange(len(curated)),
+            id_column or "row": curated[id_column] if id_column else np.arange(len(curated)),
+            "line": _curated_lines(raw.line_numbers, result.quarantined, len(curated)),
             "score": np.round(scores, 6),
             "label": labels,
             "model_version": champion.version.version,
@@ -175,11 +211,7 @@ def score_object(
     # The monitor watches batch inputs too: the scored rows join the captures, as API calls do.
     columns = frame_columns(spec, curated)
     at = datetime.now(UTC).isoformat()
-    ids = (
-        curated[contract.id_column].astype(str).tolist()
-        if contract.id_column
-        else [None] * len(curated)
-    )
+    ids = curated[id_column].astype(str).tolist() if id_column else [None] * len(curated)
     lines = []
     for i in range(len(curated)):
         row = {f.name: _plain(columns[f.name][i], f) for f in spec.fields}
@@ -206,7 +238,19 @@ def score_object(
         "counts": result.counts,
         "model_version": champion.version.version,
         "report_uri": report_uri,
+        **({"model_fallback": report["model_fallback"]} if champion.fallback else {}),
     }
+
+
+def _curated_lines(table_lines: Any, quarantined: list[dict[str, Any]], n: int) -> np.ndarray:
+    """The file line of each scored row: the rows read, less the quarantined ones (scoring
+    keeps duplicates, so the rest are the scored rows, in order)."""
+    bad = {q["line"] for q in quarantined}
+    lines = np.asarray([line for line in np.asarray(table_lines).tolist() if line not in bad])
+    if len(lines) != n:  # never expected; a wrong line would be worse than none
+        logger.warning("line numbers do not match the scored rows", extra={"rows": n})
+        return np.full(n, -1)
+    return lines
 
 
 def _plain(value: Any, feature: Any) -> Any:

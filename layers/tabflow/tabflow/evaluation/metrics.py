@@ -1,14 +1,48 @@
-"""Binary classification metrics on held-out rows (numpy; tested against scikit-learn)."""
+"""Model metrics on held-out rows: AUC, average precision, calibration error, the confusion
+counts, and the binary and regression metric sets (numpy; tested against scikit-learn)."""
 
 from typing import Any
 
 import numpy as np
 
-from tabflow.stats import expected_calibration_error, roc_auc
 
-# What a summary of a model's held-out performance shows (emails, Step Functions payloads).
-BINARY_SUMMARY = ("auc", "pr_auc", "precision", "recall", "f1", "brier", "ece", "threshold", "rows")
-REGRESSION_SUMMARY = ("rmse", "mae", "r2", "rows")
+def roc_auc(y: np.ndarray, scores: np.ndarray) -> float | None:
+    """AUC by the rank-sum (Mann-Whitney) formula, ties averaged; None without both classes."""
+    y = np.asarray(y).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = np.asarray(scores)[order]
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def expected_calibration_error(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
+    y = np.asarray(y, float)
+    idx = np.minimum((np.asarray(scores) * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = idx == b
+        if mask.any():
+            total += mask.mean() * abs(y[mask].mean() - np.asarray(scores)[mask].mean())
+    return float(total)
+
+
+def confusion_counts(y: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]:
+    """(tp, fp, fn, tn) of boolean predictions against the labels."""
+    y = np.asarray(y).astype(bool)
+    pred = np.asarray(predicted).astype(bool)
+    tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
+    fn, tn = int((~pred & y).sum()), int((~pred & ~y).sum())
+    return tp, fp, fn, tn
 
 
 def average_precision(y: np.ndarray, scores: np.ndarray) -> float:
@@ -29,9 +63,7 @@ def average_precision(y: np.ndarray, scores: np.ndarray) -> float:
 def binary_metrics(y_true: np.ndarray, scores: np.ndarray, *, threshold: float) -> dict[str, Any]:
     y = np.asarray(y_true).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
-    pred = s >= threshold
-    tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
-    fn, tn = int((~pred & y).sum()), int((~pred & ~y).sum())
+    tp, fp, fn, tn = confusion_counts(y, s >= threshold)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     auc = roc_auc(y, s)

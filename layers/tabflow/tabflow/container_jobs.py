@@ -1,11 +1,11 @@
 """Training tasks as AWS Batch jobs: the scale path, for data that outgrows Lambda (15 minutes,
 10 GB). ``run`` is what the Lambda handlers call too; a container runs it as:
 
-    python -m tabflow.jobs trial|train
+    python -m tabflow.container_jobs trial|train
 
 The state machine passes the task's event as JSON in TABFLOW_EVENT and the S3 URI for the
 result in TABFLOW_RESULT_URI (``submitJob.sync`` returns the job's description, not its
-output, so the next step reads the result from there: ``pipeline.collect_results``). A failure
+output, so the next step reads the result from there: ``workflow.common.collect_results``). A failure
 exits non-zero, which fails the job and so the workflow's step."""
 
 import json
@@ -14,10 +14,11 @@ import sys
 import time
 from typing import Any
 
-from tabflow import pipeline
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, TableStore
 from tabflow.settings import Settings
+from tabflow.workflow.train import train_candidate
+from tabflow.workflow.trial import trial
 
 TASKS = ("trial", "train")
 
@@ -31,9 +32,9 @@ def run(
     settings: Settings,
 ) -> dict[str, Any]:
     if task == "trial":
-        return pipeline.trial(event, store=store, tables=tables)
+        return trial(event, store=store, tables=tables)
     if task == "train":
-        return pipeline.train_candidate(
+        return train_candidate(
             event["run"],
             event["candidate"],
             store=store,
@@ -47,11 +48,11 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in TASKS:
-        print(f"usage: python -m tabflow.jobs {'|'.join(TASKS)}", file=sys.stderr)
+        print(f"usage: python -m tabflow.container_jobs {'|'.join(TASKS)}", file=sys.stderr)
         return 2
     missing = [v for v in ("TABFLOW_EVENT", "TABFLOW_RESULT_URI") if not os.environ.get(v)]
     if missing:
-        print(f"tabflow.jobs: {', '.join(missing)} not set", file=sys.stderr)
+        print(f"tabflow.container_jobs: {', '.join(missing)} not set", file=sys.stderr)
         return 2
     from tabflow.adapters.s3 import S3Store
     from tabflow.adapters.tables import WranglerTables

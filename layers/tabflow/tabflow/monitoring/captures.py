@@ -1,0 +1,149 @@
+"""Captured requests and delayed labels, read from the lake, and the drift check of a window.
+
+Whole columns at a time (Arrow compute, numpy): a million captured rows of thirty features
+are checked in about a second, with no per-value Python."""
+
+import io
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from tabflow.contract import Contract
+from tabflow.drift import DriftReport, ReferenceProfile, check_window
+from tabflow.features import FeatureSpec
+from tabflow.observability import logger
+from tabflow.ports import ObjectStore, s3_uri
+from tabflow.readers import read_table
+
+META = ("_at", "_request_id", "_model_version", "_score", "_id")
+
+
+def read_captures(
+    store: ObjectStore,
+    lake_bucket: str,
+    dataset: str,
+    spec: FeatureSpec,
+    *,
+    since: datetime,
+    until: datetime,
+    model_version: int,
+) -> pa.Table:
+    """Captured rows of one model version between two instants, as an Arrow table."""
+    fields = [
+        pa.field(f.name, pa.float64() if f.kind == "numeric" else pa.string()) for f in spec.fields
+    ]
+    schema = pa.schema(
+        fields
+        + [
+            pa.field("_at", pa.string()),
+            pa.field("_request_id", pa.string()),
+            pa.field("_model_version", pa.int64()),
+            pa.field("_score", pa.float64()),
+            pa.field("_id", pa.string()),
+        ]
+    )
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    tables = []
+    day = since.date()
+    while day <= until.date():
+        for uri in store.list(s3_uri(lake_bucket, f"captures/{dataset}/dt={day:%Y-%m-%d}/")):
+            if uri.endswith(".jsonl"):
+                tables.append(pajson.read_json(io.BytesIO(store.get(uri)), parse_options=parse))
+        day += timedelta(days=1)
+    if not tables:
+        return schema.empty_table()
+    table = pa.concat_tables(tables)
+    at = pc.cast(pc.replace_substring(table.column("_at"), "+00:00", ""), pa.timestamp("us"))
+    lo = pa.scalar(since.replace(tzinfo=None), pa.timestamp("us"))
+    hi = pa.scalar(until.replace(tzinfo=None), pa.timestamp("us"))
+    keep = pc.and_(
+        pc.and_(pc.greater_equal(at, lo), pc.less_equal(at, hi)),
+        pc.equal(table.column("_model_version"), model_version),
+    )
+    return table.filter(pc.fill_null(keep, False))
+
+
+def _raw_columns(table: pa.Table, spec: FeatureSpec) -> dict[str, Any]:
+    """Columns as the feature pipeline reads them at serving time (for derived features)."""
+    out: dict[str, Any] = {}
+    for f in spec.fields:
+        column = table.column(f.name)
+        out[f.name] = (
+            column.to_numpy(zero_copy_only=False).astype(float)
+            if f.kind == "numeric"
+            else np.asarray(column.to_pylist(), dtype=object)
+        )
+    return out
+
+
+def window_columns(
+    table: pa.Table, spec: FeatureSpec
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """The model's feature columns of a window, as the serving pipeline computes them
+    (numbers as float, categories as codes, NaN when missing or unseen), and for each
+    categorical input which values are categories training never saw."""
+    columns: dict[str, np.ndarray] = {}
+    unseen: dict[str, np.ndarray] = {}
+    for f in spec.features:
+        if f.derive:
+            continue
+        column = table.column(f.name)
+        if f.kind == "numeric":
+            columns[f.name] = column.to_numpy(zero_copy_only=False).astype(float, copy=False)
+        elif f.kind == "categorical":  # one hash lookup per column (Arrow), no per-value loop
+            codes = pc.index_in(column, value_set=pa.array(list(f.categories), pa.string()))
+            columns[f.name] = codes.to_numpy(zero_copy_only=False).astype(float, copy=False)
+            unseen[f.name] = pc.and_(pc.is_valid(column), pc.is_null(codes)).to_numpy(
+                zero_copy_only=False
+            )
+    rest = [f for f in spec.features if f.name not in columns]  # derived features
+    if rest:
+        matrix = replace(spec, features=tuple(rest)).serving_matrix(_raw_columns(table, spec))
+        columns |= {f.name: matrix[:, j] for j, f in enumerate(rest)}
+    return [columns[f.name] for f in spec.features], unseen
+
+
+def drift_check(
+    table: pa.Table, spec: FeatureSpec, reference: ReferenceProfile, contract: Contract
+) -> DriftReport:
+    columns, unseen = window_columns(table, spec)
+    scores = table.column("_score").to_numpy(zero_copy_only=False).astype(float)
+    report = check_window(
+        reference, spec, columns, contract.monitoring, unseen=unseen, scores=scores
+    )
+    names = {f.name: list(f.categories) for f in spec.features if f.kind == "categorical"}
+    for check in report.features:  # category names, for people reading the report and the email
+        if check.feature in names:
+            check.reference["labels"] = names[check.feature]
+    return report
+
+
+def read_labels(
+    store: ObjectStore, raw_bucket: str, dataset: str, contract: Contract
+) -> dict[str, Any]:
+    """labels/<dataset>/* files (CSV, JSON Lines, Parquet) with the id and target columns."""
+    labels: dict[str, Any] = {}
+    id_col, target = contract.id_column, contract.target.column
+    for uri in store.list(s3_uri(raw_bucket, f"labels/{dataset}/")):
+        raw = read_table(store.get(uri), name=uri.rsplit("/", 1)[-1])
+        if id_col not in raw.columns or target not in raw.columns:
+            logger.warning("label file lacks the id or target column", extra={"file": uri})
+            continue
+        ids = raw.table.column(raw.columns.index(id_col)).to_pylist()
+        values = raw.table.column(raw.columns.index(target)).to_pylist()
+        for i, v in zip(ids, values, strict=True):
+            if not i or v is None or not v.strip():
+                continue
+            if contract.target.kind == "regression":
+                try:
+                    labels[i.strip()] = float(v)
+                except ValueError:
+                    continue
+            else:
+                labels[i.strip()] = v.strip() == contract.target.positive_label
+    return labels

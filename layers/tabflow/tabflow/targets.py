@@ -1,0 +1,214 @@
+"""Labels that cannot be silently wrong.
+
+The target's values are typed by the column's own rule (values.py), so ``Yes``, ``yes``,
+``Y`` and ``TRUE`` are one class whenever the values are boolean spellings, and the
+``positive_label`` is typed the same way (``"yes"`` means the same as ``"Yes"``). A binary
+target must resolve to exactly two classes and its positive label must match rows;
+otherwise ``resolve_target`` says what it saw: every observed spelling with its count.
+
+Callers: ``contract check --sample FILE`` (cli.py) and Prepare, on the target column (raw
+text from a file or the curated, typed values)::
+
+    resolution = resolve_target(contract, frame[contract.target.column].tolist())
+    if resolution.errors: raise ...(resolution.message())
+    y = resolution.y            # int8 1/0 (-1: missing or not a valid value; float for regression)
+    resolution.classes          # {"Yes": 1869, "No": 5174}: label -> rows, positive first
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tabflow.values import FALSE_SPELLINGS, TRUE_SPELLINGS, ValueRule, parse_text, to_text, truth
+
+if TYPE_CHECKING:
+    from tabflow.contract import Contract
+
+SHOWN_VALUES = 20
+_PAIRS = {"yes": "no", "y": "n", "true": "false", "t": "f", "1": "0"}
+_PAIRS.update({v: k for k, v in _PAIRS.items()})
+
+
+@dataclass(frozen=True)
+class TargetResolution:
+    column: str
+    kind: str  # binary | regression
+    y: np.ndarray  # binary: int8 1/0, -1 missing or invalid; regression: float64, NaN
+    classes: dict[str, int]  # binary: class label -> rows (positive first when resolved)
+    spellings: dict[str, int]  # every observed value (trimmed) -> rows, most frequent first
+    positive_label: str | None = None
+    negative_label: str | None = None
+    missing: int = 0
+    invalid: dict[str, int] = field(default_factory=dict)  # "value: reason" -> rows
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def positives(self) -> int:
+        return int((self.y == 1).sum()) if self.kind == "binary" else 0
+
+    @property
+    def positive_rate(self) -> float:
+        valid = int((self.y >= 0).sum()) if self.kind == "binary" else 0
+        return self.positives / valid if valid else 0.0
+
+    def summary(self) -> str:
+        """The classes and their counts (binary) or the range of the values (regression)."""
+        if self.kind == "regression":
+            y = self.y[np.isfinite(self.y)]
+            return f"{len(y)} numbers from {y.min():g} to {y.max():g}" if len(y) else "no number"
+        return (
+            ", ".join(f"{label!r} {n}" for label, n in self.classes.items())
+            + f" (positive rate {self.positive_rate:.3f})"
+        )
+
+    def message(self) -> str:
+        """One paragraph: the errors (if any), the classes and the observed spellings."""
+        parts = list(self.errors)
+        if not self.errors:
+            parts.append(f"target {self.column!r}: {self.summary()}")
+        if self.kind == "binary":
+            parts.append(f"observed values: {shown(self.spellings)}")
+        if self.missing:
+            parts.append(f"missing: {self.missing}")
+        if self.invalid:
+            parts.append(f"not valid: {shown(self.invalid)}")
+        return "; ".join(parts)
+
+
+def shown(counts: dict[str, int]) -> str:
+    items = list(counts.items())
+    text = ", ".join(f"{v!r} {n}" for v, n in items[:SHOWN_VALUES])
+    return text + (f" and {len(items) - SHOWN_VALUES} more" if len(items) > SHOWN_VALUES else "")
+
+
+def _truth_of(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    return truth(to_text(value)) if isinstance(value, str | int) else None
+
+
+def opposite_spelling(label: str) -> str | None:
+    """'Yes' -> 'No', 'TRUE' -> 'FALSE', 'y' -> 'n': the other side in the same style."""
+    other = _PAIRS.get(label.strip().lower())
+    if other is None:
+        return None
+    if label.isupper() and len(label) > 1:
+        return other.upper()
+    return other.capitalize() if label[:1].isupper() else other
+
+
+def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolution:
+    """Type the target column by its rule and check it: a binary target resolves to exactly
+    two classes (boolean spellings fold into true/false) and the positive label, typed the
+    same way, matches rows. Errors name the observed values and their counts."""
+    name = contract.target.column
+    rule = replace(
+        ValueRule.from_column(name, contract.columns[name], contract.format),
+        nullable=True,
+        target=False,
+    )
+    texts = [to_text(v).strip() for v in values]
+    counts = Counter(texts)
+    parsed = {t: parse_text(rule, t) for t in counts}
+    spellings = {t: n for t, n in counts.most_common() if not parsed[t].missing}
+    missing = sum(n for t, n in counts.items() if parsed[t].missing)
+    invalid = {
+        f"{t}: {p.problem}": counts[t] for t, p in parsed.items() if p.problem and not p.missing
+    }
+    common = {"spellings": spellings, "missing": missing, "invalid": invalid}
+    if contract.target.kind == "regression":
+        numbers = {t: p.value for t, p in parsed.items()}
+        y = np.array([numbers[t] for t in texts], dtype=np.float64)
+        errors = [] if np.isfinite(y).any() else [f"target {name!r} holds no number"]
+        return TargetResolution(name, "regression", y, {}, errors=errors, **common)
+
+    label = str(contract.target.positive_label)
+    positive = parse_text(rule, label)
+    classes: dict[Any, int] = Counter()
+    for t, p in parsed.items():
+        if p.value is not None:
+            classes[p.value] += counts[t]
+    key = _same
+    wanted = positive.value
+    mixed = False
+    if (len(classes) != 2 or wanted not in classes) and _truth_of(wanted) is not None:
+        # Boolean spellings fold into true/false; a target that also holds other values
+        # cannot resolve, and is reported with its spellings folded the same way.
+        folded: dict[Any, int] = Counter()
+        for value, n in classes.items():
+            folded[_truth_of(value) if _truth_of(value) is not None else value] += n
+        if _all_boolean(list(classes)):
+            key, wanted = _truth_of, _truth_of(wanted)
+        else:
+            mixed = any(isinstance(v, bool) for v in folded)
+        classes = folded if key is _truth_of or mixed else classes
+    errors = []
+    if positive.value is None:
+        errors.append(
+            f"positive_label {label!r} is not a valid value of target {name!r} "
+            f"({positive.problem or 'a missing marker'})"
+        )
+    elif len(classes) != 2:
+        errors.append(
+            f"target {name!r} resolves to {len(classes)} class(es) after normalisation; "
+            "a binary target needs exactly 2"
+        )
+    elif mixed:
+        others = [str(v) for v in classes if not isinstance(v, bool)]
+        errors.append(
+            f"target {name!r} mixes boolean spellings with other values {others}; "
+            "a binary target needs exactly 2 classes"
+        )
+    elif wanted not in classes:
+        errors.append(f"positive_label {label!r} matches no row of target {name!r}")
+    ys = {t: -1 if p.value is None else int(key(p.value) == wanted) for t, p in parsed.items()}
+    y = np.fromiter((ys[t] for t in texts), dtype=np.int8, count=len(texts))
+    positive_shown, negative = label, None
+    if not errors:
+        other = next(v for v in classes if v != wanted)
+        if isinstance(wanted, bool):  # the other side spelled like the positive label
+            negative = opposite_spelling(label) or _most_common(parsed, counts, key, other)
+        else:
+            positive_shown, negative = str(wanted), str(other)
+        shown_classes = {positive_shown: classes[wanted], negative: classes[other]}
+    else:
+        shown_classes = {str(v): n for v, n in Counter(classes).most_common()}
+    return TargetResolution(name, "binary", y, shown_classes, positive_label=positive_shown,
+                            negative_label=negative, errors=errors, **common)  # fmt: skip
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _all_boolean(values: list[Any]) -> bool:
+    return all(_truth_of(v) is not None for v in values)
+
+
+def _most_common(parsed: dict, counts: Counter, key: Any, wanted: Any) -> str:
+    return max(
+        (t for t, p in parsed.items() if p.value is not None and key(p.value) == wanted),
+        key=lambda t: counts[t],
+    )
+
+
+def label_vector(values: Sequence[Any], positive_label: str) -> np.ndarray:
+    """1 where a (curated) target value means ``positive_label``: the same text, or the same
+    truth when both are boolean spellings (a bool target's True for "Yes"). Lenient: it
+    never refuses; ``resolve_target`` is the check."""
+    want = to_text(positive_label).strip()
+    want_truth = truth(want)
+    if not len(values):
+        return np.zeros(0, dtype=np.int8)
+    texts = np.array([to_text(v) for v in values], dtype=object).astype(str)
+    distinct, rows = np.unique(texts, return_inverse=True)
+    hits = [
+        t.strip() == want or (want_truth is not None and truth(t) == want_truth) for t in distinct
+    ]
+    return np.asarray(hits, dtype=np.int8)[rows]
+
+
+assert set(_PAIRS) == TRUE_SPELLINGS | FALSE_SPELLINGS
