@@ -482,3 +482,24 @@ def test_a_20000_column_file_is_ingested(stack):
     report = read_json(file["report_uri"])
     assert len(report["ignored_columns"]) == 19_997
     assert report["ignored_columns"][-1] == "measurement_19996"
+
+
+@pytest.mark.parametrize("dataset", ["..", "a" * 3000, "Telco", "x\r\nBcc: y"])
+def test_the_api_answers_an_invalid_dataset_name_with_a_404_naming_the_rule(stack, dataset):
+    from tests.integration.conftest import api_event
+
+    if "PredictFunction" not in stack.handlers:
+        stack.handlers["PredictFunction"] = stack.load("PredictFunction")
+    predict = stack.handlers["PredictFunction"]
+    for method, route in (("POST", "predict"), ("GET", "model")):
+        event = api_event(
+            method,
+            f"/v1/datasets/{quote_plus(dataset)}/{route}",
+            f"/v1/datasets/{{dataset}}/{route}",
+            {"dataset": dataset},
+            "{}" if method == "POST" else None,
+        )
+        resp = predict.lambda_handler(event, Context())
+        body = json.loads(resp["body"])
+        assert resp["statusCode"] == 404, resp
+        assert body["errors"][0]["field"] == "dataset" and "lowercase" in body["message"]
