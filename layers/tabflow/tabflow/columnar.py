@@ -1,6 +1,7 @@
 """Parquet and JSON Lines to a raw table of text, within the limits (limits.py)."""
 
 import json
+from array import array
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,7 +21,7 @@ from tabflow.limits import (
 from tabflow.rawtable import BrokenRow, RawTable
 
 PARQUET_BATCH_ROWS = 16384
-JSON_CHUNK_LINES = 50_000
+JSON_CHUNK_VALUES = 500_000  # Python objects held before a chunk becomes Arrow arrays
 
 
 def read_parquet(
@@ -106,12 +107,15 @@ def read_jsonl(text: str, name: str, encoding: str, max_bytes: int = DEFAULT_MAX
     columns: dict[str, None] = {}
     chunks: list[tuple[int, dict[str, pa.Array]]] = []  # (rows, column -> text)
     rows: list[dict[str, str]] = []
-    lines: list[int] = []
+    lines = array("q")  # 8 bytes a row, not a Python int each
+    chunk_values = 0
     broken: list[BrokenRow] = []
     max_values, max_broken = max_bytes // BYTES_PER_VALUE, max_broken_rows(max_bytes)
     n_rows = 0
 
     def flush() -> None:
+        nonlocal chunk_values
+        chunk_values = 0
         if rows:
             keys = dict.fromkeys(k for r in rows for k in r)
             chunks.append(
@@ -147,9 +151,10 @@ def read_jsonl(text: str, name: str, encoding: str, max_bytes: int = DEFAULT_MAX
         columns.update(dict.fromkeys(doc))
         lines.append(number)
         n_rows += 1
+        chunk_values += len(doc) + 1
         if n_rows * len(columns) > max_values:
             raise SchemaError(too_many_values(name, n_rows, len(columns), max_bytes), file=name)
-        if len(rows) >= JSON_CHUNK_LINES:
+        if chunk_values >= JSON_CHUNK_VALUES:
             flush()
     flush()
     names = list(columns)

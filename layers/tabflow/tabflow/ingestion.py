@@ -82,9 +82,9 @@ class IngestOutcome:
 
 
 def split_drop_key(key: str, prefix: str) -> tuple[str, str] | None:
-    """<prefix>/<dataset>/<file...> -> (dataset, file name), the dataset not yet checked;
-    anything else -> None."""
-    parts = unquote_plus(key).split("/")
+    """<prefix>/<dataset>/<file...> (a decoded key) -> (dataset, file name), the dataset not
+    yet checked; anything else -> None."""
+    parts = key.split("/")
     if len(parts) < 3 or parts[0] != prefix or not parts[-1]:
         return None
     return parts[1], parts[-1]
@@ -92,7 +92,7 @@ def split_drop_key(key: str, prefix: str) -> tuple[str, str] | None:
 
 def dataset_from_key(key: str) -> str | None:
     """incoming/<dataset>/<file...> -> dataset (unchecked); anything else -> None."""
-    found = split_drop_key(key, "incoming")
+    found = split_drop_key(unquote_plus(key), "incoming")
     return found[0] if found and found[0] else None
 
 
