@@ -76,7 +76,7 @@ def ingest_gz_bomb() -> dict:
 
     from tabflow.adapters.memory import MemoryMailer, MemoryStore, MemoryTables, MemoryWorkflow
     from tabflow.ingestion import IngestConfig, ingest_object
-    from tabflow.readers import DEFAULT_MAX_BYTES
+    from tabflow.limits import DEFAULT_MAX_BYTES
 
     header, row = (ROOT / "datasets" / "telco_churn.csv").read_bytes().split(b"\n")[:2]
     chunk = (row + b"\n") * (2**20 // (len(row) + 1))

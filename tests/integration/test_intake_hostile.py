@@ -136,6 +136,13 @@ def _cases() -> list[Case]:
             "above the limit",
             size=2 << 30,
         ),
+        Case(
+            "object over MaxDecompressedBytes already",
+            "hostile/big.csv",
+            table(*GOOD_ROWS),
+            "(MaxDecompressedBytes)",
+            size=LIMIT + 1,
+        ),
         Case("a spreadsheet", "hostile/report.xlsx", b"PK\x03\x04" + b"\x00" * 64, ".xlsx"),
         Case("a zip archive", "hostile/data.csv.zip", b"PK\x03\x04" + b"\x00" * 64, ".zip"),
         Case("empty file", "hostile/empty.csv", b"", "the file is empty"),
@@ -475,3 +482,24 @@ def test_a_20000_column_file_is_ingested(stack):
     report = read_json(file["report_uri"])
     assert len(report["ignored_columns"]) == 19_997
     assert report["ignored_columns"][-1] == "measurement_19996"
+
+
+@pytest.mark.parametrize("dataset", ["..", "a" * 3000, "Telco", "x\r\nBcc: y"])
+def test_the_api_answers_an_invalid_dataset_name_with_a_404_naming_the_rule(stack, dataset):
+    from tests.integration.conftest import api_event
+
+    if "PredictFunction" not in stack.handlers:
+        stack.handlers["PredictFunction"] = stack.load("PredictFunction")
+    predict = stack.handlers["PredictFunction"]
+    for method, route in (("POST", "predict"), ("GET", "model")):
+        event = api_event(
+            method,
+            f"/v1/datasets/{quote_plus(dataset)}/{route}",
+            f"/v1/datasets/{{dataset}}/{route}",
+            {"dataset": dataset},
+            "{}" if method == "POST" else None,
+        )
+        resp = predict.lambda_handler(event, Context())
+        body = json.loads(resp["body"])
+        assert resp["statusCode"] == 404, resp
+        assert body["errors"][0]["field"] == "dataset" and "lowercase" in body["message"]

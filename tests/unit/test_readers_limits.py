@@ -23,9 +23,10 @@ from tabflow.contract import parse_contract
 from tabflow.emails import header_text
 from tabflow.errors import InvalidDatasetName, SchemaError, TransientError
 from tabflow.ingestion import IngestConfig, frame_jsonl, ingest_object, records_jsonl
+from tabflow.limits import MAX_HEADER_BYTES
 from tabflow.naming import check_dataset_name
 from tabflow.ports import Email
-from tabflow.readers import MAX_HEADER_BYTES, read_table
+from tabflow.readers import read_table
 from tabflow.recipients import RecipientPolicy
 from tests.bombs import gzip_bomb
 from tests.conftest import DATASETS, ROOT

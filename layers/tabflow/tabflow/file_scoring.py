@@ -34,6 +34,7 @@ from tabflow.ingestion import (
     records_jsonl,
     reject_file,
     report_prefix,
+    size_problem,
     unexpected_problem,
 )
 from tabflow.naming import check_dataset_name, shown
@@ -117,10 +118,9 @@ def score_object(
         contract = load_contract(store, config.raw_bucket, dataset)
     except ContractError as exc:
         return reject([str(exc)])
-    if size > config.max_file_bytes:
-        return reject(
-            [f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"], contract
-        )
+    too_big = size_problem(key, size, config.max_file_bytes, config.max_decompressed_bytes)
+    if too_big:
+        return reject([too_big], contract)
     try:
         raw = read_table(
             store.get(raw_uri),

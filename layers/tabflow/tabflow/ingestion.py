@@ -28,10 +28,11 @@ from tabflow.errors import (
     SchemaError,
     TabflowError,
 )
+from tabflow.limits import DEFAULT_MAX_BYTES
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, TableStore, Workflow, s3_uri
-from tabflow.readers import DEFAULT_MAX_BYTES, read_table
+from tabflow.readers import read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
 from tabflow.validation import validate
@@ -81,9 +82,9 @@ class IngestOutcome:
 
 
 def split_drop_key(key: str, prefix: str) -> tuple[str, str] | None:
-    """<prefix>/<dataset>/<file...> -> (dataset, file name), the dataset not yet checked;
-    anything else -> None."""
-    parts = unquote_plus(key).split("/")
+    """<prefix>/<dataset>/<file...> (a decoded key) -> (dataset, file name), the dataset not
+    yet checked; anything else -> None."""
+    parts = key.split("/")
     if len(parts) < 3 or parts[0] != prefix or not parts[-1]:
         return None
     return parts[1], parts[-1]
@@ -91,7 +92,7 @@ def split_drop_key(key: str, prefix: str) -> tuple[str, str] | None:
 
 def dataset_from_key(key: str) -> str | None:
     """incoming/<dataset>/<file...> -> dataset (unchecked); anything else -> None."""
-    found = split_drop_key(key, "incoming")
+    found = split_drop_key(unquote_plus(key), "incoming")
     return found[0] if found and found[0] else None
 
 
@@ -224,11 +225,9 @@ def ingest_object(
         contract = load_contract(store, config.raw_bucket, dataset)
     except ContractError as exc:
         return reject([str(exc)])
-    if size > config.max_file_bytes:
-        return reject(
-            [f"{key}: {size} bytes is above the limit of {config.max_file_bytes} bytes"],
-            contract=contract,
-        )
+    too_big = size_problem(key, size, config.max_file_bytes, config.max_decompressed_bytes)
+    if too_big:
+        return reject([too_big], contract=contract)
 
     salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
     try:
@@ -246,7 +245,9 @@ def ingest_object(
     except SchemaError as exc:
         return reject(exc.problems, contract=contract)
     except TabflowError:
-        raise  # AWS trouble (TransientError, ObjectNotFound): Lambda retries or reports it
+        # AWS trouble (TransientError; ObjectNotFound: deleted before it was read): Lambda
+        # retries the event, then sends it to the dead-letter queue
+        raise
     except Exception as exc:  # deterministic on these bytes: a retry would fail the same way
         logger.exception("file could not be read or validated", extra=log)
         return reject([unexpected_problem(key, exc)], contract=contract)
@@ -297,6 +298,21 @@ def ingest_object(
         "file accepted, training started", extra=log | {"counts": result.counts, "execution": arn}
     )
     return IngestOutcome("accepted", dataset, run_id, report_uri, result.counts, arn, file=raw_uri)
+
+
+def size_problem(key: str, size: int, max_file_bytes: int, max_content_bytes: int) -> str:
+    """The object is refused on its size before it is downloaded: over MAX_FILE_BYTES, or
+    over MaxDecompressedBytes already (no format makes its content smaller than its bytes
+    by much: gzip and Parquet only grow when read)."""
+    if size > max_file_bytes:
+        return f"{key}: {size} bytes is above the limit of {max_file_bytes} bytes"
+    if size > max_content_bytes:
+        return (
+            f"{key}: {size} bytes, above the limit of {max_content_bytes} bytes after "
+            "decompression (MaxDecompressedBytes): split the file or raise the limit with the "
+            "function's memory"
+        )
+    return ""
 
 
 def unexpected_problem(key: str, exc: BaseException) -> str:

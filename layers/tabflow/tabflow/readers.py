@@ -8,82 +8,44 @@ returned as ``broken`` with their line numbers, never dropped silently.
 Handles CSV (delimiter, encoding and BOM sniffing, CRLF, quoted multi-line fields), gzip,
 Parquet (numbers stored as strings included) and JSON Lines.
 
-Sizes are bounded before they can exhaust memory (``max_bytes``): gzip is decompressed as a
-stream that stops at the limit; Parquet is checked from its metadata (rows x columns) and read
-in batches whose decoded text is counted (dictionary-encoded values are measured before they
-are expanded); JSON Lines are converted in chunks and refused when sparse keys would make the
-table too large. A file over a limit is a SchemaError naming the limit."""
+Sizes are bounded before they can exhaust memory (``max_bytes``, see limits.py): gzip is
+decompressed as a stream that stops at the limit; Parquet is checked from its metadata (rows x
+columns) and read in batches whose decoded text is counted (dictionary-encoded values are
+measured before they are expanded); JSON Lines are converted in chunks and refused when sparse
+keys would make the table too large (columnar.py). A file over a limit is a SchemaError naming
+the limit."""
 
 import codecs
 import csv
 import io
-import json
-import re
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
+from tabflow.columnar import read_jsonl, read_parquet
 from tabflow.errors import SchemaError
+from tabflow.limits import (
+    BYTES_PER_VALUE,
+    DEFAULT_MAX_BYTES,
+    GZIP_MAGIC,
+    MAX_HEADER_BYTES,
+    check_extension,
+    gunzip,
+    max_broken_rows,
+    too_big,
+    too_many_broken,
+    too_many_values,
+)
+from tabflow.rawtable import BrokenRow, RawTable, normalise_header
 
-GZIP_MAGIC = b"\x1f\x8b"
+__all__ = ["DEFAULT_MAX_BYTES", "BrokenRow", "RawTable", "normalise_header", "read_table"]
+
 PARQUET_MAGIC = b"PAR1"
 DELIMITERS = ",;\t|"
 BLOCK_SIZE = 8 << 20
-# The default bound on a file's size after decompression (the ingest and batch functions pass
-# their MaxDecompressedBytes setting). Reading and validating costs several times this.
-DEFAULT_MAX_BYTES = 128 << 20
-# Every value of a table costs at least its 4-byte offset once read, however short it is: a
-# table of empty values is bounded by rows x columns, not by its text.
-BYTES_PER_VALUE = 4
-PARQUET_BATCH_ROWS = 16384
-MAX_HEADER_BYTES = 16 << 20
-SNIFF_LINES = 100  # a 20,000-column header is about 300 KB
-JSON_CHUNK_LINES = 50_000
-TEXT_EXTENSIONS = frozenset({"csv", "tsv", "tab", "txt", "psv", "dat"})
-JSON_EXTENSIONS = frozenset({"jsonl", "ndjson", "json"})
-PARQUET_EXTENSIONS = frozenset({"parquet", "pq"})
-SUPPORTED = "CSV (.csv, .tsv, .txt), Parquet (.parquet) or JSON Lines (.jsonl), optionally .gz"
-
-
-@dataclass(frozen=True)
-class BrokenRow:
-    line: int
-    reason: str
-    text: str
-
-
-@dataclass
-class RawTable:
-    table: pa.Table  # one string column per file column, in file order; nothing converted yet
-    columns: list[str]  # the file's header names (may repeat: validation reports that)
-    line_numbers: np.ndarray  # the file line each row starts on (the header is line 1)
-    fmt: str
-    encoding: str = "utf-8"
-    delimiter: str | None = None
-    broken: list[BrokenRow] = field(default_factory=list)
-
-    @property
-    def rows_in(self) -> int:
-        return self.table.num_rows + len(self.broken)
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The raw text as a DataFrame (for tools and tests; validation reads ``table``)."""
-        frame = self.table.to_pandas()
-        frame.columns = self.columns
-        return frame
-
-
-def normalise_header(name: str) -> str:
-    """'  Monthly Charges ($) ' -> 'monthly_charges'; 'customerID' -> 'customerid'."""
-    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+SNIFF_LINES = 100
 
 
 def read_table(
@@ -101,17 +63,17 @@ def read_table(
     lower = name.lower()
     check_extension(name)
     if data[:2] == GZIP_MAGIC:
-        data = _gunzip(data, name, max_bytes)
+        data = gunzip(data, name, max_bytes)
         lower = lower.removesuffix(".gz")
     elif lower.endswith(".gz"):
         raise SchemaError(f"{name}: named .gz but is not gzip-compressed", file=name)
     elif len(data) > max_bytes:
-        raise SchemaError(_too_big(name, f"{len(data)} bytes", max_bytes), file=name)
+        raise SchemaError(too_big(name, f"{len(data)} bytes", max_bytes), file=name)
     if not data or data.isspace():
         raise SchemaError(f"{name}: the file is empty", file=name)
 
     if data[:4] == PARQUET_MAGIC or lower.endswith((".parquet", ".pq")):
-        return _read_parquet(data, name, max_bytes)
+        return read_parquet(data, name, max_bytes)
     text_encoding = _detect_encoding(data, name) if encoding == "auto" else encoding
     if text_encoding in ("utf-8", "utf-8-sig"):  # pyarrow reads UTF-8 bytes as they are
         payload = data[3:] if data.startswith(codecs.BOM_UTF8) else data
@@ -123,92 +85,8 @@ def read_table(
         payload = _decode(data, text_encoding, name).encode("utf-8")
     del data  # the decompressed bytes: the payload is all that is needed from here
     if lower.endswith((".jsonl", ".ndjson", ".json")):
-        return _read_jsonl(_decode(payload, "utf-8", name), name, text_encoding, max_bytes)
+        return read_jsonl(_decode(payload, "utf-8", name), name, text_encoding, max_bytes)
     return _read_csv(payload, name, text_encoding, delimiter, max_bytes)
-
-
-def check_extension(name: str) -> None:
-    """Refuse a file type the readers do not read (a spreadsheet, a zip archive), naming it.
-
-    The last suffix counts when it looks like a file type (letters then letters or digits, up
-    to 8); "march export" or "rates.2024-03" have none and are sniffed by content."""
-    base = name.rsplit("/", 1)[-1].lower()
-    base = base.removesuffix(".gz")
-    stem, dot, ext = base.rpartition(".")
-    if not dot or not stem or not re.fullmatch(r"[a-z][a-z0-9]{0,7}|7z", ext):
-        return
-    if ext not in TEXT_EXTENSIONS | JSON_EXTENSIONS | PARQUET_EXTENSIONS:
-        hint = {
-            "xlsx": "; export the sheet as CSV",
-            "xls": "; export the sheet as CSV",
-            "xlsm": "; export the sheet as CSV",
-            "ods": "; export the sheet as CSV",
-            "zip": "; only gzip compression is read (.csv.gz)",
-            "bz2": "; only gzip compression is read (.csv.gz)",
-            "xz": "; only gzip compression is read (.csv.gz)",
-            "zst": "; only gzip compression is read (.csv.gz)",
-            "7z": "; only gzip compression is read (.csv.gz)",
-        }.get(ext, "")
-        raise SchemaError(
-            f"{name}: unsupported file type '.{ext}': drop {SUPPORTED}{hint}", file=name
-        )
-
-
-def _too_big(name: str, what: str, max_bytes: int) -> str:
-    return (
-        f"{name}: {what} after decompression, above the limit of {max_bytes} bytes "
-        "(MaxDecompressedBytes): split the file or raise the limit with the function's memory"
-    )
-
-
-def _too_many_values(name: str, rows: int, columns: int, max_bytes: int) -> str:
-    return (
-        f"{name}: {rows} rows x {columns} columns is {rows * columns} values, above the "
-        f"{max_bytes // BYTES_PER_VALUE} that the limit of {max_bytes} bytes "
-        "(MaxDecompressedBytes) allows"
-    )
-
-
-def max_broken_rows(max_bytes: int) -> int:
-    """Rows that do not split into the header's fields are kept one by one (line, reason,
-    text) for the quarantine: past this many the file is not a table with that header."""
-    return max(1000, max_bytes // 2048)
-
-
-def _too_many_broken(name: str, limit: int) -> str:
-    return (
-        f"{name}: more than {limit} rows do not split into the header's columns (or are not "
-        "JSON objects): a wrong delimiter or encoding, or not a table"
-    )
-
-
-def _gunzip(data: bytes, name: str, max_bytes: int) -> bytearray:
-    """Decompress as a stream (every member of a multi-member file) and stop at the limit, so
-    a gzip bomb costs at most ``max_bytes``, never what it would expand to."""
-    out = bytearray()
-    pending = data
-    try:
-        while pending:
-            unpack = zlib.decompressobj(wbits=31)  # one gzip member
-            buf = pending
-            while True:
-                chunk = unpack.decompress(buf, min(1 << 20, max_bytes + 1 - len(out)))
-                out += chunk
-                if len(out) > max_bytes:
-                    raise SchemaError(
-                        _too_big(name, f"more than {max_bytes} bytes", max_bytes), file=name
-                    )
-                if unpack.eof:
-                    pending = unpack.unused_data.lstrip(b"\x00")  # zero padding is allowed
-                    break
-                buf = unpack.unconsumed_tail
-                if not buf and not chunk:
-                    raise EOFError("compressed file ended before the end-of-stream marker")
-            if pending and not pending.startswith(GZIP_MAGIC):
-                raise EOFError("unexpected data after the compressed stream")
-    except (zlib.error, EOFError) as exc:
-        raise SchemaError(f"{name}: not a valid gzip file ({exc})", file=name) from exc
-    return out  # not bytes(out): that would be a second copy of everything decompressed
 
 
 # ---------------------------------------------------------------- encodings
@@ -307,7 +185,7 @@ def _read_csv(
     # millions of Python strings): every line a record, every delimiter a column.
     rows, width = payload.count(b"\n") + 1, header_text.count(sep) + 1
     if rows * width > max_bytes // BYTES_PER_VALUE:
-        raise SchemaError(_too_many_values(name, rows, width, max_bytes), file=name)
+        raise SchemaError(too_many_values(name, rows, width, max_bytes), file=name)
     columns = [c.strip() for c in _parse_header(header_text, sep)]
     if not any(columns):
         raise SchemaError(f"{name}: the first line holds no column names", file=name)
@@ -350,7 +228,7 @@ def _read_csv(
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             if len(invalid) >= max_broken:
-                raise SchemaError(_too_many_broken(name, max_broken), file=name) from None
+                raise SchemaError(too_many_broken(name, max_broken), file=name) from None
             if "straddling" in str(exc) and block < len(payload):  # a record larger than a block
                 return read(threads, multiline, len(payload) + 1)
             raise SchemaError(f"{name}: cannot be parsed as CSV ({exc})", file=name) from exc
@@ -403,175 +281,3 @@ def _line_numbers(
         for row in invalid
     ]
     return starts[valid_mask], broken
-
-
-# ---------------------------------------------------------------- Parquet, JSON Lines
-def _read_parquet(
-    data: bytes | bytearray, name: str, max_bytes: int = DEFAULT_MAX_BYTES
-) -> RawTable:
-    """Row group by row group, in batches: a Parquet file is compressed (and may be dictionary
-    or run-length encoded), so its size says little about what it expands to. The metadata
-    bounds the values (rows x columns) before anything is decoded; dictionary-encoded text
-    is measured before it is expanded; the text of every batch is counted against the limit."""
-    try:
-        schema = pq.read_schema(pa.BufferReader(data))
-        binary = [f.name for f in schema if _is_text(f.type)]
-        parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=binary or None)
-        meta = parquet.metadata
-    except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
-        raise SchemaError(f"{name}: cannot be read as Parquet ({exc})", file=name) from exc
-    for field_ in schema:
-        if pa.types.is_nested(field_.type):
-            raise SchemaError(
-                f"{name}: column {field_.name!r} is nested ({field_.type}); flatten it first",
-                file=name,
-            )
-    rows, width = meta.num_rows, len(schema)
-    if rows * max(width, 1) > max_bytes // BYTES_PER_VALUE:
-        raise SchemaError(_too_many_values(name, rows, width, max_bytes), file=name)
-    parts: list[list[pa.Array]] = [[] for _ in range(width)]
-    text_bytes = 0
-    try:
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
-            for i, column in enumerate(batch.columns):
-                text_bytes += _expanded_size(column)
-                if text_bytes > max_bytes:
-                    raise SchemaError(
-                        _too_big(name, f"more than {max_bytes} bytes of values", max_bytes),
-                        file=name,
-                    )
-                parts[i].append(_as_text(column))
-    except SchemaError:
-        raise
-    except Exception as exc:  # a corrupt page surfaces only when it is decoded
-        raise SchemaError(f"{name}: cannot be read as Parquet ({exc})", file=name) from exc
-    out = pa.table(
-        [pa.chunked_array(p, pa.string()) for p in parts],
-        names=[f"c{i}" for i in range(width)],
-    )
-    return RawTable(out, list(schema.names), np.arange(1, out.num_rows + 1), "parquet")
-
-
-def _expanded_size(column: pa.Array) -> int:
-    """Bytes of ``column`` once it is text, measured before expanding a dictionary."""
-    if pa.types.is_dictionary(column.type):
-        lengths = pc.binary_length(column.dictionary).fill_null(0)
-        taken = pc.take(lengths, column.indices)
-        return int(pc.sum(taken).as_py() or 0) + BYTES_PER_VALUE * len(column)
-    if _is_text(column.type):
-        return int(column.nbytes)
-    return 24 * len(column)  # a number or a date as text: at most about 24 characters
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return any(
-        check(kind)
-        for check in (
-            pa.types.is_string,
-            pa.types.is_binary,
-            pa.types.is_large_string,
-            pa.types.is_large_binary,
-        )
-    )
-
-
-def _as_text(column: pa.Array) -> pa.Array:
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
-    as_text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-    return pc.fill_null(as_text, "")
-
-
-def _read_jsonl(
-    text: str, name: str, encoding: str, max_bytes: int = DEFAULT_MAX_BYTES
-) -> RawTable:
-    """One JSON object per line. Lines are converted to Arrow in chunks, so Python objects
-    never hold more than a chunk; keys that appear in only some lines still make a column
-    for every row, so rows x keys is bounded before the table is built."""
-    columns: dict[str, None] = {}
-    chunks: list[tuple[int, dict[str, pa.Array]]] = []  # (rows, column -> text)
-    rows: list[dict[str, str]] = []
-    lines: list[int] = []
-    broken: list[BrokenRow] = []
-    max_values, max_broken = max_bytes // BYTES_PER_VALUE, max_broken_rows(max_bytes)
-    n_rows = 0
-
-    def flush() -> None:
-        if rows:
-            keys = dict.fromkeys(k for r in rows for k in r)
-            chunks.append(
-                (len(rows), {k: pa.array([r.get(k, "") for r in rows], pa.string()) for k in keys})
-            )
-            rows.clear()
-
-    for number, line in enumerate(_lines(text), start=1):
-        if not line.strip():
-            continue
-        problem = ""
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
-        except RecursionError:
-            problem = "not valid JSON (nested too deeply)"
-        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-            problem = f"not valid JSON ({exc})"
-        else:
-            if not isinstance(doc, dict):
-                problem = "a line must hold a JSON object"
-        if problem:
-            broken.append(BrokenRow(number, problem, line[:1000]))
-            if len(broken) > max_broken:
-                raise SchemaError(_too_many_broken(name, max_broken), file=name)
-            continue
-        try:
-            rows.append({k: _json_text(v) for k, v in doc.items()})
-        except (RecursionError, ValueError) as exc:
-            broken.append(BrokenRow(number, f"a value cannot be kept as text ({exc})", line[:1000]))
-            continue
-        columns.update(dict.fromkeys(doc))
-        lines.append(number)
-        n_rows += 1
-        if n_rows * len(columns) > max_values:
-            raise SchemaError(_too_many_values(name, n_rows, len(columns), max_bytes), file=name)
-        if len(rows) >= JSON_CHUNK_LINES:
-            flush()
-    flush()
-    names = list(columns)
-    table = pa.table(
-        [
-            pa.chunked_array(
-                [
-                    part.get(c) or pc.fill_null(pa.nulls(size, pa.string()), "")
-                    for size, part in chunks
-                ],
-                pa.string(),
-            )
-            for c in names
-        ],
-        names=[f"c{i}" for i in range(len(names))],
-    )
-    return RawTable(
-        table, names, np.asarray(lines, dtype=np.int64), "jsonl", encoding, None, broken
-    )
-
-
-def _lines(text: str) -> Iterator[str]:
-    """The lines of a text one at a time (a list of every line would cost an object each)."""
-    sep = "\n" if "\n" in text or "\r" not in text else "\r"  # "\r" alone: old Mac files
-    start = 0
-    while start < len(text):
-        end = text.find(sep, start)
-        end = len(text) if end == -1 else end
-        yield text[start:end].rstrip("\r")
-        start = end + 1
-
-
-def _json_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)

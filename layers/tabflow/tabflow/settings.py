@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tabflow.limits import DEFAULT_MAX_BYTES
 from tabflow.recipients import RecipientPolicy
 
 
@@ -53,7 +54,7 @@ class IngestLimits(Settings):
     near 2 GB of their 3008 MB; raise it with MemorySize."""
 
     max_file_bytes: int = 1024 * 1024 * 1024
-    max_decompressed_bytes: int = Field(128 << 20, gt=0)  # = readers.DEFAULT_MAX_BYTES
+    max_decompressed_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0)
 
 
 class IngestSettings(IngestLimits):
