@@ -75,7 +75,26 @@ def _install_moto_patches() -> None:
     notifications._invoke_awslambda = _invoke_awslambda
     Job.run = _run_batch_job  # type: ignore[method-assign]
     _normalise_batch_task_casing()
+    _atomic_dynamodb_requests()
     _patched = True
+
+
+def _atomic_dynamodb_requests() -> None:
+    """DynamoDB applies each request atomically; moto's threaded server does not (a
+    transaction that fails restores a copy of the whole table taken when it started, undoing
+    what other requests wrote meanwhile). One request at a time, as conditional writes and
+    transactions assume. DynamoDB requests never call back into the stack, so this cannot
+    deadlock."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def atomic(self: Any) -> Any:
+        with lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = atomic  # type: ignore[method-assign]
 
 
 def _normalise_batch_task_casing() -> None:
