@@ -119,14 +119,17 @@ def fit_runs(count: int, telco_csv: bytes, contract_text: str) -> list[_Fit]:
     return fits
 
 
-def materialize(fits: list[_Fit], aws: Any, tag: str) -> list[Run]:
-    """Put each fit's files in the model bucket as run ``<tag>-<i>`` and build its state."""
-    s3 = boto3.client("s3", region_name="us-east-1")
+def materialize(
+    fits: list[_Fit], aws: Any, tag: str, s3: Any = None, dataset: str = DATASET
+) -> list[Run]:
+    """Put each fit's files in the model bucket as run ``<tag>-<i>`` and build its state
+    (``aws``: anything with ``ref(logical_id)``, the moto deployment or the offline stack)."""
+    s3 = s3 or boto3.client("s3", region_name="us-east-1")
     models, raw = aws.ref("ModelBucket"), aws.ref("RawBucket")
     runs = []
     for fit in fits:
         run_id = f"{tag}-{fit.index}"
-        prefix = f"{DATASET}/runs/{run_id}"
+        prefix = f"{dataset}/runs/{run_id}"
         files = {
             f"{prefix}/features.json": fit.spec,
             f"{prefix}/reference.json": fit.reference,
@@ -158,11 +161,11 @@ def materialize(fits: list[_Fit], aws: Any, tag: str) -> list[Run]:
             calibration_key=f"{prefix}/{fit.winner}/calibration.json",
         )
         run.state = {
-            "dataset": DATASET,
+            "dataset": dataset,
             "run_id": run_id,
-            "contract_uri": f"s3://{raw}/contracts/{DATASET}.yaml",
-            "curated_uri": f"s3://{aws.ref('LakeBucket')}/curated/{DATASET}/run={run_id}/x.parquet",
-            "source_uri": f"s3://{raw}/incoming/{DATASET}/{run_id}.csv",
+            "contract_uri": f"s3://{raw}/contracts/{dataset}.yaml",
+            "curated_uri": f"s3://{aws.ref('LakeBucket')}/curated/{dataset}/run={run_id}/x.parquet",
+            "source_uri": f"s3://{raw}/incoming/{dataset}/{run_id}.csv",
             "source_sha256": hashlib.sha256(run_id.encode()).hexdigest(),
             "train": {
                 "candidates": candidates,
@@ -205,8 +208,8 @@ def atomic_requests(monkeypatch: pytest.MonkeyPatch):
     return lock
 
 
-def registry_items(aws: Any) -> list[dict[str, Any]]:
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
+def registry_items(aws: Any, ddb: Any = None) -> list[dict[str, Any]]:
+    ddb = ddb or boto3.client("dynamodb", region_name="us-east-1")
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": aws.ref("RegistryTable")}
     while True:
@@ -223,13 +226,16 @@ def check_versions(
     *,
     champion_is_newest: bool = True,
     files_of: set[str] | None = None,
+    s3: Any = None,
+    ddb: Any = None,
+    dataset: str = DATASET,
 ) -> dict[str, Any]:
     """Every registered version's record and files belong to one run, each run has at most
     one version, numbers run 1..N without gaps, and the champion is the newest (``files_of``:
     read the files of these runs only). Returns
     {"versions": {number: run_id}, "champion": number}; raises AssertionError with every
     mixed version found."""
-    s3 = boto3.client("s3", region_name="us-east-1")
+    s3 = s3 or boto3.client("s3", region_name="us-east-1")
     bucket = aws.ref("ModelBucket")
 
     def get(uri: str) -> bytes:
@@ -239,8 +245,8 @@ def check_versions(
 
     docs = {}
     champion = None
-    for item in registry_items(aws):
-        if item["pk"]["S"] != DATASET:
+    for item in registry_items(aws, ddb):
+        if item["pk"]["S"] != dataset:
             continue
         sk = item["sk"]["S"]
         if sk.startswith("v#"):

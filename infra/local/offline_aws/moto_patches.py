@@ -17,11 +17,16 @@ The patches:
   boto3 as written (JobName) where Step Functions maps them to the API's casing (jobName) and
   back; its own helpers for that mapping exist but are not called.
 - ses-outbox: every sent email is also written to the outbox folder (``on_email``).
+- dynamodb-atomic: DynamoDB applies each request atomically; moto's threaded server does not
+  (a transaction that fails restores a copy of the whole table taken when it started, undoing
+  what other requests wrote meanwhile). One request at a time, as conditional writes and
+  transactions assume; DynamoDB requests never call back into the stack, so no deadlock.
 """
 
 import importlib
 import inspect
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -79,6 +84,7 @@ TARGETS = (
         "SESBackend.send_raw_email",
         ("self", "source", "destinations", "raw_data"),
     ),
+    Target("dynamodb-atomic", "moto.dynamodb.responses", "DynamoHandler.call_action", ("self",)),
 )
 
 
@@ -168,8 +174,16 @@ def install(host: Callable[[], Host | None], on_email: Callable[[bytes], None]) 
             on_email(raw_data)
             return message
 
-        send_raw_email.__wrapped__ = original  # type: ignore[attr-defined]
         return send_raw_email
+
+    lock = threading.Lock()
+
+    def _atomic(call_action: Callable[..., Any]) -> Callable[..., Any]:
+        def call_action_atomically(self: Any) -> Any:
+            with lock:
+                return call_action(self)
+
+        return call_action_atomically
 
     replacements: dict[str, Callable[[Any], Any]] = {
         "LambdaFunction._invoke_lambda": lambda _: _invoke_lambda,
@@ -178,11 +192,11 @@ def install(host: Callable[[], Host | None], on_email: Callable[[bytes], None]) 
         "StateTaskServiceBatch._normalise_parameters": lambda _: _normalise_parameters,
         "StateTaskServiceBatch._normalise_response": lambda _: _normalise_response,
         "SESBackend.send_raw_email": _wrap_send_raw_email,
+        "DynamoHandler.call_action": _atomic,
     }
     for target in TARGETS:
         owner, name, current = _resolve(target)
         replacement = replacements[target.attribute](current)
-        if target.attribute != "SESBackend.send_raw_email":
-            replacement.__wrapped__ = current  # check() reads the original's signature
+        replacement.__wrapped__ = current  # check() reads the original's signature
         setattr(owner, name, replacement)
     _installed = True
