@@ -483,6 +483,78 @@ CASES["predict_single"] = lambda: _predict_case(1)
 CASES["predict_batch_1000"] = lambda: _predict_case(1000)
 
 
+def predict_capture() -> dict:
+    """The cost of durable captures: 2,000 single-record requests through the predict handler,
+    which writes each invocation's capture to S3 (moto, in-process) before it returns, against
+    the same requests resolved without that write (captures left in memory, written once at
+    the end: what a background flush leaves to chance). Wall p50/p99 and process CPU."""
+    import json as _json
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+    )
+    with mock_aws():
+        dep, app, records, _ = _champion_in_moto(ROOT)
+        s3, lake = boto3.client("s3", region_name="us-east-1"), dep.ref("LakeBucket")
+
+        def captured() -> tuple[int, int]:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=lake, Prefix="captures/")
+            found = [o["Key"] for page in pages for o in page.get("Contents", [])]
+            rows = sum(
+                len(s3.get_object(Bucket=lake, Key=k)["Body"].read().splitlines()) for k in found
+            )
+            return len(found), rows
+
+        ctx = _Context()
+        events = [_api_event(_json.dumps({"records": [r]})) for r in records]
+        runs: dict[str, dict] = {}
+        for mode, call in (
+            ("in_memory", lambda e: app.app.resolve(e, ctx)),
+            ("durable", lambda e: app.lambda_handler(e, ctx)),
+        ):
+            before = captured()
+            wall, cpu = [], []
+            for i in range(2000):
+                c, t = time.process_time(), time.perf_counter()
+                call(events[i % len(events)])
+                wall.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.process_time() - c) * 1000)
+            at_return = captured()
+            app.capture.flush()
+            runs[mode] = {
+                "p50_ms": float(np.percentile(wall, 50)),
+                "p99_ms": float(np.percentile(wall, 99)),
+                "cpu_ms": float(np.mean(cpu)),
+                "rows_at_return": at_return[1] - before[1],
+                "objects": captured()[0] - before[0],
+            }
+    durable, memory = runs["durable"], runs["in_memory"]
+    assert durable["rows_at_return"] == 2000  # every request written before its answer
+    return {
+        "name": "predict_capture",
+        "value": round(durable["p99_ms"], 3),
+        "unit": "ms p99",
+        "floor": round(memory["p99_ms"], 3),
+        "ratio": round(durable["p99_ms"] / memory["p99_ms"], 2),
+        "p50_ms": round(durable["p50_ms"], 3),
+        "in_memory_p50_ms": round(memory["p50_ms"], 3),
+        "cpu_ms": round(durable["cpu_ms"], 3),
+        "in_memory_cpu_ms": round(memory["cpu_ms"], 3),
+        "objects_per_2000": durable["objects"],
+    }
+
+
+CASES["predict_capture"] = predict_capture
+
+
 def _stack_with_champion():
     """The offline AWS with the Telco champion promoted through the real workflow."""
     import tempfile as _tempfile

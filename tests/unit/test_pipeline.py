@@ -478,6 +478,7 @@ def test_a_batch_file_gets_a_predictions_file_equal_to_the_api(trained, telco_cs
     )
     predictions = pd.read_csv(_io.BytesIO(world.store.get(out["predictions_uri"])))
     assert list(predictions.columns) == ["customer_id", "line", "score", "label", "model_version"]
+    assert predictions["line"].tolist() == [i + 2 for i in range(100) if i != 5]  # file lines
     assert len(predictions) == 99 and set(predictions["label"]) <= {"Yes", "No"}
     assert (predictions["model_version"] == 1).all()
     # The same records through the API give the same scores.

@@ -5,7 +5,8 @@ same model, same history), so a batch score equals an API score for the same rec
 
 PII columns are hashed or dropped by that validation, with the secret's salt (tabflow.pii):
 the predictions, the captured rows and the report hold no raw PII value; each prediction
-carries the ``line`` of its row in the dropped file, to join it back whatever the id."""
+carries the ``line`` of its row in the dropped file (the row number in a Parquet file), to join
+it back whatever the id."""
 
 import hashlib
 import io
