@@ -143,6 +143,7 @@ def materialize(
             candidates[kind] = {
                 "model_uri": f"s3://{models}/{prefix}/{kind}/{name}",
                 "calibration_uri": f"s3://{models}/{prefix}/{kind}/calibration.json",
+                "reference_uri": f"s3://{models}/{prefix}/reference.json",
                 "params": {"run": run_id},
                 "calibration": json.loads(calibration)["method"],
                 "threshold": fit.threshold,
@@ -170,7 +171,6 @@ def materialize(
             "train": {
                 "candidates": candidates,
                 "spec_uri": f"s3://{models}/{prefix}/features.json",
-                "reference_uri": f"s3://{models}/{prefix}/reference.json",
                 "rows": {"train": 600, "validation": 100, "test": 150},
                 "chosen": fit.winner,
             },
