@@ -10,9 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from botocore.config import Config
 
 from offline_aws import moto_patches, outbox
 from offline_aws.deploy import Deployment, Schedule, deploy
+from offline_aws.failures import invoke_with_retries
 from offline_aws.gateway import LocalGateway
 from offline_aws.runtime import Invocation, LambdaRuntime, worker_base_env
 from offline_aws.scheduler import Scheduler, scheduled_event
@@ -232,77 +232,14 @@ class OfflineStack:
         return future
 
     def _invoke_with_retries(self, function: str, event: Any) -> Invocation:
-        spec = self.runtime.functions[function]
-        request_id = str(uuid.uuid4())  # one id for every attempt, as on AWS
-        attempts = 1 + max(0, spec.max_retry_attempts)
-        for attempt in range(1, attempts + 1):
-            result = self.runtime.invoke(function, event, request_id)
-            if not result.errored:
-                return result
-            if attempt < attempts:
-                # AWS waits about 1 minute, then 2; here the same rhythm in seconds.
-                delay = self.async_retry_delay * attempt
-                sys.stderr.write(
-                    f">> {spec.logical_id}: asynchronous invocation failed "
-                    f"(attempt {attempt} of {attempts}), retrying in {delay:g} s\n"
-                )
-                time.sleep(delay)
-        self._failed_async(spec, event, request_id, attempts, result)
-        return result
-
-    def _failed_async(
-        self, spec: Any, event: Any, request_id: str, attempts: int, result: Invocation
-    ) -> None:
-        error = result.payload if isinstance(result.payload, dict) else {}
-        message = str(error.get("errorMessage", ""))[:1000]
-        if spec.dead_letter_arn:
-            self._send_to_queue(
-                spec.dead_letter_arn,
-                json.dumps(event, default=str),
-                {
-                    "RequestID": {"DataType": "String", "StringValue": request_id},
-                    "ErrorCode": {"DataType": "Number", "StringValue": "200"},
-                    "ErrorMessage": {"DataType": "String", "StringValue": message or "error"},
-                },
-            )
-        if spec.on_failure_arn:
-            record = {
-                "version": "1.0",
-                "timestamp": datetime.now(UTC).isoformat(),
-                "requestContext": {
-                    "requestId": request_id,
-                    "functionArn": f"{spec.arn}:$LATEST",
-                    "condition": "RetriesExhausted",
-                    "approximateInvokeCount": attempts,
-                },
-                "requestPayload": event,
-                "responseContext": {
-                    "statusCode": 200,
-                    "executedVersion": "$LATEST",
-                    "functionError": "Unhandled",
-                },
-                "responsePayload": error,
-            }
-            if spec.on_failure_arn.startswith("arn:aws:sqs:"):
-                self._send_to_queue(spec.on_failure_arn, json.dumps(record, default=str), {})
-            elif spec.on_failure_arn.startswith("arn:aws:lambda:"):
-                self.invoke_async(spec.on_failure_arn.split(":")[6], record)
-            else:
-                sys.stderr.write(f"!! on-failure destination not emulated: {spec.on_failure_arn}\n")
-        where = spec.dead_letter_arn or spec.on_failure_arn or "nowhere (no DeadLetterQueue)"
-        sys.stderr.write(
-            f"!! {spec.logical_id}: {attempts} attempts failed "
-            f"({error.get('errorType')}: {message[:200]}); event sent to {where}\n"
+        return invoke_with_retries(
+            self.runtime,
+            function,
+            event,
+            retry_delay=self.async_retry_delay,
+            sqs=lambda: self.client("sqs"),
+            invoke_async=self.invoke_async,
         )
-
-    def _send_to_queue(self, arn: str, body: str, attributes: dict[str, Any]) -> None:
-        account, name = arn.split(":")[4:6]
-        try:
-            sqs = self.client("sqs")
-            url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-            sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
-        except Exception as exc:  # the failure is reported, not lost in a thread
-            sys.stderr.write(f"!! could not send the failed event to {arn}: {exc!r}\n")
 
     def wait_idle(self, timeout: float = 300) -> None:
         """Wait for asynchronous invocations (S3-triggered) to finish."""
