@@ -32,11 +32,11 @@ from tabflow.errors import (
 )
 from tabflow.ingestion import (
     load_contract,
-    records_jsonl,
     reject_file,
     report_prefix,
     size_problem,
     unexpected_problem,
+    write_quarantine,
 )
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
@@ -147,12 +147,9 @@ def score_object(
         columns=pii.redact_summaries(result.columns, pii.policy(contract.columns)),
         warnings=result.warnings,
     )
-    if result.quarantined:
-        quarantine_uri = s3_uri(
-            config.raw_bucket, f"quarantine/{dataset}/batch={run_id}/rejected_rows.jsonl"
-        )
-        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
-        report["quarantine_uri"] = quarantine_uri
+    write_quarantine(
+        store, config.raw_bucket, f"quarantine/{dataset}/batch={run_id}", result, report
+    )
     if result.counts["curated"] == 0:
         return reject(["no valid rows to score"], contract)
 
@@ -194,7 +191,7 @@ def score_object(
     out = pd.DataFrame(
         {
             id_column or "row": curated[id_column] if id_column else np.arange(len(curated)),
-            "line": _curated_lines(raw.line_numbers, result.quarantined, len(curated)),
+            "line": result.lines,
             "score": np.round(scores, 6),
             "label": labels,
             "model_version": champion.version.version,
@@ -241,17 +238,6 @@ def score_object(
         "report_uri": report_uri,
         **({"model_fallback": report["model_fallback"]} if champion.fallback else {}),
     }
-
-
-def _curated_lines(table_lines: Any, quarantined: list[dict[str, Any]], n: int) -> np.ndarray:
-    """The file line of each scored row: the rows read, less the quarantined ones (scoring
-    keeps duplicates, so the rest are the scored rows, in order)."""
-    bad = {q["line"] for q in quarantined}
-    lines = np.asarray([line for line in np.asarray(table_lines).tolist() if line not in bad])
-    if len(lines) != n:  # never expected; a wrong line would be worse than none
-        logger.warning("line numbers do not match the scored rows", extra={"rows": n})
-        return np.full(n, -1)
-    return lines
 
 
 def _plain(value: Any, feature: Any) -> Any:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-import pandas as pd
+import pyarrow as pa
 
 from tabflow import emails, pii
 from tabflow.contract import Contract, parse_contract
@@ -32,10 +32,11 @@ from tabflow.limits import DEFAULT_MAX_BYTES
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, TableStore, Workflow, s3_uri
+from tabflow.quarantine import PARQUET_CONTENT_TYPE, parquet_bytes
 from tabflow.readers import read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
-from tabflow.validation import validate
+from tabflow.validation import ValidationResult, validate
 
 # Where the report of a file whose dataset name is invalid goes: the name cannot be part of
 # a key, and no valid dataset name starts with "_".
@@ -260,14 +261,7 @@ def ingest_object(
         warnings=result.warnings,
         format={"type": raw.fmt, "encoding": raw.encoding, "delimiter": raw.delimiter},
     )
-    if result.quarantined:
-        quarantine_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/rejected_rows.jsonl")
-        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
-        report["quarantine_uri"] = quarantine_uri
-    if len(result.duplicates):
-        dup_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/duplicates.jsonl")
-        store.put(dup_uri, frame_jsonl(result.duplicates), "application/x-ndjson")
-        report["duplicates_uri"] = dup_uri
+    write_quarantine(store, config.raw_bucket, f"quarantine/{base}", result, report)
 
     if result.bad_share > contract.max_bad_row_share:
         problem = (
@@ -322,23 +316,20 @@ def unexpected_problem(key: str, exc: BaseException) -> str:
     )
 
 
-def records_jsonl(records: list[dict[str, Any]]) -> bytearray:
-    """JSON Lines of quarantine records, appended line by line to one buffer (no list of
-    lines, no second copy as text)."""
-    out = bytearray()
-    for i, record in enumerate(records):
-        out += (b"\n" if i else b"") + json.dumps(record, default=str).encode()
-    return out
-
-
-def frame_jsonl(frame: pd.DataFrame, chunk: int = 20_000) -> bytearray:
-    """JSON Lines of a DataFrame, in slices appended to one buffer: one ``to_json`` of a
-    million rows costs several times the text it returns."""
-    out = bytearray()
-    for i in range(0, len(frame), chunk):
-        part = frame.iloc[i : i + chunk].to_json(orient="records", lines=True).rstrip("\n")
-        out += (b"\n" if i else b"") + part.encode()
-    return out
+def write_quarantine(
+    store: ObjectStore, bucket: str, prefix: str, result: ValidationResult, report: dict[str, Any]
+) -> None:
+    """The rejected rows (with reasons) and the duplicates, as Parquet beside each other under
+    ``prefix`` in the raw bucket; their URIs go into the report."""
+    if result.quarantined:
+        uri = s3_uri(bucket, f"{prefix}/rejected_rows.parquet")
+        store.put(uri, result.quarantined.to_parquet(), PARQUET_CONTENT_TYPE)
+        report["quarantine_uri"] = uri
+    if len(result.duplicates):
+        uri = s3_uri(bucket, f"{prefix}/duplicates.parquet")
+        table = pa.Table.from_pandas(result.duplicates, preserve_index=False)
+        store.put(uri, parquet_bytes(table), PARQUET_CONTENT_TYPE)
+        report["duplicates_uri"] = uri
 
 
 def contract_uri(raw_bucket: str, dataset: str) -> str:
