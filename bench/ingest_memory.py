@@ -79,6 +79,7 @@ def child(path: str) -> dict:
     }
     return {
         "status": outcome.status,
+        "problems": [p[:200] for p in outcome.problems],
         "counts": outcome.counts,
         "input_mb": round(size / 2**20, 1),
         "written_mb": {k: round(v / 2**20, 2) for k, v in written.items()},
