@@ -27,6 +27,7 @@ from tabflow.errors import (
     InvalidDatasetName,
     ModelNotFound,
     ModelUnavailable,
+    ObjectChanged,
     SchemaError,
     TabflowError,
 )
@@ -35,6 +36,7 @@ from tabflow.ingestion import (
     reject_file,
     report_prefix,
     size_problem,
+    skipped_replaced,
     unexpected_problem,
     write_quarantine,
 )
@@ -71,8 +73,11 @@ def score_object(
     registry: Registry,
     mailer: Mailer,
     pii_salt: Callable[[], str] = lambda: "",
+    version: str | None = None,
 ) -> dict[str, Any]:
-    """``pii_salt`` is called only when the contract hashes a column (it reads a secret)."""
+    """``pii_salt`` is called only when the contract hashes a column (it reads a secret).
+    ``version``/``etag``: the object the event names is read, never a later overwrite
+    (ingestion.ingest_object)."""
     key = unquote_plus(key)
     parts = key.split("/")
     if len(parts) < 3 or parts[0] != "batch" or not parts[-1]:
@@ -90,6 +95,7 @@ def score_object(
         "kind": "batch scoring",
         "received_at": datetime.now(UTC).isoformat(),
         "size_bytes": size,
+        **({"version_id": version} if version else {}),
     }
 
     def reject(problems: list[str], contract: Contract | None = None) -> dict[str, Any]:
@@ -123,13 +129,19 @@ def score_object(
     if too_big:
         return reject([too_big], contract)
     try:
+        data = store.get_exact(raw_uri, version=version, etag=etag or None)
+    except ObjectChanged:
+        log = {"dataset": dataset, "run_id": run_id}
+        return skipped_replaced(raw_uri, etag, log).to_dict() | {"kind": "batch scoring"}
+    try:
         raw = read_table(
-            store.get(raw_uri),
+            data,
             name=key,
             encoding=contract.format.encoding,
             delimiter=contract.format.delimiter,
             max_bytes=config.max_decompressed_bytes,
         )
+        del data
         scoring_contract = contract.model_copy(
             update={"duplicates": "keep"}
         )  # every row gets its score

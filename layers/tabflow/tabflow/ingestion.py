@@ -24,6 +24,7 @@ from tabflow.contract import Contract, parse_contract
 from tabflow.errors import (
     ContractError,
     InvalidDatasetName,
+    ObjectChanged,
     ObjectNotFound,
     SchemaError,
     TabflowError,
@@ -60,7 +61,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class IngestOutcome:
-    status: str  # accepted | rejected | ignored
+    status: str  # accepted | rejected | ignored | skipped (replaced before it was read)
     dataset: str
     run_id: str
     report_uri: str
@@ -165,13 +166,17 @@ def ingest_object(
     etag: str,
     size: int,
     config: IngestConfig,
+    version: str | None = None,
     store: ObjectStore,
     tables: TableStore,
     workflow: Workflow,
     mailer: Mailer,
     pii_salt: Callable[[], str] = lambda: "",
 ) -> IngestOutcome:
-    """``pii_salt`` is called only when the contract hashes a column (it reads a secret)."""
+    """``pii_salt`` is called only when the contract hashes a column (it reads a secret).
+    ``version`` and ``etag`` name the object the event is about: that version is read (or,
+    without a version, the current object only if its ETag still matches), so an overwrite
+    between the event and the read never processes other bytes under this event's run."""
     key = unquote_plus(key)
     raw_uri = s3_uri(config.raw_bucket, key)
     found = split_drop_key(key, "incoming")
@@ -190,6 +195,7 @@ def ingest_object(
         "run_id": run_id,
         "received_at": datetime.now(UTC).isoformat(),
         "size_bytes": size,
+        **({"version_id": version} if version else {}),
     }
     log = {"dataset": dataset, "run_id": run_id, "file": raw_uri}
 
@@ -232,7 +238,10 @@ def ingest_object(
 
     salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
     try:
-        data = store.get(raw_uri)
+        data = store.get_exact(raw_uri, version=version, etag=etag or None)
+    except ObjectChanged:
+        return skipped_replaced(raw_uri, etag, log)
+    try:
         report["sha256"] = hashlib.sha256(data).hexdigest()
         raw = read_table(
             data,
@@ -292,6 +301,25 @@ def ingest_object(
         "file accepted, training started", extra=log | {"counts": result.counts, "execution": arn}
     )
     return IngestOutcome("accepted", dataset, run_id, report_uri, result.counts, arn, file=raw_uri)
+
+
+def skipped_replaced(raw_uri: str, etag: str, log: dict[str, Any]) -> IngestOutcome:
+    """The event's object was overwritten before it was read (and the event carries no
+    version to read it by): the newer object has its own event, which processes it."""
+    logger.warning(
+        "event skipped: the object was replaced after this event; its newer version has its "
+        "own event",
+        extra=log | {"etag": etag},
+    )
+    return IngestOutcome(
+        "skipped",
+        str(log.get("dataset", "")),
+        str(log.get("run_id", "")),
+        "",
+        {},
+        problems=(f"{raw_uri}: replaced since the event (ETag {etag} no longer current)",),
+        file=raw_uri,
+    )
 
 
 def size_problem(key: str, size: int, max_file_bytes: int, max_content_bytes: int) -> str:
