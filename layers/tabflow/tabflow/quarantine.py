@@ -128,9 +128,9 @@ def build_quarantine(
     reasons_type = (
         pa.struct([pa.field(k, v.type) for k, v in reasons.items()]) if reasons else pa.null()
     )
+    values = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in taken.columns]
     row = pa.StructArray.from_arrays(
-        [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in taken.columns],
-        fields=[pa.field(n, pa.string()) for n in names],
+        values, fields=[pa.field(n, v.type) for n, v in zip(names, values, strict=True)]
     )
     if reasons:
         reason_struct = pa.StructArray.from_arrays(
