@@ -38,11 +38,11 @@ from tabflow.ingestion import (
     size_problem,
     skipped_replaced,
     unexpected_problem,
-    write_quarantine,
 )
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
+from tabflow.quarantine import write_quarantine
 from tabflow.readers import DEFAULT_MAX_BYTES, read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
@@ -159,8 +159,13 @@ def score_object(
         columns=pii.redact_summaries(result.columns, pii.policy(contract.columns)),
         warnings=result.warnings,
     )
-    write_quarantine(
-        store, config.raw_bucket, f"quarantine/{dataset}/batch={run_id}", result, report
+    report.update(
+        write_quarantine(
+            store,
+            s3_uri(config.raw_bucket, f"quarantine/{dataset}/batch={run_id}"),
+            result.quarantined,
+            result.duplicates,
+        )
     )
     if result.counts["curated"] == 0:
         return reject(["no valid rows to score"], contract)

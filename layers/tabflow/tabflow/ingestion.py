@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-import pyarrow as pa
-
 from tabflow import emails, pii
 from tabflow.contract import Contract, parse_contract
 from tabflow.errors import (
@@ -33,11 +31,11 @@ from tabflow.limits import DEFAULT_MAX_BYTES
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, TableStore, Workflow, s3_uri
-from tabflow.quarantine import PARQUET_CONTENT_TYPE, parquet_bytes
+from tabflow.quarantine import write_quarantine
 from tabflow.readers import read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
-from tabflow.validation import ValidationResult, validate
+from tabflow.validation import validate
 
 # Where the report of a file whose dataset name is invalid goes: the name cannot be part of
 # a key, and no valid dataset name starts with "_".
@@ -270,7 +268,14 @@ def ingest_object(
         warnings=result.warnings,
         format={"type": raw.fmt, "encoding": raw.encoding, "delimiter": raw.delimiter},
     )
-    write_quarantine(store, config.raw_bucket, f"quarantine/{base}", result, report)
+    report.update(
+        write_quarantine(
+            store,
+            s3_uri(config.raw_bucket, f"quarantine/{base}"),
+            result.quarantined,
+            result.duplicates,
+        )
+    )
 
     if result.bad_share > contract.max_bad_row_share:
         problem = (
@@ -342,22 +347,6 @@ def unexpected_problem(key: str, exc: BaseException) -> str:
         f"{key}: could not be read or validated ({type(exc).__name__}: {str(exc)[:300]}); "
         "the details are in the function's log"
     )
-
-
-def write_quarantine(
-    store: ObjectStore, bucket: str, prefix: str, result: ValidationResult, report: dict[str, Any]
-) -> None:
-    """The rejected rows (with reasons) and the duplicates, as Parquet beside each other under
-    ``prefix`` in the raw bucket; their URIs go into the report."""
-    if result.quarantined:
-        uri = s3_uri(bucket, f"{prefix}/rejected_rows.parquet")
-        store.put(uri, result.quarantined.to_parquet(), PARQUET_CONTENT_TYPE)
-        report["quarantine_uri"] = uri
-    if len(result.duplicates):
-        uri = s3_uri(bucket, f"{prefix}/duplicates.parquet")
-        table = pa.Table.from_pandas(result.duplicates, preserve_index=False)
-        store.put(uri, parquet_bytes(table), PARQUET_CONTENT_TYPE)
-        report["duplicates_uri"] = uri
 
 
 def contract_uri(raw_bucket: str, dataset: str) -> str:

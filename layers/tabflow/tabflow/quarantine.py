@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tabflow.ports import ObjectStore
 from tabflow.rawtable import BrokenRow
 from tabflow.value_columns import ColumnCheck
 
@@ -99,6 +101,22 @@ def parquet_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
+
+
+def write_quarantine(
+    store: ObjectStore, prefix_uri: str, quarantined: Quarantine, duplicates: pd.DataFrame
+) -> dict[str, str]:
+    """The rejected rows (with their reasons) and the dropped duplicates as Parquet files under
+    ``prefix_uri`` (the raw bucket's quarantine/); returns their URIs for the report."""
+    uris = {}
+    if quarantined:
+        uris["quarantine_uri"] = f"{prefix_uri}/rejected_rows.parquet"
+        store.put(uris["quarantine_uri"], quarantined.to_parquet(), PARQUET_CONTENT_TYPE)
+    if len(duplicates):
+        uris["duplicates_uri"] = f"{prefix_uri}/duplicates.parquet"
+        table = pa.Table.from_pandas(duplicates, preserve_index=False)
+        store.put(uris["duplicates_uri"], parquet_bytes(table), PARQUET_CONTENT_TYPE)
+    return uris
 
 
 def read_quarantine(data: bytes) -> Quarantine:
