@@ -118,9 +118,36 @@ def ingest_gz_bomb() -> dict:
     }
 
 
+def ingest_all_invalid() -> dict:
+    """Peak RSS of the ingest use case on a 32 MB CSV whose every field is wrong (the most
+    quarantine per input byte), against a valid Telco file of the same size; each in a fresh
+    process (bench/ingest_memory.py). Goal: ratio <= 2 (it was 15.7: 8.4 GB)."""
+    from bench.ingest_memory import measure
+
+    size_mb = 32
+    valid = measure("valid", size_mb)
+    invalid = measure("garbage", size_mb)
+    for figure in (valid, invalid):
+        if "error" in figure:
+            raise RuntimeError(f"{figure['kind']}: {figure['error']}")
+    assert invalid["counts"]["quarantined"] == invalid["counts"]["rows_in"]
+    return {
+        "name": "ingest_all_invalid",
+        "value": invalid["peak_rss_mb"],
+        "unit": "MB",
+        "floor": valid["peak_rss_mb"],
+        "ratio": round(invalid["peak_rss_mb"] / valid["peak_rss_mb"], 2),
+        "file_mb": size_mb,
+        "rows": invalid["counts"]["rows_in"],
+        "quarantine_mb": invalid["written_mb"].get("rejected_rows.parquet"),
+        "peak_rss_mb": invalid["peak_rss_mb"],
+    }
+
+
 CASES: dict[str, Callable[[], dict]] = {
     "ingest_1m_rows": ingest_1m_rows,
     "ingest_gz_bomb": ingest_gz_bomb,
+    "ingest_all_invalid": ingest_all_invalid,
 }
 
 

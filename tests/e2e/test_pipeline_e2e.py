@@ -240,12 +240,24 @@ def test_a_batch_file_dropped_in_the_bucket_yields_predictions(stack, telco_csv)
         .drop(columns=["churn"])
     )
     s3 = stack.client("s3")
-    s3.put_object(
+    put = s3.put_object(
         Bucket=stack.ref("RawBucket"),
         Key="batch/telco_churn/to score.csv",
         Body=frame.to_csv(index=False).encode(),
     )
     stack.wait_idle()
+    # The local S3 event carries the object's version, as AWS's does, and batch read that one
+    (report_key,) = [
+        o["Key"]
+        for o in s3.list_objects_v2(
+            Bucket=stack.ref("LakeBucket"), Prefix="reports/telco_churn/batch="
+        ).get("Contents", [])
+        if o["Key"].endswith("/validation.json")
+    ]
+    report = json.loads(
+        s3.get_object(Bucket=stack.ref("LakeBucket"), Key=report_key)["Body"].read()
+    )
+    assert report["version_id"] == put["VersionId"]
     keys = [
         o["Key"]
         for o in s3.list_objects_v2(
