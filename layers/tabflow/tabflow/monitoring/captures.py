@@ -1,4 +1,5 @@
-"""Captured requests and delayed labels, read from the lake, and the drift check of a window.
+"""Captured requests, read from the lake, and the drift check of a window (delayed labels:
+labels.py).
 
 Whole columns at a time (Arrow compute, numpy): a million captured rows of thirty features
 are checked in about a second, with no per-value Python."""
@@ -16,9 +17,7 @@ import pyarrow.json as pajson
 from tabflow.contract import Contract
 from tabflow.drift import DriftReport, ReferenceProfile, check_window
 from tabflow.features import FeatureSpec
-from tabflow.observability import logger
 from tabflow.ports import ObjectStore, s3_uri
-from tabflow.readers import read_table
 
 META = ("_at", "_request_id", "_model_version", "_score", "_id")
 
@@ -121,29 +120,3 @@ def drift_check(
         if check.feature in names:
             check.reference["labels"] = names[check.feature]
     return report
-
-
-def read_labels(
-    store: ObjectStore, raw_bucket: str, dataset: str, contract: Contract
-) -> dict[str, Any]:
-    """labels/<dataset>/* files (CSV, JSON Lines, Parquet) with the id and target columns."""
-    labels: dict[str, Any] = {}
-    id_col, target = contract.id_column, contract.target.column
-    for uri in store.list(s3_uri(raw_bucket, f"labels/{dataset}/")):
-        raw = read_table(store.get(uri), name=uri.rsplit("/", 1)[-1])
-        if id_col not in raw.columns or target not in raw.columns:
-            logger.warning("label file lacks the id or target column", extra={"file": uri})
-            continue
-        ids = raw.table.column(raw.columns.index(id_col)).to_pylist()
-        values = raw.table.column(raw.columns.index(target)).to_pylist()
-        for i, v in zip(ids, values, strict=True):
-            if not i or v is None or not v.strip():
-                continue
-            if contract.target.kind == "regression":
-                try:
-                    labels[i.strip()] = float(v)
-                except ValueError:
-                    continue
-            else:
-                labels[i.strip()] = v.strip() == contract.target.positive_label
-    return labels
