@@ -1,0 +1,110 @@
+"""Delayed labels resolve as training resolves its target, and the decay state has the same
+hysteresis as drift (one steady state for a decay near its threshold)."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from tabflow.adapters.memory import MemoryStore
+from tabflow.contract import Monitoring, parse_contract
+from tabflow.monitoring.alerts import load_state, update_decay_state
+from tabflow.targets import label_vector, resolve_labels
+from tests.conftest import ROOT
+
+TELCO = parse_contract((ROOT / "datasets" / "telco_churn.yaml").read_text())
+
+
+def _contract(column: str, positive: str):
+    text = (
+        f"dataset: d\ntarget: {{column: y, positive_label: '{positive}'}}\nid_column: id\n"
+        f"columns:\n  id: {{type: string, feature: false}}\n  y: {column}\n  x: {{type: float}}\n"
+    )
+    return parse_contract(text)
+
+
+def test_label_spellings_are_the_classes_training_knows():
+    values = ["Yes", "yes", "Y", "TRUE", " Yes ", "true", "No", "no", "N", "FALSE", " no "]
+    r = resolve_labels(TELCO, values, "No")
+    assert r.y.tolist() == [1] * 6 + [0] * 5
+    assert r.classes == {"Yes": 6, "No": 5} and not r.invalid and r.missing == 0
+    # training's own reading of the same values once ingest typed them agrees
+    assert label_vector(["Yes"] * 6 + ["No"] * 5, "Yes").tolist() == r.y.tolist()
+
+
+def test_values_that_are_neither_class_are_counted_never_negative():
+    r = resolve_labels(TELCO, ["maybe", "2", "", "NA", "Yes", "No"], "No")
+    assert r.y.tolist() == [-1, -1, -1, -1, 1, 0]
+    assert r.missing == 2 and sum(r.invalid.values()) == 2
+    assert any(k.startswith("maybe:") for k in r.invalid)
+    # a free-text target: anything but the two classes is unresolved (not "not Yes")
+    text = _contract("{type: string}", "churned")
+    r = resolve_labels(text, ["churned", "stayed", "unknown", " churned "], "stayed")
+    assert r.y.tolist() == [1, 0, -1, 1]
+    assert list(r.invalid) == ["unknown: neither 'churned' nor 'stayed'"]
+    # one batch may hold a single class: no refusal
+    assert resolve_labels(TELCO, ["yes", "Y"], "No").y.tolist() == [1, 1]
+
+
+def test_boolean_and_numeric_targets():
+    flag = _contract("{type: bool}", "true")
+    r = resolve_labels(flag, ["yes", "No", "1", "0", "T", "perhaps"], "false")
+    assert r.y.tolist() == [1, 0, 1, 0, 1, -1] and sum(r.invalid.values()) == 1
+    amount = parse_contract(
+        "dataset: d\ntarget: {column: y, kind: regression}\nid_column: id\n"
+        "columns:\n  id: {type: string, feature: false}\n  y: {type: float}\n  x: {type: float}\n"
+    )
+    r = resolve_labels(amount, ["1.5", " 2 ", "abc", ""], None)
+    assert r.y[:2].tolist() == [1.5, 2.0] and np.isnan(r.y[2:]).all()
+    assert r.missing == 1 and sum(r.invalid.values()) == 1
+
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _run(windows: list[str | None], cfg: Monitoring) -> tuple[list[bool], list[int]]:
+    """Feed decay windows through the state; returns the state after each and the checks
+    at which it entered (an email each)."""
+    state: dict = {}
+    active, entries = [], []
+    for day, window in enumerate(windows):
+        decay = {"status": "insufficient_labels"} if window is None else {"window": window}
+        new = update_decay_state(decay, state, cfg, NOW + timedelta(days=day))
+        if new["active"] and not state.get("active"):
+            entries.append(day)
+        assert decay["active"] == new["active"]
+        if window is not None:
+            assert decay["status"] == ("decay" if new["active"] else "ok")
+        state = new
+        active.append(new["active"])
+    return active, entries
+
+
+def test_a_decay_near_its_threshold_is_one_state_one_entry():
+    cfg = Monitoring(persistence=1, clear_after=2)
+    hover = ["decay", "unclear", "decay", "unclear", "decay", "unclear", "decay"]
+    active, entries = _run(hover, cfg)
+    assert all(active) and entries == [0]
+    # clear only after clear_after windows in a row clearly fine; an unclear one resets
+    active, entries = _run(["decay", "ok", "unclear", "ok", "ok", "unclear", "decay"], cfg)
+    assert active == [True, True, True, True, False, False, True] and entries == [0, 6]
+    # too few labels: the state and its counts hold
+    active, _ = _run(["decay", "ok", None, "ok"], cfg)
+    assert active == [True, True, True, False]
+
+
+@pytest.mark.parametrize("persistence", [1, 2, 3])
+def test_persistence_delays_entry(persistence):
+    cfg = Monitoring(persistence=persistence, clear_after=1)
+    active, entries = _run(["decay", "unclear", "decay", "decay", "decay", "ok"], cfg)
+    assert entries == [[0], [3], [4]][persistence - 1]
+    assert active[-1] is False
+
+
+def test_a_new_champion_starts_without_decay_state():
+    store = MemoryStore()
+    uri = "s3://lake/monitoring/d/state.json"
+    store.put(uri, json.dumps({"model_version": 1, "decay": {"active": True}}).encode(), "x")
+    assert load_state(store, uri, 1)["decay"] == {"active": True}
+    assert load_state(store, uri, 2)["decay"] == {}
