@@ -3,13 +3,17 @@ hysteresis as drift (one steady state for a decay near its threshold)."""
 
 import json
 from datetime import UTC, datetime, timedelta
+from statistics import NormalDist
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from tabflow.adapters.memory import MemoryStore
 from tabflow.contract import Monitoring, parse_contract
 from tabflow.monitoring.alerts import load_state, update_decay_state
+from tabflow.monitoring.decay import decay_check
+from tabflow.ports import ModelVersion
 from tabflow.targets import label_vector, resolve_labels
 from tests.conftest import ROOT
 
@@ -108,3 +112,61 @@ def test_a_new_champion_starts_without_decay_state():
     store.put(uri, json.dumps({"model_version": 1, "decay": {"active": True}}).encode(), "x")
     assert load_state(store, uri, 1)["decay"] == {"active": True}
     assert load_state(store, uri, 2)["decay"] == {}
+
+
+def _champion(metrics: dict) -> ModelVersion:
+    return ModelVersion(
+        dataset="d",
+        version=1,
+        kind="linear",
+        model_uri="s3://m/d/model.json",
+        sha256="0" * 64,
+        spec_uri="s3://m/d/spec.json",
+        reference_uri="s3://m/d/reference.json",
+        metadata_uri="s3://m/d/metadata.json",
+        threshold=0.5,
+        metrics=metrics,
+        run_id="r",
+        created_at=NOW - timedelta(days=10),
+    )
+
+
+def _window(scores: np.ndarray) -> pa.Table:
+    ids = [f"i{k}" for k in range(len(scores))]
+    at = [(NOW - timedelta(days=2)).isoformat()] * len(scores)
+    return pa.table({"_id": ids, "_at": at, "_score": scores})
+
+
+@pytest.mark.parametrize(
+    ("auc", "rows", "window"),
+    [(0.60, 2000, "decay"), (0.84, 2000, "ok"), (0.79, 300, "unclear")],
+)
+def test_each_check_says_decay_only_when_its_bounds_are_clear_of_the_line(auc, rows, window):
+    """Test AUC 0.85, tolerance 0.05: the line is 0.80. Decay needs the AUC's upper bound
+    below it; ok needs the lower bound at or above it; in between the check cannot tell."""
+    rng = np.random.default_rng(int(auc * 100) + rows)
+    y = rng.random(rows) < 0.5
+    shift = np.sqrt(2) * NormalDist().inv_cdf(auc)
+    scores = 1 / (1 + np.exp(-(rng.normal(size=rows) + shift * y)))
+    labels = {f"i{k}": bool(v) for k, v in enumerate(y)}
+    out = decay_check(_window(scores), labels, _champion({"auc": 0.85}), TELCO, NOW)
+    assert out["auc_low"] <= out["auc"] <= out["auc_high"]
+    assert out["threshold"] == pytest.approx(0.80)
+    assert out["window"] == window, out
+    assert out["status"] == ("decay" if window == "decay" else "ok")
+
+
+def test_regression_decay_uses_rmse_bounds():
+    amount = parse_contract(
+        "dataset: d\ntarget: {column: y, kind: regression}\nid_column: id\n"
+        "columns:\n  id: {type: string, feature: false}\n  y: {type: float}\n  x: {type: float}\n"
+    )
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=3000)
+    labels = {f"i{k}": float(v) for k, v in enumerate(truth)}
+    for noise, window in ((1.0, "ok"), (1.5, "decay"), (1.06, "unclear")):
+        predicted = truth + rng.normal(0, noise, 3000)
+        out = decay_check(_window(predicted), labels, _champion({"rmse": 1.0}), amount, NOW)
+        assert out["rmse_low"] <= out["rmse"] <= out["rmse_high"]
+        assert out["threshold"] == pytest.approx(1.05)
+        assert out["window"] == window, (noise, out)
