@@ -170,3 +170,25 @@ def test_regression_decay_uses_rmse_bounds():
         assert out["rmse_low"] <= out["rmse"] <= out["rmse_high"]
         assert out["threshold"] == pytest.approx(1.05)
         assert out["window"] == window, (noise, out)
+
+
+def test_the_decay_email_names_the_labels_it_left_out():
+    from tabflow.emails import decay_alert
+
+    decay = {
+        "labelled": 380,
+        "auc": 0.61,
+        "auc_high": 0.66,
+        "test_auc": 0.85,
+        "tolerance": 0.05,
+        "precision": 0.5,
+        "recall": 0.4,
+        "brier": 0.2,
+        "ece": 0.05,
+        "labels": {"unresolved": 15, "unresolved_values": "'maybe: not one of ...' 10"},
+    }
+    email = decay_alert("d", 3, decay, "s3://lake/monitoring/d/x-check.json")
+    assert "labels not understood (left out)" in email.text and "maybe" in email.text
+    assert "AUC upper bound" in email.text and "0.660" in email.text
+    decay["labels"] = {"unresolved": 0}
+    assert "not understood" not in decay_alert("d", 3, decay, "s3://x").text
