@@ -81,7 +81,7 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
     (check,) = [d for d in quiet.payload["datasets"] if d["dataset"] == "telco_churn"]
     assert check["status"] == "ok" and check["drifted"] == [], check.get("drift")
     assert not check["drift"]["score"]["moved"]
-    assert outbox(stack, "*input-drift*.eml") == []
+    assert outbox(stack, "*telco-churn-input-drift*.eml") == []
 
     shifted = drifted(unchanged)
     for i in range(0, len(shifted), 100):
@@ -93,14 +93,14 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
     assert not result.errored, result.payload
     (check,) = [d for d in result.payload["datasets"] if d["dataset"] == "telco_churn"]
     assert check["status"] == "drift" and "tenure" in check["drifted"]
-    (alert,) = outbox(stack, "*input-drift*.eml")
+    (alert,) = outbox(stack, "*telco-churn-input-drift*.eml")
     text = plain_text(alert)
     assert "tenure" in text and check["report_uri"] in text
     assert alert.with_suffix(".html").exists()
     # The same shift, checked again: the state holds, and nobody is mailed twice.
     again = stack.fire("MonitorFunction")
     (check,) = [d for d in again.payload["datasets"] if d["dataset"] == "telco_churn"]
-    assert check["status"] == "drift" and len(outbox(stack, "*input-drift*.eml")) == 1
+    assert check["status"] == "drift" and len(outbox(stack, "*telco-churn-input-drift*.eml")) == 1
     assert stack.runtime.errors == []
 
 

@@ -275,6 +275,14 @@ def drift_alert(
     return Email(subject=subject, text="\n".join(text_lines), html=html)
 
 
+def _unresolved_labels(decay: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Label values that are neither class: counted, named, and left out of the figures."""
+    labels = decay.get("labels") or {}
+    if not labels.get("unresolved"):
+        return []
+    return [("labels not understood (left out)", labels.get("unresolved_values", ""))]
+
+
 def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: str) -> Email:
     if "rmse" in decay:  # regression
         rows = [
@@ -284,6 +292,7 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
             ("RMSE now", f"{decay['rmse']:.4g}"),
             ("RMSE at test", f"{decay['test_rmse']:.4g}"),
             ("tolerance", decay["tolerance"]),
+            *_unresolved_labels(decay),
             ("report", report_uri),
         ]
         return _email(
@@ -298,12 +307,18 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
         ("model", f"v{version}"),
         ("labelled predictions", decay["labelled"]),
         ("AUC now", f"{decay['auc']:.3f}"),
+        *(
+            [("AUC upper bound", f"{decay['auc_high']:.3f}")]
+            if decay.get("auc_high") is not None
+            else []
+        ),
         ("AUC at test", f"{decay['test_auc']:.3f}"),
         ("tolerance", decay["tolerance"]),
         ("precision", f"{decay['precision']:.3f}"),
         ("recall", f"{decay['recall']:.3f}"),
         ("Brier", f"{decay['brier']:.3f}"),
         ("calibration error", f"{decay['ece']:.3f}"),
+        *_unresolved_labels(decay),
         ("report", report_uri),
     ]
     return _email(

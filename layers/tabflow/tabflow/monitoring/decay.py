@@ -1,12 +1,20 @@
-"""Decay: captured predictions joined with delayed labels, against the model's test metrics."""
+"""Decay: captured predictions joined with delayed labels, against the model's test metrics.
+
+Each check says what its labelled rows show, with the uncertainty of a finite sample (one-sided
+bounds at ``monitoring.confidence``): ``window`` is "decay" when the AUC's upper bound is below
+``test AUC - decay_tolerance`` (regression: RMSE's lower bound above ``test RMSE x (1 +
+tolerance)``), "ok" when the other bound is clear of that line, "unclear" in between. The
+decay state and its hysteresis are in alerts.py."""
 
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from tabflow.contract import Contract
+from tabflow.evaluation.intervals import auc_interval
 from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error, roc_auc
 from tabflow.ports import ModelVersion
 
@@ -38,14 +46,31 @@ def decay_check(
         return result | {"status": "insufficient_labels"}
     if contract.target.kind == "regression":
         truth = np.array([labels[ids[i]] for i in rows], dtype=float)
-        rmse = float(np.sqrt(np.mean((scores[rows] - truth) ** 2)))
+        squared = (scores[rows] - truth) ** 2
+        mse = float(np.mean(squared))
+        half = (
+            NormalDist().inv_cdf(cfg.confidence)
+            * float(np.std(squared, ddof=1))
+            / np.sqrt(len(rows))
+        )
         test_rmse = champion.metrics.get("rmse")
-        decayed = test_rmse is not None and rmse > test_rmse * (1 + cfg.decay_tolerance)
-        return result | {
-            "rmse": rmse,
-            "test_rmse": test_rmse,
-            "status": "decay" if decayed else "ok",
-        }
+        result.update(
+            rmse=float(np.sqrt(mse)),
+            rmse_low=float(np.sqrt(max(mse - half, 0.0))),
+            rmse_high=float(np.sqrt(mse + half)),
+            test_rmse=test_rmse,
+        )
+        if test_rmse is None:
+            return result | {"status": "ok", "window": "unclear"}
+        line = test_rmse * (1 + cfg.decay_tolerance)
+        window = (
+            "decay"
+            if result["rmse_low"] > line
+            else "ok"
+            if result["rmse_high"] <= line
+            else "unclear"
+        )
+        return result | {"threshold": line, "window": window, "status": _status(window)}
     y = np.array([labels[ids[i]] for i in rows])
     s = scores[rows]
     auc = roc_auc(y, s)
@@ -70,5 +95,15 @@ def decay_check(
     ]
     if auc is None:
         return result | {"status": "one_class"}
-    decayed = test_auc is not None and auc < test_auc - cfg.decay_tolerance
-    return result | {"status": "decay" if decayed else "ok"}
+    bounds = auc_interval(y, s, confidence=2 * cfg.confidence - 1)  # each side one-sided
+    result.update(auc_low=bounds.low, auc_high=bounds.high)
+    if test_auc is None:
+        return result | {"status": "ok", "window": "unclear"}
+    line = test_auc - cfg.decay_tolerance
+    window = "decay" if bounds.high < line else "ok" if bounds.low >= line else "unclear"
+    return result | {"threshold": line, "window": window, "status": _status(window)}
+
+
+def _status(window: str) -> str:
+    """A window's own verdict; alerts.update_decay_state replaces it by the state's."""
+    return "decay" if window == "decay" else "ok"
