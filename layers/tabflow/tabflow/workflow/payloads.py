@@ -30,7 +30,7 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @classmethod
-    def of(cls, value: "Self | Json") -> Self:
+    def of(cls, value: Any) -> Self:
         """The model of ``value``: already one, or the JSON the workflow passes."""
         return value if isinstance(value, cls) else cls.model_validate(value)
 
