@@ -1,7 +1,8 @@
 """The workflow's payload models (tabflow.workflow.payloads) against the two things they must
 agree with: every JSONPath of the state machine (statemachines/training.asl.json) names a field
 of the model of the state it reads or writes, and real payloads of a run (recorded from the task
-handlers on Telco churn, tests/events/workflow) parse and dump back to the same JSON."""
+handlers on Telco churn and, for a regression, from the tasks on hotel rates, both before the
+models existed: tests/events/workflow) parse and dump back to the same JSON."""
 
 import json
 import re
@@ -168,6 +169,10 @@ OUTPUTS = [
     ("evaluation_output", p.Evaluation),
     ("promotion_output", p.Promotion),
     ("notify_output", p.NotifyOutput),
+    # a regression (hotel rates, split in time): the seasonal baseline, RMSE, a row count
+    ("regression_candidate_output_lightgbm", p.CandidateOutput),
+    ("regression_selection_output", p.Selection),
+    ("regression_evaluation_output", p.Evaluation),
 ]
 INPUTS = [
     ("trial_input", p.TrialInput),
@@ -225,3 +230,18 @@ def test_a_batch_job_pointer_and_a_candidate_are_told_apart():
 def test_a_malformed_payload_is_refused_naming_the_field(model, payload, named):
     with pytest.raises(ValidationError, match=named):
         model.of(payload())
+
+
+def test_a_failed_run_state_parses_for_the_failure_email():
+    """What NotifyFailure gets when Train failed: the run so far, the Catch's error, the step."""
+    run = _event("run") | {
+        "prepare": _event("prepare_output"),
+        "error": {"Error": "States.TaskFailed", "Cause": '{"errorMessage": "boom"}'},
+        "failed_step": "Train",
+    }
+    parsed = p.NotifyInput.of({"kind": "failed", "run": run})
+    assert parsed.run.error is not None and parsed.run.error.Error == "States.TaskFailed"
+    assert (parsed.run.failed_step, parsed.run.evaluation) == ("Train", None)
+    assert p.RunState.of(run).dump() == run
+    # a start payload so broken that it has no ids still gets its failure email
+    assert p.NotifyInput.of({"kind": "failed", "run": {}}).run.dataset == "?"

@@ -177,7 +177,7 @@ class Candidate(Payload):
     calibration: str
     threshold: float
     threshold_reason: str
-    validation: dict[str, float | None]
+    validation: dict[str, int | float | None]  # metrics, and a regression's row count
 
 
 class CandidateOutput(Payload):
@@ -193,7 +193,7 @@ class CandidateOutput(Payload):
     calibration: str
     threshold: float
     threshold_reason: str
-    validation: dict[str, float | None]
+    validation: dict[str, int | float | None]  # metrics, and a regression's row count
     split_uri: str
     split: str
     task: str
