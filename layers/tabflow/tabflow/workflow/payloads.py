@@ -73,7 +73,7 @@ class Run(RunRef):
     report_uri: str | None = None
     source_uri: str | None = None
     source_sha256: str | None = None
-    counts: dict[str, int] | None = None
+    counts: Json | None = None  # ingest's row counts: shown, read by no task
     trigger: str | None = None  # "monitor" for a retraining
     labelled_rows_added: int | None = None
     engine: str | None = None  # an execution may ask for "lambda" or "batch"
@@ -88,7 +88,7 @@ def start_payload(
     report_uri: str,
     source_uri: str | None,
     source_sha256: str | None,
-    counts: dict[str, int] | None,
+    counts: Json | None,
     trigger: str | None = None,
     labelled_rows_added: int | None = None,
 ) -> Json:
