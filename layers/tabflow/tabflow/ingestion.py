@@ -36,6 +36,7 @@ from tabflow.readers import read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
 from tabflow.validation import validate
+from tabflow.workflow.payloads import start_payload
 
 # Where the report of a file whose dataset name is invalid goes: the name cannot be part of
 # a key, and no valid dataset name starts with "_".
@@ -291,16 +292,16 @@ def ingest_object(
     report.update(status="accepted", curated_uri=curated_uri)
     write_report(store, report_uri, report)
 
-    payload = {
-        "dataset": dataset,
-        "run_id": run_id,
-        "curated_uri": curated_uri,
-        "contract_uri": contract_uri(config.raw_bucket, dataset),
-        "report_uri": report_uri,
-        "source_uri": raw_uri,
-        "source_sha256": report["sha256"],
-        "counts": result.counts,
-    }
+    payload = start_payload(
+        dataset=dataset,
+        run_id=run_id,
+        curated_uri=curated_uri,
+        contract_uri=contract_uri(config.raw_bucket, dataset),
+        report_uri=report_uri,
+        source_uri=raw_uri,
+        source_sha256=report["sha256"],
+        counts=result.counts,
+    )
     arn = workflow.start(run_id, payload)
     logger.info(
         "file accepted, training started", extra=log | {"counts": result.counts, "execution": arn}
