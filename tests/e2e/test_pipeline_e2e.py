@@ -142,7 +142,7 @@ def test_a_file_missing_a_required_column_trains_nothing_and_says_why(stack, tel
         if o["Key"].endswith("validation.json")
     ]
     assert any("missing required column 'payment_method'" in t for t in texts)
-    (rejection,) = outbox(stack, "*file-rejected-missing-required-column*.eml")
+    (rejection,) = outbox(stack, "*file-rejected-missing-required-column-pa*.eml")
     assert "payment_method" in plain_text(rejection) and "no_payment.csv" in plain_text(rejection)
 
 
@@ -170,7 +170,8 @@ def test_a_failing_task_ends_in_the_failure_notification(stack, telco_csv, telco
     failed = next(r for r in runs if json.loads(r["input"])["dataset"] == "one_class")
     assert failed["status"] == "FAILED" and failed["error"] == "TrainingRunFailed"
     (message,) = outbox(stack, "*one-class-training-run-failed-at-prepare*.eml")
-    assert "single class" in plain_text(message)
+    text = plain_text(message)  # the labels Prepare saw, with their counts
+    assert "resolves to 1 class(es)" in text and "'No' 500" in text, text
     champion = stack.client("dynamodb").get_item(
         TableName=stack.ref("RegistryTable"),
         Key={"pk": {"S": "one_class"}, "sk": {"S": "champion"}},

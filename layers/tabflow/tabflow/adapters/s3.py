@@ -56,7 +56,7 @@ class S3Store:
 
 def _translate(exc: ClientError, uri: str) -> Exception:
     code = exc.response.get("Error", {}).get("Code", "")
-    if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
+    if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound", "NoSuchBucket"):
         return ObjectNotFound(f"{uri}: {code}")
     if code in ("PreconditionFailed", "412"):  # IfMatch: overwritten since the event
         return ObjectChanged(f"{uri}: replaced since the event ({code})")
