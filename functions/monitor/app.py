@@ -57,7 +57,7 @@ def _publish(dataset: str, result: dict[str, Any]) -> None:
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     datasets = event.get("datasets") or ctx.registry.datasets()

@@ -5,6 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow import emails
@@ -93,7 +94,7 @@ def openapi() -> dict[str, Any]:
 
 
 @app.post("/v1/datasets/<dataset>/predict")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def predict(dataset: str) -> dict[str, Any]:
     check_dataset_name(dataset)  # 404 before a name can reach a DynamoDB or S3 key
     event = app.current_event
@@ -200,6 +201,19 @@ def no_salt(exc: PiiSaltUnavailable) -> Response:
     )
 
 
+@app.exception_handler(Exception)
+def unexpected(exc: Exception) -> Response:
+    """Anything not foreseen: logged with its traceback, answered as a 500 that carries the
+    request id to quote (the logs carry it as their correlation id), never Lambda's 502."""
+    request_id = app.current_event.request_context.request_id or "local"
+    logger.exception("unexpected error", extra={"request_id": request_id})
+    return Response(
+        status_code=500,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": "internal error", "request_id": request_id}),
+    )
+
+
 @app.not_found
 def unknown_route(exc: NotFoundError) -> Response:
     return Response(
@@ -211,8 +225,10 @@ def unknown_route(exc: NotFoundError) -> Response:
     )
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@logger.inject_lambda_context(
+    log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST
+)
+@tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:

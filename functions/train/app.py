@@ -22,7 +22,7 @@ tables = WranglerTables()
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return prepare(
         parse(event, model=Run),
@@ -35,7 +35,7 @@ def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return container_jobs.run(
         "trial", parse(event, model=TrialInput), store=store, tables=tables, settings=settings
@@ -43,7 +43,7 @@ def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One candidate ({"candidate": "lightgbm" | "linear", "run": state}); the workflow runs
     the candidates in parallel branches. The same call as a Batch job's (tabflow.container_jobs)."""
@@ -53,6 +53,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def select_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return select(parse(event, model=SelectInput).results, store)

@@ -2,6 +2,7 @@
 environment), as API Gateway delivers them: each is a 4xx whose message names the problem,
 never an exception (a 502 on AWS) or a 500."""
 
+import io
 import json
 
 from tests.integration.conftest import Context, api_event
@@ -41,3 +42,32 @@ def test_an_ordinary_body_passes_the_reader_whatever_its_content_type(aws, load_
     ):
         response = predict.lambda_handler(proxy_event(record, False, headers), Context())
         assert response["statusCode"] == 404, (headers, response["body"])
+
+
+def test_an_unexpected_error_is_a_logged_500_with_the_request_id(aws, load_handler):
+    """A fault no one foresaw (here: the predictor itself raises) is answered as a 500 that
+    carries the request id, and the log line carries it as its correlation id."""
+    predict = load_handler("PredictFunction")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    predict.predictor.predict = broken
+    event = proxy_event(json.dumps({"tenure": 2}), False, {})
+    handler = predict.logger.registered_handler  # the log's stream, whoever created it first
+    stream, handler.stream = handler.stream, io.StringIO()
+    try:
+        response = predict.lambda_handler(event, Context())
+        log = handler.stream.getvalue()
+    finally:
+        handler.stream = stream
+    answer = json.loads(response["body"])
+    request_id = event["requestContext"]["requestId"]
+    assert response["statusCode"] == 500 and answer == {
+        "message": "internal error",
+        "request_id": request_id,
+    }
+    assert "disk on fire" not in response["body"]  # no internals in the answer
+    logged = [json.loads(line) for line in log.splitlines() if '"level"' in line]
+    (error,) = [line for line in logged if line["message"] == "unexpected error"]
+    assert error["correlation_id"] == request_id and "disk on fire" in error["exception"]
