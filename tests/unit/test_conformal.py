@@ -178,3 +178,50 @@ def test_regression_decision_records_the_interval_gate_and_falls_back_on_it():
     assert d.passed_over["failed"] == ["interval_coverage"]
     gate = next(g for g in d.to_dict()["gates"] if g["name"] == "interval_coverage")
     assert gate["value"] == 0.904 and gate["threshold"] == 0.9
+
+
+def test_decay_reports_the_served_intervals_coverage_once_labels_arrive():
+    """The monitor's decay check on labelled regression captures: the share of true values
+    inside the interval the champion serves (read from its calibration file), and decay when
+    that share is below the declared coverage beyond the noise; the alert email says so."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from tabflow.adapters.memory import MemoryStore
+    from tabflow.emails import decay_alert
+    from tabflow.monitoring.decay import decay_check, served_interval
+    from tabflow.ports import ModelVersion
+
+    store = MemoryStore()
+    iv = ConformalInterval(0.9, 10.0, "absolute", rows=500)
+    store.put("s3://m/cal.json", Calibrator("none", interval=iv).to_json().encode())
+    champion = ModelVersion(
+        dataset="prices",
+        version=2,
+        kind="linear",
+        model_uri="s3://m/model.json",
+        sha256="0",
+        spec_uri="s3://m/f.json",
+        reference_uri="s3://m/r.json",
+        metadata_uri="s3://m/meta.json",
+        threshold=0.0,
+        calibration_uri="s3://m/cal.json",
+        metrics={"rmse": 6.0, "coverage": 0.91},
+        run_id="r",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert served_interval(store, champion) == iv
+    contract = parse_contract(CONTRACT % "")
+    rng = np.random.default_rng(5)
+    scores = rng.uniform(50, 150, 1000)
+    at = ["2026-01-02T00:00:00+00:00"] * 1000
+    table = pa.table({"_id": [str(i) for i in range(1000)], "_at": at, "_score": scores})
+    now = datetime(2026, 2, 1, tzinfo=UTC)
+    for noise, coverage, status in ((6.0, 0.9, "ok"), (15.0, 0.5, "decay")):
+        labels = {str(i): float(s + rng.normal(0, noise)) for i, s in enumerate(scores)}
+        out = decay_check(table, labels, champion, contract, now, served_interval(store, champion))
+        assert abs(out["coverage"]["coverage"] - coverage) < 0.05, out
+        assert out["status"] == status and out["coverage"]["test_coverage"] == 0.91
+    mail = decay_alert("prices", 2, out, "s3://lake/report.json")
+    assert "interval coverage now" in mail.text and "vs declared 90%" in mail.text

@@ -264,6 +264,13 @@ def drift_alert(
     return Email(subject=subject, text="\n".join(text_lines), html=html)
 
 
+def _coverage(c: dict[str, Any]) -> str:
+    return (
+        f"{c['coverage']:.1%} [95%: {c['low']:.1%}, {c['high']:.1%}] vs declared "
+        f"{c['declared']:.0%} (at test {c['test_coverage']})"
+    )
+
+
 def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: str) -> Email:
     if "rmse" in decay:  # regression
         rows = [
@@ -273,6 +280,11 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
             ("RMSE now", f"{decay['rmse']:.4g}"),
             ("RMSE at test", f"{decay['test_rmse']:.4g}"),
             ("tolerance", decay["tolerance"]),
+            *(
+                [("interval coverage now", _coverage(decay["coverage"]))]
+                if decay.get("coverage")
+                else []
+            ),
             ("report", report_uri),
         ]
         return _email(

@@ -13,7 +13,7 @@ from tabflow.features import FeatureSpec
 from tabflow.monitoring.alerts import cooled, drift_alerts, load_state, update_drift_state
 from tabflow.monitoring.captures import drift_check, read_captures, read_labels
 from tabflow.monitoring.context import MonitorContext
-from tabflow.monitoring.decay import decay_check
+from tabflow.monitoring.decay import decay_check, served_interval
 from tabflow.monitoring.retrain import labelled_rows, retrain
 from tabflow.observability import logger
 from tabflow.ports import s3_uri
@@ -87,7 +87,9 @@ def check_dataset(
         labels = pii.label_ids(
             labels, pii.policy(contract.columns).get(contract.id_column), ctx.pii_salt
         )
-        result["decay"] = decay_check(everything, labels, champion, contract, now)
+        regression = contract.target.kind == "regression"
+        interval = served_interval(ctx.store, champion) if regression else None
+        result["decay"] = decay_check(everything, labels, champion, contract, now, interval)
 
     decayed = result.get("decay", {}).get("status") == "decay"
     alert_decay = decayed and cooled(state["last_alert"].get("decay"), cfg.cooldown_hours, now)

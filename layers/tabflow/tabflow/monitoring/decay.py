@@ -6,9 +6,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tabflow.calibration import Calibrator
 from tabflow.contract import Contract
+from tabflow.evaluation.conformal import ConformalInterval, wilson_interval
 from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error, roc_auc
-from tabflow.ports import ModelVersion
+from tabflow.ports import ModelVersion, ObjectStore
+
+
+def served_interval(store: ObjectStore, champion: ModelVersion) -> ConformalInterval | None:
+    """The prediction interval a regression champion serves (in its calibration file)."""
+    if not champion.calibration_uri:
+        return None
+    return Calibrator.from_json(store.get(champion.calibration_uri)).interval
 
 
 def decay_check(
@@ -17,7 +26,11 @@ def decay_check(
     champion: ModelVersion,
     contract: Contract,
     now: datetime,
+    interval: ConformalInterval | None = None,
 ) -> dict[str, Any]:
+    """``interval``: a regression champion's served interval, to report how often it holds
+    the labelled values (decay when the whole 95% interval of that share is below the declared
+    coverage minus the gates' ``coverage_tolerance``)."""
     cfg = contract.monitoring
     mature_before = now - timedelta(days=cfg.label_maturity_days)
     ids = table.column("_id").to_pylist()
@@ -41,6 +54,18 @@ def decay_check(
         rmse = float(np.sqrt(np.mean((scores[rows] - truth) ** 2)))
         test_rmse = champion.metrics.get("rmse")
         decayed = test_rmse is not None and rmse > test_rmse * (1 + cfg.decay_tolerance)
+        if interval is not None:
+            low, high = interval.bounds(scores[rows])
+            covered = int(((truth >= low) & (truth <= high)).sum())
+            bounds = wilson_interval(covered, len(rows))
+            result["coverage"] = {
+                "coverage": covered / len(rows),
+                "low": bounds[0],
+                "high": bounds[1],
+                "declared": interval.coverage,
+                "test_coverage": champion.metrics.get("coverage"),
+            }
+            decayed |= bounds[1] < interval.coverage - contract.gates.coverage_tolerance
         return result | {
             "rmse": rmse,
             "test_rmse": test_rmse,
