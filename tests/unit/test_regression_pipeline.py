@@ -170,3 +170,50 @@ def test_the_api_interval_equals_the_training_side_interval(run):
     np.testing.assert_allclose(online[:, 1], np.round(high, 6), rtol=0, atol=1e-9)
     scores = np.array([p["score"] for p in answer["predictions"]])
     assert (online[:, 0] < scores).all() and (scores < online[:, 1]).all()
+
+
+def test_a_batch_file_gets_the_apis_intervals(run):
+    """Batch scoring of a dropped file writes the interval beside each score, as the API
+    answers it for the same record."""
+    import io
+
+    import pandas as pd
+
+    from tabflow.file_scoring import BatchConfig, score_object
+
+    _, _, store, registry = run
+    lines = DATA.read_bytes().splitlines()
+    data = b"\n".join(lines[:1] + lines[-50:]) + b"\n"
+    store.put("s3://raw/batch/hotel_rates/late.csv", data)
+    out = score_object(
+        key="batch/hotel_rates/late.csv",
+        etag="b1",
+        size=len(data),
+        config=BatchConfig("raw", "lake", ["a@example.com"], 1 << 30),
+        store=store,
+        registry=registry,
+        mailer=MemoryMailer(),
+    )
+    assert out["status"] == "scored", out
+    predictions = pd.read_csv(io.BytesIO(store.get(out["predictions_uri"])))
+    assert list(predictions.columns) == [
+        "booking_id",
+        "line",
+        "score",
+        "interval_low",
+        "interval_high",
+        "label",
+        "model_version",
+    ]
+    curated = pd.read_csv(io.BytesIO(data)).drop(columns=["avg_price_per_room"])
+    records = json.loads(curated.to_json(orient="records"))
+    for r in records:
+        for flag in ("is_repeated_guest", "near_christmas", "near_new_years"):
+            r[flag] = bool(r[flag])
+    predictor = Predictor(
+        ChampionCache(registry, store, ttl=60), store, lake_bucket="lake", max_records=100
+    )
+    api = predictor.predict("hotel_rates", records, "batch-parity", explain=False)
+    served = np.array([p["interval"] for p in api["predictions"]])
+    np.testing.assert_allclose(predictions["interval_low"], served[:, 0], atol=1e-6)
+    np.testing.assert_allclose(predictions["interval_high"], served[:, 1], atol=1e-6)
