@@ -106,6 +106,8 @@ def test_hotel_rates_intervals_hold_on_later_rows_and_the_api_serves_them(
     report = _get(output["evaluation"]["report_uri"]).decode()
     assert "Prediction interval on the test rows" in report and "By slice" in report
     assert output["evaluation"]["metrics"]["coverage"] == held["coverage"]
+    promoted = [body for subject, body in _mail() if "promoted" in subject]
+    assert promoted and "declared_coverage" in promoted[0] and str(held["coverage"]) in promoted[0]
 
     # The API: the latest test rows, sent as a client sends them, get the training side's
     # interval (the champion's stored calibration file) to 1e-9 after the API's rounding.
@@ -141,6 +143,21 @@ def test_hotel_rates_intervals_hold_on_later_rows_and_the_api_serves_them(
     truth = rows["avg_price_per_room"].to_numpy(dtype=float)
     inside = float(np.mean((served[:, 0] <= truth) & (truth <= served[:, 1])))
     assert inside > 0.8, inside  # the API's intervals hold the true prices of these rows too
+
+
+def _mail() -> list[tuple[str, str]]:
+    """(subject, body) of every email SES sent (moto keeps the HTML part)."""
+    import email
+    import email.policy
+
+    from tests.integration.test_handlers import sent_mail
+
+    out = []
+    for m in sent_mail():
+        msg = email.message_from_string(m.raw_data, policy=email.policy.default)
+        part = msg.get_body(("plain", "html"))
+        out.append((str(msg["Subject"]), part.get_content() if part else ""))
+    return out
 
 
 def _finish(sfn, status: str, output: dict, seconds: float = 900) -> tuple[str, dict]:

@@ -5,7 +5,7 @@ import unicodedata
 from html import escape
 from typing import Any
 
-from tabflow.evaluation.summary import BINARY_SUMMARY, REGRESSION_SUMMARY
+from tabflow.evaluation.summary import BINARY_SUMMARY, INTERVAL_SUMMARY, REGRESSION_SUMMARY
 from tabflow.ports import Email
 
 SUBJECT_LIMIT = 200
@@ -57,7 +57,7 @@ def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
     keys = dict.fromkeys(
-        (*BINARY_SUMMARY, *REGRESSION_SUMMARY)
+        (*BINARY_SUMMARY, *REGRESSION_SUMMARY, *INTERVAL_SUMMARY)
     )  # ordered, without the repeated "rows"
     return [(k, metrics.get(k)) for k in keys if k in metrics]
 
