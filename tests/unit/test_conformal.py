@@ -225,3 +225,16 @@ def test_decay_reports_the_served_intervals_coverage_once_labels_arrive():
         assert out["status"] == status and out["coverage"]["test_coverage"] == 0.91
     mail = decay_alert("prices", 2, out, "s3://lake/report.json")
     assert "interval coverage now" in mail.text and "vs declared 90%" in mail.text
+
+
+def test_a_regression_candidate_without_an_interval_is_not_promoted():
+    """Evaluate records ``interval: None`` for a candidate whose calibration file has none
+    (trained before intervals existed): the coverage gate fails and says why."""
+    d = decide_regression(
+        "lightgbm",
+        {"lightgbm": {"rmse": 5.0, "r2": 0.7, "interval": None}},
+        Gates(),
+        baseline={"name": "mean", "rmse": 10.0},
+    )
+    gate = next(g for g in d.gates if g.name == "interval_coverage")
+    assert not d.promote and not gate.passed and "no prediction interval" in gate.detail

@@ -58,9 +58,8 @@ def evaluate(
         scores[name] = model.predict(x)
         if regression:  # the served interval's coverage, overall and by slice
             results[name] = regression_metrics(y, scores[name])
-            conformal = prediction_interval(model)
-            if conformal is not None:
-                results[name]["interval"] = interval_metrics(y, scores[name], conformal)
+            conformal = prediction_interval(model)  # None: the coverage gate fails
+            results[name]["interval"] = conformal and interval_metrics(y, scores[name], conformal)
             slices_by[name] = slice_errors(
                 contract.gates.slices,
                 test_frame,
