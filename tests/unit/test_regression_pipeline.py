@@ -13,9 +13,11 @@ from tabflow.adapters.memory import (
     MemoryTables,
     MemoryWorkflow,
 )
+from tabflow.contract import Gates
 from tabflow.features import FeatureSpec
 from tabflow.ingestion import IngestConfig, ingest_object
 from tabflow.models.base import load_stored, prediction_interval
+from tabflow.regression_gates import coverage_gate
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.predictor import Predictor
 from tabflow.training import frame_columns
@@ -140,6 +142,11 @@ def test_held_out_interval_coverage_is_within_two_points_of_the_declared_90_perc
     gate = next(g for g in evaluation["decision"]["gates"] if g["name"] == "interval_coverage")
     assert gate["passed"] and gate["value"] == held["coverage"] and gate["interval"]["low"] < 0.9
     assert state["evaluation"]["metrics"]["coverage"] == held["coverage"]
+    # The ridge baseline's interval (auto: absolute on its validation rows) covers about two
+    # thirds of the summer rows: on the same test rows its gate would fail.
+    linear = evaluation["candidates"]["linear"]["interval"]
+    assert linear["high"] < 0.88
+    assert not coverage_gate("linear", linear, Gates(coverage_tolerance=0.02)).passed
     residuals = evaluation["residuals"]
     assert len(residuals["by_predicted"]) == 10 and "p50" in residuals["quantiles"]
 
