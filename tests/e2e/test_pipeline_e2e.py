@@ -222,7 +222,7 @@ def test_a_messy_export_uploaded_in_parts_trains_with_only_a_contract(stack):
             "ordered_at": "2024-04-02T18:30:00Z",
             "customer": "c3",
             "amount": 250.0,
-            "discount": 0.05,
+            "discount": "5%",
             "qty": 2,
             "channel": "web",
         },

@@ -1,4 +1,5 @@
 import base64
+import email
 import gzip
 import io
 import json
@@ -10,7 +11,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from tabflow.errors import ObjectNotFound
+from tabflow.errors import ObjectNotFound, TargetUnresolved
 from tests.integration.conftest import Context, api_event, s3_put_event
 
 REGION = "us-east-1"
@@ -46,6 +47,14 @@ def put(bucket: str, key: str, data: bytes) -> dict:
 
 def sent_mail() -> list:
     return ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+
+
+def mail_text(raw: str) -> str:
+    """The plain-text part of a sent email, decoded."""
+    parts = email.message_from_string(raw).walk()
+    return "".join(
+        p.get_payload(decode=True).decode() for p in parts if p.get_content_type() == "text/plain"
+    )
 
 
 def executions(aws) -> list:
@@ -127,11 +136,71 @@ def _promote_a_champion(aws, load_handler, telco_csv) -> None:
     )
     state["evaluation"] = load_handler("EvaluateFunction").lambda_handler(state, Context())
     assert state["evaluation"]["promote"]
+    # The classes the model learned from, beside the mean score it serves: a calibrated
+    # model's mean score is near the positive rate (wrong labels would show here).
+    labels = state["evaluation"]["labels"]
+    assert set(labels["train"]) == {"Yes", "No"} and sum(labels["train"].values()) > 5000
+    assert abs(labels["train_positive_rate"] - 1869 / 7043) < 0.01
+    assert abs(labels["mean_score"] / labels["test_positive_rate"] - 1) < 0.3, labels
     state["promotion"] = load_handler("PromoteFunction").lambda_handler(state, Context())
     note = load_handler("NotifyFunction").lambda_handler(
         {"kind": "promoted", "run": state}, Context()
     )
     assert "promoted" in note["subject"]
+    mail = mail_text(sent_mail()[-1].raw_data)
+    assert "training labels" in mail and "mean served score" in mail, mail
+
+
+LABELS_CONTRACT = """
+dataset: labels_demo
+target: {column: churn, positive_label: "Yes"}
+columns:
+  customer_id: {type: string, feature: false}
+  churn: {type: string}
+  tenure: {type: int}
+  monthly_charges: {type: float}
+"""
+
+
+@pytest.mark.parametrize(
+    ("spell", "positive", "named"),
+    [
+        ({"No": "Maybe"}, "Yes", ["resolves to 3 class(es)", "'Maybe'"]),
+        ({}, "Churned", ["positive_label 'Churned' matches no row", "'Yes' 1869", "'No'"]),
+    ],
+)
+def test_prepare_refuses_labels_that_do_not_resolve_and_names_what_it_saw(
+    aws, load_handler, telco_csv, spell, positive, named
+):
+    """A string target with a third value, or a positive label no row has: Prepare stops the
+    run before training, and the failure email carries the observed labels and counts."""
+    frame = pd.read_csv(io.BytesIO(telco_csv), dtype=str, keep_default_na=False)
+    frame = frame[["customer_id", "churn", "tenure", "monthly_charges"]].copy()
+    for old, new in spell.items():  # every 5th "No" spelled otherwise
+        rows = frame.index[frame["churn"] == old][::5]
+        frame.loc[rows, "churn"] = new
+    raw = aws.ref("RawBucket")
+    contract = LABELS_CONTRACT.replace('positive_label: "Yes"', f'positive_label: "{positive}"')
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=raw, Key="contracts/labels_demo.yaml", Body=contract.encode()
+    )
+    out = load_handler("IngestFunction").lambda_handler(
+        put(raw, "incoming/labels_demo/export.csv", frame.to_csv(index=False).encode()), Context()
+    )
+    assert out["files"][0]["status"] == "accepted", out
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    state = json.loads(
+        sfn.describe_execution(executionArn=executions(aws)[0]["executionArn"])["input"]
+    )
+    with pytest.raises(TargetUnresolved) as refused:
+        load_handler("PrepareFunction").prepare_handler(state, Context())
+    for words in named:
+        assert words in str(refused.value), str(refused.value)
+    cause = json.dumps({"errorMessage": str(refused.value), "errorType": "TargetUnresolved"})
+    failed = dict(state, failed_step="Prepare", error={"Error": "TargetUnresolved", "Cause": cause})
+    load_handler("NotifyFunction").lambda_handler({"kind": "failed", "run": failed}, Context())
+    mail = mail_text(sent_mail()[-1].raw_data)
+    assert "TargetUnresolved" in mail and named[-1] in mail, mail
 
 
 def test_predict_serves_the_champion_and_answers_mistakes_with_4xx(aws, load_handler, telco_csv):

@@ -90,7 +90,7 @@ def api_record(row: pd.Series) -> dict:
         "phone": row["phone"],
         "ordered_at": f"{row['ordered_at']:%Y-%m-%dT%H:%M:00Z}",
         "amount": float(row["amount"]),
-        "discount": float(row["discount"]),
+        "discount": f"{row['discount'] * 100:g}%",  # as the export spells it
         "qty": int(row["qty"]),
         "channel": row["channel"],
     }

@@ -72,8 +72,17 @@ def test_future_rows_cannot_change_past_features():
 
 
 def _as_api_records(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict]:
+    """The rows as an application sends them: a percent as the source writes it (10 for the
+    0.1 ingest stored), like a JSON Lines file."""
     records = json.loads(frame.to_json(orient="records", date_format="iso"))
-    return [{f.name: r.get(f.name) for f in spec.fields} for r in records]
+    percent = {f.name for f in spec.fields if f.value_rule().type == "percent"}
+    return [
+        {f.name: _as_sent(r.get(f.name), f.name in percent) for f in spec.fields} for r in records
+    ]
+
+
+def _as_sent(value, percent: bool):
+    return value * 100 if percent and value is not None else value
 
 
 def test_the_api_computes_the_same_features_as_training_for_the_same_rows():
@@ -117,34 +126,3 @@ def test_ratio_and_log_handle_zero_and_negative_inputs():
     assert math.isnan(x[0, log_amount]) and x[1, log_amount] == pytest.approx(
         np.log1p(frame.loc[1, "amount"])
     )
-
-
-def test_clean_requests_take_the_column_path_and_give_the_same_columns():
-    from tabflow.serving.records import _checked_columns, _clean_columns
-
-    frame = orders_frame()
-    spec = build_feature_spec(ORDERS, frame)
-    records = _as_api_records(frame, spec)
-    clean = [r for r in records if all(v is not None for v in r.values())]
-    assert len(clean) > 300
-    fast = _clean_columns(spec, clean)
-    assert fast is not None and fast == _checked_columns(spec, clean)
-    numeric = next(f for f in spec.fields if f.kind == "numeric")
-    category = next(f.name for f in spec.fields if f.kind == "categorical" and f.strict)
-    # nulls where the contract allows them, and absent optional fields, stay on the fast path
-    with_null = [dict(clean[0], **{numeric.name: None}), *clean[1:]]
-    if numeric.nullable:
-        assert _clean_columns(spec, with_null) == _checked_columns(spec, with_null)
-    else:
-        assert _clean_columns(spec, with_null) is None
-    numeric = numeric.name
-    for doubt in (
-        {numeric: "12"},
-        {numeric: float("nan")},
-        {category: True},
-        {category: "never-seen"},
-    ):
-        changed = [dict(clean[0], **doubt), *clean[1:]]
-        assert _clean_columns(spec, changed) is None, doubt  # -> the per-value checks
-    with_bools = [dict(r, **{numeric: True}) for r in clean[:3]]
-    assert _clean_columns(spec, with_bools) == _checked_columns(spec, with_bools)

@@ -4,9 +4,8 @@ value or the named rejection every entry point must give.
 The same table runs through values.py (one value, and a column of values as a request
 carries them), through ingest validation of a CSV file (the text) and of a JSON Lines file
 (the JSON values: what batch scoring and the API receive), and through the API's record
-checks (serving.records_to_columns). The API does not use values.py yet: the cases where it
-still disagrees are marked xfail(strict=True), so they turn into failures the day the API
-is wired to values.py, and the marks can go."""
+checks (serving.records_to_columns, which types each field by the rule stored with the
+model's feature spec)."""
 
 import csv
 import io
@@ -19,6 +18,7 @@ import pytest
 
 from tabflow.contract import parse_contract
 from tabflow.errors import BadRequest
+from tabflow.field_names import match_names, name_lookup
 from tabflow.readers import read_table
 from tabflow.serving.records import records_to_columns
 from tabflow.training import build_feature_spec
@@ -30,8 +30,6 @@ from tabflow.values import (
     TOO_LARGE_INT,
     above_maximum,
     below_minimum,
-    match_names,
-    name_lookup,
     not_a_category,
     not_a_date,
     not_a_number,
@@ -142,43 +140,42 @@ TEXT_CASES: list[tuple[str, str, Any]] = [
     ("note", "none", None),
 ]
 
-# (column, JSON value, expected, the API gives the same answer today)
+# (column, JSON value, expected, a model input: None when the API ignores the field)
 JSON_CASES: list[tuple[str, Any, Any, bool]] = [
     ("n", 42, 42, True),
     ("n", 2.0, 2, True),
-    ("n", "42", 42, False),
-    ("n", 1.5, Reject(NOT_WHOLE), False),
-    ("n", True, Reject(not_a_number("int")), False),
-    ("n", -3, Reject(below_minimum(0)), False),  # rejected today, with other words
+    ("n", "42", 42, True),
+    ("n", 1.5, Reject(NOT_WHOLE), True),
+    ("n", True, Reject(not_a_number("int")), True),
+    ("n", -3, Reject(below_minimum(0)), True),
     ("n", None, None, True),
-    ("n", "NA", None, False),
+    ("n", "NA", None, True),
     ("x", 1.5, 1.5, True),
-    ("x", True, Reject(not_a_number("float")), False),
-    ("x", "1,234.5", 1234.5, False),
+    ("x", True, Reject(not_a_number("float")), True),
+    ("x", "1,234.5", 1234.5, True),
     ("flag", True, True, True),
     ("flag", 1, True, True),
     ("flag", 0, False, True),
-    ("flag", "Yes", True, False),
-    ("flag", "no", False, False),
-    ("flag", 2, Reject(NOT_BOOLEAN), False),
-    ("flag", 1.0, Reject(NOT_BOOLEAN), False),
+    ("flag", "Yes", True, True),
+    ("flag", "no", False, True),
+    ("flag", 2, Reject(NOT_BOOLEAN), True),
+    ("flag", 1.0, Reject(NOT_BOOLEAN), True),
     ("price", 12.5, 12.5, True),
-    ("price", "$1,234.50", 1234.5, False),
-    ("rate", 12.5, 0.125, False),
+    ("price", "$1,234.50", 1234.5, True),
+    ("rate", 12.5, 0.125, True),
     ("plan", "basic", "basic", True),
     ("plan", "none", "none", True),
-    ("plan", " pro ", "pro", False),
-    ("plan", "NA", None, False),
-    ("level", " Seniority ", "seniority", False),
-    ("yn", True, "Yes", False),
-    ("yn", "Y", "Yes", False),
-    ("yn", "none", None, False),  # not a declared category: a missing marker, as in files
-    ("must", None, Reject(MISSING_VALUE), False),
+    ("plan", " pro ", "pro", True),
+    ("plan", "NA", None, True),
+    ("level", " Seniority ", "seniority", True),
+    ("yn", True, "Yes", True),
+    ("yn", "Y", "Yes", True),
+    ("yn", "none", None, True),  # not a declared category: a missing marker, as in files
+    ("must", None, Reject(MISSING_VALUE), True),
     ("when", "2024-05-01T13:45:00Z", datetime(2024, 5, 1, 13, 45), None),
     ("note", 5, "5", None),
     ("note", {"a": 1}, '{"a": 1}', None),
 ]
-API_TODO = "the API checks records with serving._clean_columns/_checked_columns, not values.py"
 
 
 def same(got: Any, expected: Any) -> bool:
@@ -268,13 +265,11 @@ def via_api(column: str, value: Any) -> Any:
     return columns[column][0]
 
 
-def _api_case(column: str, value: Any, expected: Any, today: bool | None):
-    if today is None:
+def _api_case(column: str, value: Any, expected: Any, model_input: bool | None):
+    if model_input is None:
         marks = pytest.mark.skip(reason=f"{column!r} is not a model input: the API ignores it")
-    elif today:
-        marks = ()
     else:
-        marks = pytest.mark.xfail(strict=True, reason=API_TODO)
+        marks = ()
     return pytest.param(column, value, expected, marks=marks, id=f"{column}-{value!r}")
 
 
@@ -296,11 +291,7 @@ def test_a_field_name_matches_its_column_ignoring_case_spaces_and_punctuation(he
     assert result.curated["monthly_charges"].tolist() == [12.5]
 
 
-@pytest.mark.parametrize(
-    "header",
-    [pytest.param(h, marks=() if h == NAMES[0] else pytest.mark.xfail(strict=True, reason=API_TODO))
-     for h in NAMES],
-)  # fmt: skip
+@pytest.mark.parametrize("header", NAMES)
 def test_the_api_matches_field_names_like_ingest(header):
     frame = pd.DataFrame({"label": [True, False], "monthly_charges": [1.0, 2.0]})
     spec = build_feature_spec(CONTRACT, frame)

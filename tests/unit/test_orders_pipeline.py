@@ -114,7 +114,7 @@ def test_the_api_scores_the_raw_fields_and_derives_the_rest(run):
         "ordered_at": "2024-04-02T18:30:00Z",
         "customer": "c3",
         "amount": 250.0,
-        "discount": 0.05,
+        "discount": "5%",
         "qty": 2,
         "channel": "web",
     }

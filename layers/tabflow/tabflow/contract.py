@@ -359,7 +359,7 @@ def _check_positive_label(target: Target, column: Column) -> None:
 def _check_spellings(columns: dict[str, Column]) -> None:
     """Header matching ignores case, spaces and punctuation: two columns (or aliases) that
     would match the same header are a mistake."""
-    from tabflow.values import name_key
+    from tabflow.field_names import name_key
 
     owner: dict[str, str] = {}
     for name, col in columns.items():

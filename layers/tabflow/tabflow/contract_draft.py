@@ -21,6 +21,7 @@ import pyarrow as pa
 import yaml
 
 from tabflow.contract import parse_contract
+from tabflow.field_names import name_key
 from tabflow.readers import normalise_header, read_table
 from tabflow.targets import resolve_target, shown
 from tabflow.validation import validate
@@ -30,7 +31,6 @@ from tabflow.values import (
     MISSING_MARKERS,
     TRUE_SPELLINGS,
     ValueRule,
-    name_key,
     truth,
 )
 

@@ -5,7 +5,12 @@ import unicodedata
 from html import escape
 from typing import Any
 
-from tabflow.evaluation.summary import BINARY_SUMMARY, INTERVAL_SUMMARY, REGRESSION_SUMMARY
+from tabflow.evaluation.summary import (
+    BINARY_SUMMARY,
+    INTERVAL_SUMMARY,
+    REGRESSION_SUMMARY,
+    label_text,
+)
 from tabflow.ports import Email
 
 SUBJECT_LIMIT = 200
@@ -72,6 +77,13 @@ def _metric_and_gate_rows(
     return rows
 
 
+def _label_rows(labels: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if not labels:
+        return []
+    classes, served = label_text(labels)
+    return [("training labels", classes), ("mean served score", served)]
+
+
 def model_promoted(
     dataset: str,
     version: int,
@@ -85,6 +97,7 @@ def model_promoted(
     *,
     previous_version: int | None,
     passed_over: dict[str, Any] | None = None,
+    labels: dict[str, Any] | None = None,
 ) -> Email:
     """``previous_version``: the champion this one replaces (None: the dataset's first);
     ``passed_over``: the candidate chosen on validation rows when it failed and this one won."""
@@ -93,6 +106,7 @@ def model_promoted(
     if passed_over:
         failed = ", ".join(passed_over["failed"])
         rows.append(("passed over", f"{passed_over['candidate']} (failed: {failed})"))
+    rows += _label_rows(labels)
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [
         ("model files", model_uri),
@@ -121,11 +135,13 @@ def model_rejected(
     report_uri: str = "",
     *,
     champion_version: int | None,
+    labels: dict[str, Any] | None = None,
 ) -> Email:
     """``champion_version``: the champion that keeps serving, or None when there is none."""
     failed = [g for g in gates if not g["passed"]]
     rows = [("dataset", dataset), ("best candidate", winner), ("run", run_id)]
     rows.append(("serving", f"v{champion_version}" if champion_version else "no model"))
+    rows += _label_rows(labels)
     rows += _metric_and_gate_rows(metrics, gates)
     rows += [("evaluation", evaluation_uri), ("evaluation report", report_uri)]
     names = ", ".join(g["name"] for g in failed) or "none"

@@ -19,6 +19,11 @@ class ContractNotFound(ContractError):
     pass
 
 
+class TargetUnresolved(ContractError):
+    """The training data's target does not resolve to what the contract says (two classes,
+    a positive label that matches rows); the message names the observed labels and counts."""
+
+
 class SchemaError(TabflowError):
     """A file does not match its contract as a whole (missing columns, unreadable)."""
 

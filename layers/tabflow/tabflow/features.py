@@ -11,11 +11,16 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
+from tabflow.field_names import name_lookup
+from tabflow.values import ValueRule
+
 SPEC_VERSION = 2
+_RULE_TYPES = {"numeric": "float", "categorical": "category", "datetime": "datetime"}
 Columns = Mapping[str, Sequence[Any] | np.ndarray]
 
 
@@ -32,6 +37,24 @@ class Feature:
     strict: bool = True  # categorical: reject values outside ``categories``
     # Derived features: {"op": ..., "source": ..., "other": ...}; computed, never sent.
     derive: dict[str, str] | None = None
+    # How a request's value is typed: the contract's rule ingest used (values.ValueRule).
+    rule: dict[str, Any] | None = None
+
+    def value_rule(self) -> ValueRule:
+        """The stored rule; a spec written before rules were stored gets one from the
+        feature's own limits."""
+        if self.rule is not None:
+            return ValueRule.from_dict(self.rule)
+        return ValueRule(
+            name=self.name,
+            type=_RULE_TYPES.get(self.kind, "string"),
+            nullable=self.nullable,
+            required=self.required,
+            min=self.min,
+            max=self.max,
+            categories=self.categories if self.kind == "categorical" else None,
+            unseen="reject" if self.strict else "keep",
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,20 @@ class FeatureSpec:
     def fields(self) -> list[Feature]:
         """What a request record must carry: the non-derived features plus the inputs."""
         return [f for f in self.features if not f.derive] + list(self.inputs)
+
+    @cached_property
+    def rules(self) -> dict[str, ValueRule]:
+        """Each request field's value rule (built once per loaded spec)."""
+        return {f.name: f.value_rule() for f in self.fields}
+
+    @cached_property
+    def field_names(self) -> dict[str, str]:
+        """Every accepted spelling's key (field_names.name_key) -> the field (the id column too)."""
+        lookup = name_lookup(self.rules.values())
+        if self.id_column:
+            for key, name in name_lookup([ValueRule(self.id_column, "string")]).items():
+                lookup.setdefault(key, name)
+        return lookup
 
     @property
     def categorical_indices(self) -> list[int]:
@@ -133,7 +170,7 @@ class FeatureSpec:
                 "max": f.max,
                 "strict": f.strict,
                 "derive": f.derive,
-            }
+            } | ({"rule": f.rule} if f.rule is not None else {})
 
         return json.dumps(
             {
@@ -170,6 +207,7 @@ class FeatureSpec:
                 f.get("max"),
                 f.get("strict", True),
                 f.get("derive"),
+                f.get("rule"),
             )
 
         return cls(

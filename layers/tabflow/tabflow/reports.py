@@ -4,6 +4,7 @@ import json
 from html import escape
 from typing import Any
 
+from tabflow.evaluation.summary import label_text
 from tabflow.regression_report import interval_html, interval_markdown
 
 
@@ -226,7 +227,7 @@ def evaluation_html(ev: dict[str, Any]) -> str:
         "td,th{border:1px solid #ccc;padding:3px 6px}table{border-collapse:collapse}</style></head><body>"
         f"<h1>{escape(ev['dataset'])} - run {escape(ev['run_id'])}: {verdict}</h1>"
         f"<p>Chosen on validation rows: <b>{escape(chosen)}</b>. Split: {escape(str(ev.get('split')))}; rows "
-        f"{escape(json.dumps(ev.get('rows')))}; the test rows were scored once.</p>"
+        f"{escape(json.dumps(ev.get('rows')))}; the test rows were scored once.</p>{_labels_html(ev)}"
         f"<h2>Held-out metrics</h2><table><tr><th></th>{''.join(f'<th>{k}</th>' for k in metric_keys)}</tr>{metrics}"
         f"</table><ul>{thresholds}</ul>"
         f"<h2>Gates</h2><p>{escape(_passed_over(ev))}</p><table><tr><th>gate</th><th>verdict</th>"
@@ -244,6 +245,16 @@ def evaluation_html(ev: dict[str, Any]) -> str:
             else ""
         )
         + "</body></html>"
+    )
+
+
+def _labels_html(ev: dict[str, Any]) -> str:
+    if not ev.get("labels"):
+        return ""
+    classes, served = label_text(ev["labels"])
+    return (
+        f"<p>Training labels: {escape(classes)}. Mean served score on the test rows: "
+        f"{escape(served)}; for a calibrated model the two are close.</p>"
     )
 
 

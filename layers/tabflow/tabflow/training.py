@@ -10,29 +10,28 @@ from tabflow import pii
 from tabflow.contract import NUMBER_TYPES, ColumnType, Contract
 from tabflow.features import Feature, FeatureSpec
 from tabflow.targets import label_vector, opposite_spelling
+from tabflow.values import ValueRule
 
 NUMERIC_TYPES = (*NUMBER_TYPES, ColumnType.BOOL)
 
 
 def _field(contract: Contract, name: str, frame: pd.DataFrame) -> Feature:
+    """A request field: its model kind, and the contract's value rule (the API types a value
+    exactly as ingest typed the training rows)."""
     col = contract.columns[name]
+    limits = {
+        "nullable": col.nullable,
+        "required": col.required,
+        "rule": ValueRule.from_column(name, col, contract.format).to_dict(),
+    }
     if col.type in NUMERIC_TYPES:
-        return Feature(
-            name, "numeric", nullable=col.nullable, required=col.required, min=col.min, max=col.max
-        )
+        return Feature(name, "numeric", min=col.min, max=col.max, **limits)
     if col.type == ColumnType.DATETIME:
-        return Feature(name, "datetime", nullable=col.nullable, required=col.required)
+        return Feature(name, "datetime", **limits)
     if col.type == ColumnType.STRING:
-        return Feature(name, "text", nullable=col.nullable, required=col.required)
+        return Feature(name, "text", **limits)
     levels = col.categories or sorted(frame[name].dropna().astype(str).unique().tolist())
-    return Feature(
-        name,
-        "categorical",
-        tuple(levels),
-        nullable=col.nullable,
-        required=col.required,
-        strict=col.unseen == "reject",
-    )
+    return Feature(name, "categorical", tuple(levels), strict=col.unseen == "reject", **limits)
 
 
 def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:

@@ -18,9 +18,10 @@ import pyarrow.compute as pc
 from tabflow import pii
 from tabflow.contract import Contract
 from tabflow.errors import SchemaError
+from tabflow.field_names import match_names, name_lookup
 from tabflow.readers import RawTable
 from tabflow.value_columns import ARROW_TYPES, ColumnCheck, check_column
-from tabflow.values import match_names, name_lookup, rules_for
+from tabflow.values import rules_for
 
 EXAMPLES_PER_COLUMN = 5
 
@@ -45,7 +46,7 @@ class ValidationResult:
 
 def map_headers(columns: list[str], contract: Contract, *, file: str) -> dict[str, str]:
     """File header -> contract column, by name or alias with case, spaces and punctuation
-    ignored (values.name_key). Two file headers that land on the same name are a schema error."""
+    ignored (field_names.name_key). Two file headers that land on the same name are a schema error."""
     lookup = name_lookup(rules_for(contract).values())
     mapping, clashes = match_names(columns, lookup)
     if clashes:

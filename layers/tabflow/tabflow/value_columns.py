@@ -26,6 +26,7 @@ from tabflow.values import (
     ValueRule,
     above_maximum,
     below_minimum,
+    date_formats,
     not_a_date,
     not_a_number,
     parse_text,
@@ -213,12 +214,12 @@ def parse_numbers(text: pa.Array, kind: str, fmt: object) -> tuple[pa.Array, np.
 def parse_datetimes(
     text: pa.Array, formats: list[str] | tuple | None
 ) -> tuple[pa.Array, np.ndarray]:
-    """Try each declared format in order (default ISO 8601, a trailing zone converted to UTC);
+    """Try each declared format in order, then ISO 8601 (a trailing zone converted to UTC);
     values matching none stay null and are reported."""
     series = pd.Series(text.to_pandas(), dtype=object)
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     todo = series.notna().to_numpy().copy()
-    for f in formats or ["ISO8601"]:
+    for f in date_formats(formats):
         if not todo.any():
             break
         idx = np.flatnonzero(todo)

@@ -6,31 +6,26 @@ A contract column becomes a ``ValueRule`` (``rules_for(contract)``) that types o
 missing markers (per column: ``missing_markers``; a declared category is never one), boolean
 spellings, number rules (an ``int`` rejects ``1.5`` and ``true``; money, percent), category
 normalisation (spaces always; case with ``ignore_case``; ``Y`` for the ``Yes`` of a yes/no
-pair) and field-name matching (``name_key``: case, spaces, punctuation ignored; aliases).
+pair); field names are matched in field_names.py (case, spaces, punctuation ignored).
 A JSON value means what it means in a JSON Lines file at ingest (``to_text``: ``true`` ->
 "true", ``null`` -> missing). Ingest types whole columns under the same rules
 (value_columns.py); tests/unit/test_one_meaning.py checks every path on one table.
 
-How serving calls it (pure Python: no pandas or pyarrow on the predict path)::
-
-    rules = {d["name"]: ValueRule.from_dict(d) for d in stored}  # rules_for(...).to_dict()
-    lookup = name_lookup(rules.values())                # once per model
-    record, clashes = canonical_fields(record, lookup)  # "Monthly Charges" -> monthly_charges
-    column = parse_column(rules[name], [r.get(name) for r in records])
-    column.values    # int, float, bool, str, datetime (naive UTC; for FeatureSpec.matrix:
-                     # np.array(values, "datetime64[s]")) or None (missing)
-    column.problems  # [(record index, reason)], e.g. (3, "not a whole number")
+The API types each request field by the rule stored with the model's feature spec
+(serving/records.py), so a value means the same in a file and in a request.
 
 Targets: ``targets.resolve_target`` resolves labels with these rules."""
 
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
 
 if TYPE_CHECKING:
     from tabflow.contract import Column, Contract, FileFormat
@@ -39,6 +34,7 @@ MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 TRUE_SPELLINGS = frozenset({"yes", "y", "true", "t", "1"})
 FALSE_SPELLINGS = frozenset({"no", "n", "false", "f", "0"})
 NUMBER_TYPES = frozenset({"int", "float", "money", "percent"})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 NUMBER_PATTERN = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 CURRENCY_AFFIXES = r"^(?:[A-Z]{3}\s*)?[$€£¥₹]?\s*|\s*[$€£¥₹]?(?:\s*[A-Z]{3})?$"
 CURRENCY_AFTER_MINUS = r"^(-?)[$€£¥₹]"
@@ -75,7 +71,14 @@ def not_a_category(categories: Sequence[str]) -> str:
 
 
 def not_a_date(formats: Sequence[str] | None) -> str:
-    return f"not a date in the declared format(s): {', '.join(formats or ['ISO 8601'])}"
+    declared = f"{', '.join(formats)}, or ISO 8601" if formats else "ISO 8601"
+    return f"not a date in the declared format(s): {declared}"
+
+
+def date_formats(formats: Sequence[str] | None) -> tuple[str, ...]:
+    """The declared formats in order, then ISO 8601 (unambiguous, and what JSON clients
+    send), so a file and a request accept the same dates."""
+    return (*(formats or ()), "ISO8601")
 
 
 def truth(text: str) -> bool | None:
@@ -286,8 +289,8 @@ def _checked_number(rule: ValueRule, x: float) -> Parsed:
 
 
 def parse_datetime(text: str, formats: Sequence[str] | None) -> datetime | None:
-    """Each format in order (default ISO 8601); a zone is converted to UTC; naive result."""
-    for f in formats or ("ISO8601",):
+    """Each declared format in order, then ISO 8601; a zone is converted to UTC; naive."""
+    for f in date_formats(formats):
         try:
             when = (
                 datetime.fromisoformat(text.replace(" ", "T", 1))
@@ -304,34 +307,46 @@ def parse_datetime(text: str, formats: Sequence[str] | None) -> datetime | None:
 
 def parse_column(rule: ValueRule, values: Sequence[Any]) -> ParsedColumn:
     """Type a column of values (e.g. one field of every record of a request): the same result
-    as ``parse_value`` on each, with fast paths for clean numbers and booleans."""
+    as ``parse_value`` on each; clean numbers are checked at once, other scalars once per
+    distinct value (1, 1.0 and True are distinct: they differ as text)."""
     kinds = set(map(type, values))
-    if rule.type in NUMBER_TYPES and kinds <= {int, float}:
-        out = _numbers(rule, values)
-        if out is not None:
+    if rule.type in NUMBER_TYPES and kinds <= {int, float, type(None)}:
+        present = [v for v in values if v is not None] if type(None) in kinds else values
+        out = _numbers(rule, present)
+        if out is not None and len(present) == len(values):
             return out
+        if out is not None and not out.problems and rule.nullable and not rule.target:
+            typed = iter(out.values)
+            return ParsedColumn([None if v is None else next(typed) for v in values])
     if rule.type == "bool" and kinds <= {bool}:
         return ParsedColumn(list(values))
-    typed: list[Any] = []
-    problems: list[tuple[int, str]] = []
-    memo: dict[Any, Parsed] = {}
-    for i, v in enumerate(values):
-        key = (type(v), v) if isinstance(v, str | int | float | bool | None) else None
-        parsed = memo.get(key) if key is not None else None
-        if parsed is None:
-            parsed = parse_value(rule, v)
-            if key is not None:
-                memo[key] = parsed
-        typed.append(parsed.value)
-        if parsed.problem:
-            problems.append((i, parsed.problem))
-    return ParsedColumn(typed, problems)
+    if kinds <= {str, type(None)}:  # text: each distinct spelling typed once
+        texts = {v: parse_value(rule, v) for v in set(values)}
+        if not any(p.problem for p in texts.values()):
+            return ParsedColumn([texts[v].value for v in values])
+    if kinds <= _SCALARS:
+        keys = [(type(v), v) for v in values]
+        seen = {k: parse_value(rule, k[1]) for k in set(keys)}
+        problems = []
+        if any(p.problem for p in seen.values()):
+            problems = [(i, seen[k].problem) for i, k in enumerate(keys) if seen[k].problem]
+        return ParsedColumn([seen[k].value for k in keys], problems)
+    parsed = [parse_value(rule, v) for v in values]  # lists, objects: typed as their JSON
+    return ParsedColumn(
+        [p.value for p in parsed], [(i, p.problem) for i, p in enumerate(parsed) if p.problem]
+    )
 
 
 def _numbers(rule: ValueRule, values: Sequence[Any]) -> ParsedColumn | None:
     """JSON numbers: the same as their text (repr round-trips floats exactly)."""
     if rule.type == "percent":
         return None  # 12.5 means 12.5 %: the per-value path divides the parsed text
+    x = np.asarray(values, dtype=np.float64)
+    whole = rule.type != "int" or bool((np.abs(x) < INT_LIMIT).all() and (x % 1 == 0).all())
+    low = rule.min is None or bool((x >= rule.min).all())
+    high = rule.max is None or bool((x <= rule.max).all())
+    if np.isfinite(x).all() and whole and low and high:  # the usual request: all in range
+        return ParsedColumn(x.astype(np.int64).tolist() if rule.type == "int" else x.tolist())
     typed: list[Any] = []
     problems: list[tuple[int, str]] = []
     for i, v in enumerate(values):
@@ -342,51 +357,6 @@ def _numbers(rule: ValueRule, values: Sequence[Any]) -> ParsedColumn | None:
         if parsed.problem:
             problems.append((i, parsed.problem))
     return ParsedColumn(typed, problems)
-
-
-# ---------------------------------------------------------------- field names
-def name_key(name: str) -> str:
-    """What two spellings of a field name must share: 'Monthly Charges ($)', 'monthlyCharges'
-    and 'MONTHLY_CHARGES' all give 'monthlycharges'."""
-    return "".join(ch for ch in str(name).casefold() if ch.isalnum())
-
-
-def name_lookup(rules: Iterable[ValueRule]) -> dict[str, str]:
-    """Key of every spelling (name and aliases) -> the column's name; a column's own name
-    wins over another column's alias."""
-    rules = list(rules)
-    lookup = {name_key(r.name): r.name for r in reversed(rules)}
-    for r in rules:
-        for alias in r.aliases:
-            lookup.setdefault(name_key(alias), r.name)
-    return lookup
-
-
-def match_names(
-    names: Sequence[str], lookup: Mapping[str, str]
-) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
-    """Each name -> the column it spells (itself when unknown), and the clashes: (first,
-    second, column) where two names spell the same column."""
-    known = set(lookup.values())
-    mapping: dict[str, str] = {}
-    seen: dict[str, str] = {}
-    clashes: list[tuple[str, str, str]] = []
-    for n in names:
-        target = n if n in known else lookup.get(name_key(n), n)
-        if target in seen:
-            clashes.append((seen[target], n, target))
-            continue
-        seen[target] = n
-        mapping[n] = target
-    return mapping, clashes
-
-
-def canonical_fields(
-    record: Mapping[str, Any], lookup: Mapping[str, str]
-) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
-    """A record with its field names replaced by the columns they spell (unknown names kept)."""
-    mapping, clashes = match_names(list(record), lookup)
-    return {mapping[k]: v for k, v in record.items() if k in mapping}, clashes
 
 
 def rules_for(contract: "Contract") -> dict[str, ValueRule]:

@@ -12,6 +12,33 @@ INTERVAL_SUMMARY = {
 }
 
 
+def label_balance(
+    positive: str, negative: str, train_y: Any, test_y: Any, test_scores: Any
+) -> dict[str, Any]:
+    """The classes the model learned from (counts and positive rate of the training rows)
+    beside the mean score it serves on the test rows: for a calibrated model the two rates
+    should be close; a mean score far from the positive rate is a sign of wrong labels."""
+    n, positives = len(train_y), int(sum(train_y))
+    return {
+        "train": {positive: positives, negative: n - positives},
+        "train_positive_rate": round(positives / n, 4) if n else None,
+        "test_positive_rate": round(float(sum(test_y)) / len(test_y), 4) if len(test_y) else None,
+        "mean_score": round(float(sum(test_scores)) / len(test_scores), 4)
+        if len(test_scores)
+        else None,
+    }
+
+
+def label_text(labels: dict[str, Any]) -> tuple[str, str]:
+    """Two lines for an email or a report: the training classes, and the mean served score
+    beside the test rows' positive rate."""
+    counts = ", ".join(f"{label!r} {n:,}" for label, n in labels["train"].items())
+    return (
+        f"{counts} (positive rate {labels['train_positive_rate']})",
+        f"{labels['mean_score']} (test rows' positive rate {labels['test_positive_rate']})",
+    )
+
+
 def summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """The summary of a metric set of binary_metrics or regression_metrics."""
     if "rmse" in metrics:  # with the prediction interval's coverage on the test rows

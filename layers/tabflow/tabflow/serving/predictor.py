@@ -14,7 +14,7 @@ from tabflow.observability import logger
 from tabflow.ports import ModelVersion, ObjectStore
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.capture import CaptureWriter
-from tabflow.serving.records import records_to_columns
+from tabflow.serving.records import canonical_records, records_to_columns
 
 
 class Predictor:
@@ -57,6 +57,7 @@ class Predictor:
             )
         champion = self._cache.get(dataset)
         spec = champion.spec
+        records = canonical_records(spec, records)  # field names spelled as ingest reads them
         records, id_of = self._pii(spec, records)
         columns = records_to_columns(spec, records)
         x = spec.serving_matrix(columns)

@@ -1,118 +1,99 @@
-"""Request validation: the records of a prediction request, checked against the champion's
-feature spec and turned into columns; every problem names its record and field."""
+"""Request validation: the records of a prediction request, typed by the rules ingest used
+for the training data (tabflow.values, stored with each feature of the spec), so a value
+means the same in a file and in a request; every problem names its record and field.
 
-import math
+Field names are matched like file headers ("Monthly Charges", "monthlyCharges" and
+"monthly_charges" are one field); values are typed a column at a time (values.parse_column)."""
+
 from typing import Any
 
-import numpy as np
-
 from tabflow.errors import BadRequest
-from tabflow.features import FeatureSpec, parse_iso_datetime
+from tabflow.features import FeatureSpec
+from tabflow.field_names import match_names
+from tabflow.values import ValueRule, parse_column
 
 MAX_ERRORS_REPORTED = 50
+MISSING_FIELD = "missing field"
+NOT_AN_OBJECT = "a record must be a JSON object"
+_ABSENT = object()
 
-_MISSING = object()
-_NUMBERS = {int, float, bool}
+
+def canonical_records(spec: FeatureSpec, records: list[Any]) -> list[Any]:
+    """Each record with its field names spelled as the contract's columns (unknown names kept;
+    the id column too); two spellings of one field in a record are a 422 naming both."""
+    lookup = spec.field_names
+    known = set(lookup.values())
+    out: list[Any] = []
+    errors: list[dict[str, Any]] = []
+    names: dict[tuple, tuple[dict[str, str], list]] = {}  # records of a request share names
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or known.issuperset(record):
+            out.append(record)  # the usual case: every name already canonical
+            continue
+        key = tuple(record)
+        if key not in names:
+            names[key] = match_names(key, lookup)
+        mapping, clashes = names[key]
+        for first, second, column in clashes:
+            problem = f"{first!r} and {second!r} both name field {column!r}"
+            errors.append({"record": i, "field": column, "problem": problem})
+        out.append({mapping[k]: v for k, v in record.items() if k in mapping})
+    if errors:
+        _raise(errors)
+    return out
 
 
 def records_to_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[Any]]:
-    """Validate request records against the feature spec; every problem names its field.
-
-    Clean requests (the usual case) are checked a column at a time; any doubt sends the
-    request through the per-value checks, which give the same columns or name each problem."""
-    if all(type(r) is dict for r in records):
-        columns = _clean_columns(spec, records)
-        if columns is not None:
-            return columns
-    return _checked_columns(spec, records)
-
-
-def _clean_columns(spec: FeatureSpec, records: list[dict]) -> dict[str, list[Any]] | None:
+    """Validate request records against the feature spec: each field typed by its rule
+    (numbers as int/float, booleans as 1.0/0.0, categories as their declared spelling,
+    date-times as naive UTC ISO strings, missing as None), or a 422 naming every problem."""
+    records = canonical_records(spec, records)
+    errors: list[dict[str, Any]] = [
+        {"record": i, "field": None, "problem": NOT_AN_OBJECT}
+        for i, r in enumerate(records)
+        if not isinstance(r, dict)
+    ]
+    rows = [r if isinstance(r, dict) else {} for r in records]
     columns: dict[str, list[Any]] = {}
     for feat in spec.fields:
-        col = [r.get(feat.name, _MISSING) for r in records]
-        types = set(map(type, col))
-        if type(None) in types and not feat.nullable:
-            return None  # an explicit null where none is allowed
-        if _MISSING in col:
-            if feat.required:
-                return None
-            col = [None if v is _MISSING else v for v in col]  # absent optional field: null
-            types = set(map(type, col))
-        present = [v for v in col if v is not None] if type(None) in types else col
-        types.discard(type(None))
-        if feat.kind == "numeric":
-            if not types <= _NUMBERS:
-                return None  # a string, a list...
-            if bool in types:
-                col = [float(v) if type(v) is bool else v for v in col]
-                present = [float(v) if type(v) is bool else v for v in present]
-            values = np.asarray(present, dtype=np.float64)
-            if not np.isfinite(values).all():
-                return None
-            if feat.min is not None and (values < feat.min).any():
-                return None
-            if feat.max is not None and (values > feat.max).any():
-                return None
-        elif types - {str}:
-            return None
-        elif feat.kind == "datetime":
-            if any(np.isnat(parse_iso_datetime(v)) for v in present):
-                return None
-        elif (
-            feat.kind == "categorical" and feat.strict and not set(present) <= set(feat.categories)
-        ):
-            return None
-        columns[feat.name] = col
-    return columns
-
-
-def _checked_columns(spec: FeatureSpec, records: list[Any]) -> dict[str, list[Any]]:
-    errors: list[dict[str, Any]] = []
-    fields = spec.fields
-    columns: dict[str, list[Any]] = {f.name: [] for f in fields}
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            errors.append({"record": i, "field": None, "problem": "a record must be a JSON object"})
-            continue
-        for feat in fields:
-            value = record.get(feat.name)
-            problem = None
-            if feat.name not in record:
-                problem = "missing field" if feat.required else None
-            elif value is None:
-                problem = None if feat.nullable else "must not be null"
-            elif feat.kind == "numeric":
-                if isinstance(value, bool):
-                    value = float(value)
-                elif not isinstance(value, int | float) or not math.isfinite(value):
-                    problem = f"expected a number, got {type(value).__name__}"
-                elif feat.min is not None and value < feat.min:
-                    problem = f"{value} is below the minimum {feat.min:g}"
-                elif feat.max is not None and value > feat.max:
-                    problem = f"{value} is above the maximum {feat.max:g}"
-            elif feat.kind == "datetime":
-                if not isinstance(value, str) or np.isnat(parse_iso_datetime(value)):
-                    problem = "expected an ISO 8601 date-time string, e.g. 2024-05-01T13:45:00Z"
-            elif feat.kind == "text":
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    value = str(value)
-                elif not isinstance(value, str):
-                    problem = f"expected a string, got {type(value).__name__}"
-            else:
-                if not isinstance(value, str):
-                    problem = f"expected a string, got {type(value).__name__}"
-                elif feat.strict and value not in feat.categories:
-                    shown = ", ".join(feat.categories[:20])
-                    problem = f"{value!r} is not one of the known categories: {shown}"
-            if problem:
-                errors.append({"record": i, "field": feat.name, "problem": problem})
-            columns[feat.name].append(value)
-    if errors:
-        first = errors[0]
-        raise BadRequest(
-            f"record {first['record']}, field {first['field']!r}: {first['problem']}"
-            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-            errors[:MAX_ERRORS_REPORTED],
+        name = feat.name
+        rule = spec.rules[name]
+        sent = [r.get(name, _ABSENT) for r in rows]
+        absent = _ABSENT in sent
+        if absent:
+            if rule.required:
+                errors.extend(
+                    {"record": i, "field": name, "problem": MISSING_FIELD}
+                    for i, (v, r) in enumerate(zip(sent, records, strict=True))
+                    if v is _ABSENT and isinstance(r, dict)
+                )
+            sent = [None if v is _ABSENT else v for v in sent]  # an absent optional field: missing
+        parsed = parse_column(rule, sent)
+        errors.extend(
+            {"record": i, "field": name, "problem": problem}
+            for i, problem in parsed.problems
+            if not absent or name in rows[i]
         )
+        columns[name] = _served(rule, parsed.values)
+    if errors:
+        errors.sort(key=lambda e: (e["record"], e["field"] is not None))
+        _raise(errors)
     return columns
+
+
+def _served(rule: ValueRule, values: list[Any]) -> list[Any]:
+    """Typed values as FeatureSpec.matrix and the capture read them."""
+    if rule.type == "bool":
+        return [None if v is None else float(v) for v in values]
+    if rule.type == "datetime":
+        return [None if v is None else v.isoformat() for v in values]
+    return values
+
+
+def _raise(errors: list[dict[str, Any]]) -> None:
+    first = errors[0]
+    where = f"record {first['record']}" + (
+        f", field {first['field']!r}" if first["field"] is not None else ""
+    )
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise BadRequest(f"{where}: {first['problem']}{more}", errors[:MAX_ERRORS_REPORTED])

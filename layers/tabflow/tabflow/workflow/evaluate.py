@@ -14,7 +14,7 @@ from tabflow.evaluation.conformal import interval_metrics, residual_summary, sli
 from tabflow.evaluation.curves import curves
 from tabflow.evaluation.metrics import binary_metrics, regression_metrics
 from tabflow.evaluation.slices import slice_metrics
-from tabflow.evaluation.summary import summary
+from tabflow.evaluation.summary import label_balance, summary
 from tabflow.features import FeatureSpec
 from tabflow.gates import HeldOut, decide
 from tabflow.models.base import load_stored, prediction_interval
@@ -45,9 +45,11 @@ def evaluate(
     # Features are computed on the whole curated file (entity aggregates need the rows before
     # each test row), then only the held-out rows are scored: the test set is touched here once.
     frame = tables.read_parquet(state["curated_uri"])
-    test_rows = np.asarray(json.loads(store.get(trained["split_uri"]))["test_rows"], dtype=np.int64)
+    split = json.loads(store.get(trained["split_uri"]))
+    test_rows = np.asarray(split["test_rows"], dtype=np.int64)
     x = spec.matrix(frame_columns(spec, frame))[test_rows]
-    y = target_vector(spec, frame)[test_rows]
+    y_all = target_vector(spec, frame)
+    y = y_all[test_rows]
     results: dict[str, dict[str, Any]] = {}
     scores: dict[str, np.ndarray] = {}
     regression = spec.task == "regression"
@@ -143,6 +145,15 @@ def evaluate(
         "rows": trained["rows"],
         "split": trained["split"],
         "test_positives": None if regression else int(y.sum()),
+        "labels": None
+        if regression
+        else label_balance(
+            spec.positive_label,
+            spec.negative_label,
+            y_all[np.asarray(split["train_rows"], dtype=np.int64)].tolist(),
+            y.tolist(),
+            scores[chosen].tolist(),
+        ),
         "test_rows": int(len(test_frame)),
     }
     base = f"reports/{dataset}/run={run_id}/evaluation"
@@ -174,6 +185,7 @@ def evaluate(
         and {k: decision.passed_over[k] for k in ("candidate", "failed")},
         "champion_version": champion["version"] if champion else None,
         "threshold": trained["candidates"][chosen]["threshold"],
+        "labels": evaluation["labels"],
         "evaluation_uri": evaluation_uri,
         "report_uri": report_uri,
         "model_card_uri": card_uri,

@@ -34,6 +34,7 @@ def notify(
             pr.get("model_card_uri", ""),
             previous_version=pr.get("previous_version"),
             passed_over=ev.get("passed_over"),
+            labels=ev.get("labels"),
         )
     elif kind == "rejected":
         ev = run["evaluation"]
@@ -46,6 +47,7 @@ def notify(
             ev["evaluation_uri"],
             ev.get("report_uri", ""),
             champion_version=ev.get("champion_version"),
+            labels=ev.get("labels"),
         )
     elif kind == "failed":
         err = run.get("error") or {}

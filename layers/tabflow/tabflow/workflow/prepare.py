@@ -5,8 +5,10 @@ from typing import Any
 
 import numpy as np
 
+from tabflow.errors import TargetUnresolved
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, TableStore
+from tabflow.targets import resolve_target
 from tabflow.tuning import folds, trial_params
 from tabflow.workflow.data import load_training_data, make_split, timestamps, write_split
 
@@ -46,6 +48,10 @@ def prepare(
     contract, frame, spec, y = load_training_data(state, store, tables)
     cfg = contract.training
     regression = spec.task == "regression"
+    if not regression:  # labels resolved as ingest reads them, or refused with what was seen
+        labels = resolve_target(contract, frame[spec.target].astype(object).tolist())
+        if labels.errors:
+            raise TargetUnresolved(f"{dataset}: {labels.message()}")
     if len(np.unique(y[~np.isnan(y)] if regression else y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
     times = timestamps(contract, frame)
