@@ -8,6 +8,8 @@ PY312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
+# Evidently pins its own pandas/pydantic/numpy: its own virtualenv, never .venv
+EVIDENTLY_VENV := .venv-evidently
 SAM := $(SAM_VENV)/bin/sam
 STAMP := $(VENV)/.installed
 FUNCTION ?= MonitorFunction
@@ -15,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 
 
 
-.PHONY: scan env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench bench-scale bench-functions clean
+.PHONY: scan env-vars help install test test-unit test-integration test-e2e demo local fire lint format typecheck validate build bench evidently-env bench-scale bench-functions clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -98,6 +100,15 @@ clean:
 
 bench: $(STAMP) ## speed/memory figures as ratios to a floor measured in the same run (ONLY=name)
 	$(PY) -m bench.run --only "$(ONLY)"
+
+evidently-env: $(EVIDENTLY_VENV)/.installed ## Evidently in its own virtualenv, for the drift_1m_rows comparison
+
+$(EVIDENTLY_VENV)/.installed:
+	@test -n "$(PY312)" || { echo "Python 3.12 not found"; exit 1; }
+	test -x $(EVIDENTLY_VENV)/bin/python || $(PY312) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EVIDENTLY_VENV)/bin/python -m pip install --quiet 'evidently==0.7.23' 'pandas<3'  # 0.7.23 breaks on pandas 3
+	touch $@
 
 bench-scale: $(STAMP) ## time and peak memory of each training task by rows: the Lambda/Batch switch point
 	$(PY) -m bench.scale $(if $(ROWS),--rows $(ROWS))

@@ -7,7 +7,7 @@ id, a constant export column, renamed headers, a BOM and a ``;`` delimiter); run
 (ingest -> Prepare -> trials -> candidates -> Evaluate -> Promote, the state machine's
 order); then send the held-out rows to the predict handler exactly as the source spells
 them, 500 per request. Reported: records accepted, held-out AUC (binary) or RMSE
-(regression) of the served scores against an untuned LightGBM trained on the same curated
+(regression) of the served scores against an untuned LightGBM trained on the run's training
 rows, and the mean served score against the held-out positive rate (or mean target).
 
     .venv/bin/python -m bench.new_user [--only telco_churn] [--rows N]
@@ -212,16 +212,19 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc(y, s))
 
 
-def untuned_lightgbm(spec: Any, frame: pd.DataFrame, records: list[dict]) -> np.ndarray:
-    """LightGBM with its default parameters on the same curated rows, scoring the same
-    accepted records through the same feature spec."""
+def untuned_lightgbm(
+    spec: Any, frame: pd.DataFrame, rows: list[int], records: list[dict]
+) -> np.ndarray:
+    """LightGBM with its default parameters on the rows the champion trained on (the run's
+    training rows of the curated file), scoring the same accepted records through the same
+    feature spec."""
     import lightgbm as lgb
 
     from tabflow.serving.records import records_to_columns
     from tabflow.training import frame_columns, target_vector
 
-    x = spec.matrix(frame_columns(spec, frame))
-    y = target_vector(spec, frame)
+    x = spec.matrix(frame_columns(spec, frame))[rows]
+    y = target_vector(spec, frame)[rows]
     regression = spec.task == "regression"
     params = {"objective": "regression" if regression else "binary", "verbose": -1, "seed": 1}
     data = lgb.Dataset(x, y, categorical_feature=spec.categorical_indices or "auto")
@@ -344,7 +347,12 @@ def run_case(case: Case, rows: int | None = None, seed: int = 0) -> dict[str, An
             from tabflow.adapters.tables import WranglerTables
 
             curated = WranglerTables().read_parquet(state["curated_uri"])
-            reference = untuned_lightgbm(spec, curated, [records[i] for i in accepted])
+            split = json.loads(
+                s3.get_object(**_split(state["prepare"]["split_uri"]))["Body"].read()
+            )
+            reference = untuned_lightgbm(
+                spec, curated, split["train_rows"], [records[i] for i in accepted]
+            )
             figures |= {
                 "held_out": len(records),
                 "accepted": len(accepted),

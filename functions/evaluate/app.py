@@ -3,6 +3,7 @@ the gates, write the evaluation report and model card."""
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.dynamodb import DynamoRegistry
@@ -11,6 +12,7 @@ from tabflow.adapters.tables import WranglerTables
 from tabflow.observability import logger, metrics, tracer
 from tabflow.settings import Settings
 from tabflow.workflow.evaluate import evaluate
+from tabflow.workflow.payloads import EvaluateInput
 
 settings = Settings()  # type: ignore[call-arg]
 store = S3Store()
@@ -23,7 +25,7 @@ registry = DynamoRegistry(settings.registry_table)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     out = evaluate(
-        event,
+        parse(event, model=EvaluateInput),
         store=store,
         tables=tables,
         lake_bucket=settings.lake_bucket,

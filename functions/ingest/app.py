@@ -12,7 +12,11 @@ rejection would silently swallow the retry. Keying on the contract's hash as wel
 the contract but not the other causes, and would let a mere contract edit re-run an accepted
 file. The cost of this choice: a duplicate delivery of a rejected file is checked again and
 sends its rejection email again. A failed attempt (an exception) is never remembered either
-(Powertools deletes the in-progress record), so Lambda's retries run it again."""
+(Powertools deletes the in-progress record), so Lambda's retries run it again.
+
+The object is read at the event's version (versioning is on for the raw bucket), or without
+one only while its ETag still matches: an overwrite between the event and the read is never
+processed under this event's run (the newer object's own event processes it)."""
 
 from typing import Any
 
@@ -95,6 +99,7 @@ def process(obj: dict[str, Any]) -> dict[str, Any]:
         key=obj["key"],
         etag=obj["etag"],
         size=obj["size"],
+        version=obj.get("version"),
         config=config,
         store=store,
         tables=tables,
@@ -144,6 +149,7 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
                     "key": obj.key,
                     "etag": obj.etag or "",
                     "size": obj.size or 0,
+                    "version": obj.version_id,
                 }
             )
         )

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tabflow.adapters.s3 import S3Store
@@ -9,6 +10,7 @@ from tabflow.adapters.ses import SesMailer
 from tabflow.observability import logger, tracer
 from tabflow.settings import Settings
 from tabflow.workflow.notify import notify
+from tabflow.workflow.payloads import NotifyInput
 
 settings = Settings()  # type: ignore[call-arg]
 store = S3Store()
@@ -18,4 +20,9 @@ mailer = SesMailer(settings.sender_email)
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return notify(event, store=store, mailer=mailer, recipients=settings.alert_recipients)
+    return notify(
+        parse(event, model=NotifyInput),
+        store=store,
+        mailer=mailer,
+        recipients=settings.alert_recipients,
+    )

@@ -161,6 +161,22 @@ print('pandas' in sys.modules, 'sklearn' in sys.modules, gomp)
     assert gomp == str(BUILD / "PredictLayer" / "lib" / "libgomp.so.1")
 
 
+@pytest.mark.parametrize("function", ["PromoteFunction", "NotifyFunction"])
+def test_promote_and_notify_run_on_the_domain_layer_alone(function, tmp_path):
+    """They move JSON, files and registry items: no numpy, pandas or pyarrow is shipped with
+    them, and their handler module imports without any."""
+    assert _layers_of(function) == ["DomainLayer"]
+    out = run_isolated(
+        function,
+        """
+import app, sys
+print(sorted(m for m in ("numpy", "pandas", "pyarrow") if m in sys.modules) or "none")
+""",
+        tmp_path,
+    )
+    assert out.strip().splitlines()[-1] == "none"
+
+
 def test_sizes_are_reported():
     sizes = {name: round(deployment_mb(name), 1) for name in _functions()}
     print(json.dumps(sizes))

@@ -158,7 +158,7 @@ def test_32_concurrent_clients_get_every_answer_at_once(stack):
 
 
 def test_a_failed_s3_triggered_ingest_is_retried_then_lands_in_the_dead_letter_queue(stack):
-    """A file deleted after its upload, before ingest read it: the S3 notification's
+    """A file version deleted after its upload, before ingest read it: the S3 notification's
     invocation fails. As on AWS it is tried three times (MaximumRetryAttempts 2), then the
     event goes to the function's DeadLetterQueue (FailedEventsQueue in template.yaml)."""
     sqs = stack.client("sqs")
@@ -172,8 +172,9 @@ def test_a_failed_s3_triggered_ingest_is_retried_then_lands_in_the_dead_letter_q
     hold = threading.Event()
     blockers = [stack._async.submit(hold.wait) for _ in range(stack._async._max_workers)]
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"customer_id,churn\nC1,No\n")
-        s3.delete_object(Bucket=bucket, Key=key)
+        put = s3.put_object(Bucket=bucket, Key=key, Body=b"customer_id,churn\nC1,No\n")
+        # the version itself, not only a delete marker: ingest reads the event's version
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=put["VersionId"])
     finally:
         hold.set()
         for blocker in blockers:

@@ -81,7 +81,7 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
     (check,) = [d for d in quiet.payload["datasets"] if d["dataset"] == "telco_churn"]
     assert check["status"] == "ok" and check["drifted"] == [], check.get("drift")
     assert not check["drift"]["score"]["moved"]
-    assert outbox(stack, "*input-drift*.eml") == []
+    assert outbox(stack, "*telco-churn-input-drift*.eml") == []
 
     shifted = drifted(unchanged)
     for i in range(0, len(shifted), 100):
@@ -93,14 +93,14 @@ def test_drop_train_promote_predict_and_alert_on_drift(stack, telco_csv):
     assert not result.errored, result.payload
     (check,) = [d for d in result.payload["datasets"] if d["dataset"] == "telco_churn"]
     assert check["status"] == "drift" and "tenure" in check["drifted"]
-    (alert,) = outbox(stack, "*input-drift*.eml")
+    (alert,) = outbox(stack, "*telco-churn-input-drift*.eml")
     text = plain_text(alert)
     assert "tenure" in text and check["report_uri"] in text
     assert alert.with_suffix(".html").exists()
     # The same shift, checked again: the state holds, and nobody is mailed twice.
     again = stack.fire("MonitorFunction")
     (check,) = [d for d in again.payload["datasets"] if d["dataset"] == "telco_churn"]
-    assert check["status"] == "drift" and len(outbox(stack, "*input-drift*.eml")) == 1
+    assert check["status"] == "drift" and len(outbox(stack, "*telco-churn-input-drift*.eml")) == 1
     assert stack.runtime.errors == []
 
 
@@ -142,7 +142,7 @@ def test_a_file_missing_a_required_column_trains_nothing_and_says_why(stack, tel
         if o["Key"].endswith("validation.json")
     ]
     assert any("missing required column 'payment_method'" in t for t in texts)
-    (rejection,) = outbox(stack, "*file-rejected-missing-required-column*.eml")
+    (rejection,) = outbox(stack, "*file-rejected-missing-required-column-pa*.eml")
     assert "payment_method" in plain_text(rejection) and "no_payment.csv" in plain_text(rejection)
 
 
@@ -170,7 +170,8 @@ def test_a_failing_task_ends_in_the_failure_notification(stack, telco_csv, telco
     failed = next(r for r in runs if json.loads(r["input"])["dataset"] == "one_class")
     assert failed["status"] == "FAILED" and failed["error"] == "TrainingRunFailed"
     (message,) = outbox(stack, "*one-class-training-run-failed-at-prepare*.eml")
-    assert "single class" in plain_text(message)
+    text = plain_text(message)  # the labels Prepare saw, with their counts
+    assert "resolves to 1 class(es)" in text and "'No' 500" in text, text
     champion = stack.client("dynamodb").get_item(
         TableName=stack.ref("RegistryTable"),
         Key={"pk": {"S": "one_class"}, "sk": {"S": "champion"}},
@@ -240,12 +241,24 @@ def test_a_batch_file_dropped_in_the_bucket_yields_predictions(stack, telco_csv)
         .drop(columns=["churn"])
     )
     s3 = stack.client("s3")
-    s3.put_object(
+    put = s3.put_object(
         Bucket=stack.ref("RawBucket"),
         Key="batch/telco_churn/to score.csv",
         Body=frame.to_csv(index=False).encode(),
     )
     stack.wait_idle()
+    # The local S3 event carries the object's version, as AWS's does, and batch read that one
+    (report_key,) = [
+        o["Key"]
+        for o in s3.list_objects_v2(
+            Bucket=stack.ref("LakeBucket"), Prefix="reports/telco_churn/batch="
+        ).get("Contents", [])
+        if o["Key"].endswith("/validation.json")
+    ]
+    report = json.loads(
+        s3.get_object(Bucket=stack.ref("LakeBucket"), Key=report_key)["Body"].read()
+    )
+    assert report["version_id"] == put["VersionId"]
     keys = [
         o["Key"]
         for o in s3.list_objects_v2(

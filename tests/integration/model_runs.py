@@ -148,6 +148,7 @@ def materialize(
                 "calibration": json.loads(calibration)["method"],
                 "threshold": fit.threshold,
                 "threshold_reason": "cost",
+                "validation": dict(fit.metrics),
             }
         for key, data in files.items():
             s3.put_object(Bucket=models, Key=key, Body=data)
@@ -170,9 +171,13 @@ def materialize(
             "source_sha256": hashlib.sha256(run_id.encode()).hexdigest(),
             "train": {
                 "candidates": candidates,
-                "spec_uri": f"s3://{models}/{prefix}/features.json",
-                "rows": {"train": 600, "validation": 100, "test": 150},
                 "chosen": fit.winner,
+                "spec_uri": f"s3://{models}/{prefix}/features.json",
+                "split_uri": f"s3://{aws.ref('LakeBucket')}/runs/{dataset}/run={run_id}/split.json",
+                "split": "stratified",
+                "tuning": None,
+                "importance": {},
+                "rows": {"train": 600, "validation": 100, "test": 150},
             },
             "evaluation": {
                 "winner": fit.winner,
@@ -180,7 +185,9 @@ def materialize(
                 "metrics": fit.metrics,
                 "all_metrics": {fit.winner: fit.metrics},
                 "gates": [{"name": "auc_floor", "passed": True, "detail": f"run {run_id}"}],
+                "failed_gates": [],
                 "threshold": fit.threshold,
+                "evaluation_uri": f"s3://{aws.ref('LakeBucket')}/reports/{dataset}/run={run_id}/evaluation.json",
                 "report_uri": f"s3://{models}/{prefix}/report.html",
                 "model_card_uri": f"s3://{models}/{prefix}/model_card.md",
             },

@@ -358,12 +358,6 @@ def test_the_same_s3_events_twice_and_out_of_order(aws, load_handler, telco_csv)
     assert sorted(r["name"] for r in runs) == sorted(o["run_id"] for o in outcomes[:2])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest reads the object by key, not by the event's version: an older event "
-    "delivered after an overwrite processes the newer bytes under the older run (ingestion.py, "
-    "not in this change's scope; reported)",
-)
 def test_an_overwritten_key_with_events_out_of_order_processes_each_version(
     aws, load_handler, telco_csv
 ):

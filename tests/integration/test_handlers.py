@@ -12,6 +12,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from tabflow.errors import ObjectNotFound, TargetUnresolved
+from tests.conftest import EVENTS
 from tests.integration.conftest import Context, api_event, s3_put_event
 
 REGION = "us-east-1"
@@ -292,16 +293,29 @@ def test_task_errors_propagate_by_name_for_the_state_machine_to_catch(aws, load_
     handler = load_handler(logical)
     entry = handler.prepare_handler if logical == "PrepareFunction" else handler.lambda_handler
     contract_uri = f"s3://{aws.ref('RawBucket')}/contracts/none.yaml"
+    state = {
+        "dataset": "telco_churn",
+        "run_id": "r-x",
+        "contract_uri": contract_uri,
+        "curated_uri": "s3://nowhere/x.parquet",
+    }
+    if logical == "EvaluateFunction":  # Evaluate runs after Select: the state has $.train
+        state["train"] = json.loads((EVENTS / "workflow" / "selection_output.json").read_text())
     with pytest.raises(ObjectNotFound, match="contracts/none.yaml"):
-        entry(
-            {
-                "dataset": "telco_churn",
-                "run_id": "r-x",
-                "contract_uri": contract_uri,
-                "curated_uri": "s3://nowhere/x.parquet",
-            },
-            Context(),
-        )
+        entry(state, Context())
+
+
+def test_a_task_refuses_a_malformed_event_naming_the_field(aws, load_handler):
+    """The handler parses its event into the task's model (workflow.payloads): a candidate
+    without its rows is refused before anything is read or written, naming the field."""
+    from pydantic import ValidationError
+
+    broken = json.loads((EVENTS / "workflow" / "candidate_output_linear.json").read_text())
+    del broken["rows"]
+    good = json.loads((EVENTS / "workflow" / "candidate_output_lightgbm.json").read_text())
+    select = load_handler("SelectFunction").select_handler
+    with pytest.raises(ValidationError, match=r"results\.1\.CandidateOutput\.rows"):
+        select({"results": [good, broken]}, Context())
 
 
 def test_rollback_restores_an_earlier_champion_by_conditional_write(

@@ -209,7 +209,7 @@ def test_decay_reports_the_served_intervals_coverage_once_labels_arrive():
         metadata_uri="s3://m/meta.json",
         threshold=0.0,
         calibration_uri="s3://m/cal.json",
-        metrics={"rmse": 6.0, "coverage": 0.91},
+        metrics={"rmse": 100.0, "coverage": 0.91},  # RMSE alone would never decay here
         run_id="r",
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
@@ -224,7 +224,8 @@ def test_decay_reports_the_served_intervals_coverage_once_labels_arrive():
         labels = {str(i): float(s + rng.normal(0, noise)) for i, s in enumerate(scores)}
         out = decay_check(table, labels, champion, contract, now, served_interval(store, champion))
         assert abs(out["coverage"]["coverage"] - coverage) < 0.05, out
-        assert out["status"] == status and out["coverage"]["test_coverage"] == 0.91
+        assert out["status"] == out["window"] == out["coverage"]["window"] == status, out
+        assert out["coverage"]["test_coverage"] == 0.91
     mail = decay_alert("prices", 2, out, "s3://lake/report.json")
     assert "interval coverage now" in mail.text and "vs declared 90%" in mail.text
 

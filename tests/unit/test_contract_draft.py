@@ -7,6 +7,7 @@ from contextlib import redirect_stdout
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tabflow.cli import contract_main
@@ -246,3 +247,16 @@ def test_a_messy_hotel_export_drafts_a_regression_contract_that_ingests_it(tmp_p
     result = validate(read_table(export.data, name=export.name), contract, file=export.name)
     assert result.counts["curated"] == export.unique_rows
     assert result.counts["quarantined"] == export.missing_ids
+
+
+def test_a_category_level_the_export_did_not_hold_is_served_not_refused(drafted):
+    """A drafted category lists the levels seen, but one file's levels are not all there
+    are: a new payment method is accepted and reaches the model as missing."""
+    contract, spec, records = _served(drafted)
+    (payment,) = [f for f in spec.fields if "payment" in f.name]
+    assert contract.columns[payment.name].unseen == "keep"
+    record = dict(records[0], **{payment.name: "Crypto wallet"})
+    columns = records_to_columns(spec, [record])
+    assert columns[payment.name] == ["Crypto wallet"]
+    column = spec.names.index(payment.name)
+    assert np.isnan(spec.serving_matrix(columns)[0, column])

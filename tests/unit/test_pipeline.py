@@ -21,6 +21,7 @@ from tabflow.ingestion import IngestConfig, ingest_object
 from tabflow.models.base import load_stored
 from tabflow.monitoring.check import check_dataset
 from tabflow.monitoring.context import MonitorContext
+from tabflow.quarantine import read_quarantine
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.predictor import Predictor
 from tabflow.training import frame_columns
@@ -140,7 +141,7 @@ def test_too_many_bad_rows_reject_the_whole_file(telco_contract_text):
     assert outcome.status == "rejected" and "above the contract's limit" in outcome.problems[0]
     assert outcome.counts == {"rows_in": 3, "curated": 1, "quarantined": 2, "duplicates": 0}
     quarantine = world.store.get(json.loads(world.store.get(outcome.report_uri))["quarantine_uri"])
-    rows = [json.loads(line) for line in quarantine.splitlines()]
+    rows = list(read_quarantine(quarantine))
     assert [r["line"] for r in rows] == [3, 4] and rows[0]["problems"][0]["column"] == "tenure"
 
 

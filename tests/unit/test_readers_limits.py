@@ -22,7 +22,7 @@ from tabflow.adapters.ses import to_mime
 from tabflow.contract import parse_contract
 from tabflow.emails import header_text
 from tabflow.errors import InvalidDatasetName, SchemaError, TransientError
-from tabflow.ingestion import IngestConfig, frame_jsonl, ingest_object, records_jsonl
+from tabflow.ingestion import IngestConfig, ingest_object
 from tabflow.limits import MAX_HEADER_BYTES
 from tabflow.naming import check_dataset_name
 from tabflow.ports import Email
@@ -345,12 +345,3 @@ def test_a_failing_email_does_not_lose_the_rejection_but_throttling_is_retried()
     assert outcome.status == "rejected" and store.get(outcome.report_uri)
     with pytest.raises(TransientError):
         _ingest(MemoryStore(), _FailingMailer(TransientError("Throttling")))
-
-
-def test_jsonl_outputs_hold_every_record():
-    records = [{"line": i, "row": {"a": "x\ny", "b": None}} for i in range(2_001)]
-    lines = bytes(records_jsonl(records)).split(b"\n")
-    assert [json.loads(x) for x in lines] == records
-    frame = pd.DataFrame({"a": np.arange(4_500), "b": ["q"] * 4_500})
-    back = pd.read_json(io.BytesIO(bytes(frame_jsonl(frame, chunk=2_000))), lines=True)
-    pd.testing.assert_frame_equal(back, frame)

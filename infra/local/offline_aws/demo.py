@@ -42,7 +42,8 @@ def drifted(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def wait_for_execution(stack: OfflineStack, timeout: float = 300) -> dict[str, Any]:
+def wait_for_execution(stack: OfflineStack, timeout: float = 900) -> dict[str, Any]:
+    """The training run's end: about 30 s on a quiet 2-core machine, minutes on a busy one."""
     sfn = stack.client("stepfunctions")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

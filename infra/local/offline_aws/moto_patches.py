@@ -16,6 +16,8 @@ The patches:
 - batch-task-casing: moto's Step Functions interpreter passes a Batch task's Parameters to
   boto3 as written (JobName) where Step Functions maps them to the API's casing (jobName) and
   back; its own helpers for that mapping exist but are not called.
+- s3-event-version: AWS puts the object's ``versionId`` in the event when the bucket is
+  versioned (the handlers read that exact version); moto leaves it out.
 - ses-outbox: every sent email is also written to the outbox folder (``on_email``).
 - dynamodb-atomic: DynamoDB applies each request atomically; moto's threaded server does not
   (a transaction that fails restores a copy of the whole table taken when it started, undoing
@@ -62,6 +64,12 @@ TARGETS = (
         "moto.s3.notifications",
         "_invoke_awslambda",
         ("account_id", "event_body", "fn_arn", "region_name"),
+    ),
+    Target(
+        "s3-event-version",
+        "moto.s3.notifications",
+        "_get_s3_event",
+        ("event_name", "bucket", "key", "notification_id"),
     ),
     Target("batch-job-run", "moto.batch.models", "Job.run", ("self",)),
     Target(
@@ -118,6 +126,21 @@ def check() -> list[str]:
 
 
 _installed = False
+
+
+def with_version_id(original: Callable[..., dict]) -> Callable[..., dict]:
+    """moto's S3 event builder, adding the object's versionId as AWS does for a versioned
+    bucket (not for an unversioned or suspended one: their version is "null")."""
+
+    def _get_s3_event(event_name: Any, bucket: Any, key: Any, notification_id: str) -> dict:
+        event = original(event_name, bucket, key, notification_id)
+        version = getattr(key, "version_id", None)
+        if getattr(bucket, "is_versioned", False) and version and version != "null":
+            for record in event.get("Records", []):
+                record["s3"]["object"]["versionId"] = version
+        return event
+
+    return _get_s3_event
 
 
 def install(host: Callable[[], Host | None], on_email: Callable[[bytes], None]) -> None:
@@ -188,6 +211,7 @@ def install(host: Callable[[], Host | None], on_email: Callable[[bytes], None]) 
     replacements: dict[str, Callable[[Any], Any]] = {
         "LambdaFunction._invoke_lambda": lambda _: _invoke_lambda,
         "_invoke_awslambda": lambda _: _invoke_awslambda,
+        "_get_s3_event": with_version_id,
         "Job.run": lambda _: _run_batch_job,
         "StateTaskServiceBatch._normalise_parameters": lambda _: _normalise_parameters,
         "StateTaskServiceBatch._normalise_response": lambda _: _normalise_response,

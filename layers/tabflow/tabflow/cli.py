@@ -79,12 +79,7 @@ def _check(path: Path, sample: Path | None) -> int:
         print(f"{sample}: warning: {warning}")
     failed = False
     if result.bad_share > contract.max_bad_row_share:
-        reasons: dict[str, int] = {}
-        for q in result.quarantined:
-            for p in q["problems"]:
-                key = f"{p['column']}: {p['reason']}"
-                reasons[key] = reasons.get(key, 0) + 1
-        top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
+        top = list(result.quarantined.reason_counts().items())[:5]
         print(
             f"{sample}: {result.bad_share:.1%} of the rows are bad, above max_bad_row_share "
             f"{contract.max_bad_row_share}: ingest would reject the file ("

@@ -12,11 +12,11 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, TableStore
 from tabflow.settings import Settings
+from tabflow.workflow.payloads import CandidateInput, Json, TrialInput
 from tabflow.workflow.train import train_candidate
 from tabflow.workflow.trial import trial
 
@@ -25,18 +25,20 @@ TASKS = ("trial", "train")
 
 def run(
     task: str,
-    event: dict[str, Any],
+    event: TrialInput | CandidateInput | Json,
     *,
     store: ObjectStore,
     tables: TableStore,
     settings: Settings,
-) -> dict[str, Any]:
+) -> Json:
+    """The task's event (its model, or the JSON the state machine passed) -> its result."""
     if task == "trial":
-        return trial(event, store=store, tables=tables)
+        return trial(TrialInput.of(event), store=store, tables=tables)
     if task == "train":
+        branch = CandidateInput.of(event)
         return train_candidate(
-            event["run"],
-            event["candidate"],
+            branch.run,
+            branch.candidate,
             store=store,
             tables=tables,
             model_bucket=settings.model_bucket,

@@ -40,7 +40,6 @@ DATE_FORMATS = ["ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%
 POSITIVE_WORDS = ("yes", "y", "true", "1", "churn", "fraud", "positive", "bad", "default")
 MAX_CATEGORIES = 50  # above: kept as a category without a declared list
 MAX_LEVELS = 1000  # above: free text, reported
-RARE_LEVEL = 20  # a declared list with a level rarer than this keeps unseen values
 NEAR_UNIQUE = 0.98
 
 
@@ -211,7 +210,9 @@ def _infer_column(
             for value, _ in prof.counts.most_common():
                 best.setdefault(value.lower(), value)
             out["categories"] = sorted(best.values())
-            if min(prof.groups.values()) < RARE_LEVEL:
+            if {truth(c) for c in best.values()} != {True, False} or levels != 2:
+                # one file's levels are not all there are: a new value is kept (the model
+                # reads it as missing, monitoring counts it), not a 422 for the whole request
                 out["unseen"] = "keep"
         else:
             out["unseen"] = "keep"

@@ -282,9 +282,17 @@ def drift_alert(
 
 def _coverage(c: dict[str, Any]) -> str:
     return (
-        f"{c['coverage']:.1%} [95%: {c['low']:.1%}, {c['high']:.1%}] vs declared "
+        f"{c['coverage']:.1%} [{c['low']:.1%}, {c['high']:.1%}] vs declared "
         f"{c['declared']:.0%} (at test {c['test_coverage']})"
     )
+
+
+def _unresolved_labels(decay: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Label values that are neither class: counted, named, and left out of the figures."""
+    labels = decay.get("labels") or {}
+    if not labels.get("unresolved"):
+        return []
+    return [("labels not understood (left out)", labels.get("unresolved_values", ""))]
 
 
 def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: str) -> Email:
@@ -301,6 +309,7 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
                 if decay.get("coverage")
                 else []
             ),
+            *_unresolved_labels(decay),
             ("report", report_uri),
         ]
         return _email(
@@ -315,12 +324,18 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
         ("model", f"v{version}"),
         ("labelled predictions", decay["labelled"]),
         ("AUC now", f"{decay['auc']:.3f}"),
+        *(
+            [("AUC upper bound", f"{decay['auc_high']:.3f}")]
+            if decay.get("auc_high") is not None
+            else []
+        ),
         ("AUC at test", f"{decay['test_auc']:.3f}"),
         ("tolerance", decay["tolerance"]),
         ("precision", f"{decay['precision']:.3f}"),
         ("recall", f"{decay['recall']:.3f}"),
         ("Brier", f"{decay['brier']:.3f}"),
         ("calibration error", f"{decay['ece']:.3f}"),
+        *_unresolved_labels(decay),
         ("report", report_uri),
     ]
     return _email(

@@ -41,6 +41,10 @@ class ObjectNotFound(TabflowError):
     pass
 
 
+class ObjectChanged(TabflowError):
+    """The object under a key is no longer the one an event named (overwritten since)."""
+
+
 class ModelNotFound(TabflowError):
     """No champion (or no such version) for a dataset."""
 

@@ -28,21 +28,23 @@ from tabflow.errors import (
     InvalidDatasetName,
     ModelNotFound,
     ModelUnavailable,
+    ObjectChanged,
     SchemaError,
     TabflowError,
 )
 from tabflow.ingestion import (
     load_contract,
-    records_jsonl,
     reject_file,
     report_prefix,
     size_problem,
+    skipped_replaced,
     unexpected_problem,
 )
 from tabflow.models.base import prediction_interval
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
+from tabflow.quarantine import write_quarantine
 from tabflow.readers import DEFAULT_MAX_BYTES, read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
@@ -73,8 +75,11 @@ def score_object(
     registry: Registry,
     mailer: Mailer,
     pii_salt: Callable[[], str] = lambda: "",
+    version: str | None = None,
 ) -> dict[str, Any]:
-    """``pii_salt`` is called only when the contract hashes a column (it reads a secret)."""
+    """``pii_salt`` is called only when the contract hashes a column (it reads a secret).
+    ``version``/``etag``: the object the event names is read, never a later overwrite
+    (ingestion.ingest_object)."""
     key = unquote_plus(key)
     parts = key.split("/")
     if len(parts) < 3 or parts[0] != "batch" or not parts[-1]:
@@ -92,6 +97,7 @@ def score_object(
         "kind": "batch scoring",
         "received_at": datetime.now(UTC).isoformat(),
         "size_bytes": size,
+        **({"version_id": version} if version else {}),
     }
 
     def reject(problems: list[str], contract: Contract | None = None) -> dict[str, Any]:
@@ -125,13 +131,19 @@ def score_object(
     if too_big:
         return reject([too_big], contract)
     try:
+        data = store.get_exact(raw_uri, version=version, etag=etag or None)
+    except ObjectChanged:
+        log = {"dataset": dataset, "run_id": run_id}
+        return skipped_replaced(raw_uri, etag, log).to_dict() | {"kind": "batch scoring"}
+    try:
         raw = read_table(
-            store.get(raw_uri),
+            data,
             name=key,
             encoding=contract.format.encoding,
             delimiter=contract.format.delimiter,
             max_bytes=config.max_decompressed_bytes,
         )
+        del data
         scoring_contract = contract.model_copy(
             update={"duplicates": "keep"}
         )  # every row gets its score
@@ -149,12 +161,14 @@ def score_object(
         columns=pii.redact_summaries(result.columns, pii.policy(contract.columns)),
         warnings=result.warnings,
     )
-    if result.quarantined:
-        quarantine_uri = s3_uri(
-            config.raw_bucket, f"quarantine/{dataset}/batch={run_id}/rejected_rows.jsonl"
+    report.update(
+        write_quarantine(
+            store,
+            s3_uri(config.raw_bucket, f"quarantine/{dataset}/batch={run_id}"),
+            result.quarantined,
+            result.duplicates,
         )
-        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
-        report["quarantine_uri"] = quarantine_uri
+    )
     if result.counts["curated"] == 0:
         return reject(["no valid rows to score"], contract)
 
@@ -196,7 +210,7 @@ def score_object(
     out = pd.DataFrame(
         {
             id_column or "row": curated[id_column] if id_column else np.arange(len(curated)),
-            "line": _curated_lines(raw.line_numbers, result.quarantined, len(curated)),
+            "line": result.lines,
             "score": np.round(scores, 6),
             "label": labels,
             "model_version": champion.version.version,
@@ -248,17 +262,6 @@ def score_object(
         "report_uri": report_uri,
         **({"model_fallback": report["model_fallback"]} if champion.fallback else {}),
     }
-
-
-def _curated_lines(table_lines: Any, quarantined: list[dict[str, Any]], n: int) -> np.ndarray:
-    """The file line of each scored row: the rows read, less the quarantined ones (scoring
-    keeps duplicates, so the rest are the scored rows, in order)."""
-    bad = {q["line"] for q in quarantined}
-    lines = np.asarray([line for line in np.asarray(table_lines).tolist() if line not in bad])
-    if len(lines) != n:  # never expected; a wrong line would be worse than none
-        logger.warning("line numbers do not match the scored rows", extra={"rows": n})
-        return np.full(n, -1)
-    return lines
 
 
 def _plain(value: Any, feature: Any) -> Any:

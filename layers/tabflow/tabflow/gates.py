@@ -293,4 +293,3 @@ def _slice_gates(slices: dict[str, Any] | None, config: Gates) -> list[GateResul
             )
         )
     return gates
-

@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-import pandas as pd
-
 from tabflow import emails, pii
 from tabflow.contract import Contract, parse_contract
 from tabflow.errors import (
     ContractError,
     InvalidDatasetName,
+    ObjectChanged,
     ObjectNotFound,
     SchemaError,
     TabflowError,
@@ -32,10 +31,12 @@ from tabflow.limits import DEFAULT_MAX_BYTES
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, TableStore, Workflow, s3_uri
+from tabflow.quarantine import write_quarantine
 from tabflow.readers import read_table
 from tabflow.recipients import RecipientPolicy
 from tabflow.reports import validation_html
 from tabflow.validation import validate
+from tabflow.workflow.payloads import start_payload
 
 # Where the report of a file whose dataset name is invalid goes: the name cannot be part of
 # a key, and no valid dataset name starts with "_".
@@ -59,7 +60,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class IngestOutcome:
-    status: str  # accepted | rejected | ignored
+    status: str  # accepted | rejected | ignored | skipped (replaced before it was read)
     dataset: str
     run_id: str
     report_uri: str
@@ -164,13 +165,17 @@ def ingest_object(
     etag: str,
     size: int,
     config: IngestConfig,
+    version: str | None = None,
     store: ObjectStore,
     tables: TableStore,
     workflow: Workflow,
     mailer: Mailer,
     pii_salt: Callable[[], str] = lambda: "",
 ) -> IngestOutcome:
-    """``pii_salt`` is called only when the contract hashes a column (it reads a secret)."""
+    """``pii_salt`` is called only when the contract hashes a column (it reads a secret).
+    ``version`` and ``etag`` name the object the event is about: that version is read (or,
+    without a version, the current object only if its ETag still matches), so an overwrite
+    between the event and the read never processes other bytes under this event's run."""
     key = unquote_plus(key)
     raw_uri = s3_uri(config.raw_bucket, key)
     found = split_drop_key(key, "incoming")
@@ -189,6 +194,7 @@ def ingest_object(
         "run_id": run_id,
         "received_at": datetime.now(UTC).isoformat(),
         "size_bytes": size,
+        **({"version_id": version} if version else {}),
     }
     log = {"dataset": dataset, "run_id": run_id, "file": raw_uri}
 
@@ -231,7 +237,10 @@ def ingest_object(
 
     salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
     try:
-        data = store.get(raw_uri)
+        data = store.get_exact(raw_uri, version=version, etag=etag or None)
+    except ObjectChanged:
+        return skipped_replaced(raw_uri, etag, log)
+    try:
         report["sha256"] = hashlib.sha256(data).hexdigest()
         raw = read_table(
             data,
@@ -260,14 +269,14 @@ def ingest_object(
         warnings=result.warnings,
         format={"type": raw.fmt, "encoding": raw.encoding, "delimiter": raw.delimiter},
     )
-    if result.quarantined:
-        quarantine_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/rejected_rows.jsonl")
-        store.put(quarantine_uri, records_jsonl(result.quarantined), "application/x-ndjson")
-        report["quarantine_uri"] = quarantine_uri
-    if len(result.duplicates):
-        dup_uri = s3_uri(config.raw_bucket, f"quarantine/{base}/duplicates.jsonl")
-        store.put(dup_uri, frame_jsonl(result.duplicates), "application/x-ndjson")
-        report["duplicates_uri"] = dup_uri
+    report.update(
+        write_quarantine(
+            store,
+            s3_uri(config.raw_bucket, f"quarantine/{base}"),
+            result.quarantined,
+            result.duplicates,
+        )
+    )
 
     if result.bad_share > contract.max_bad_row_share:
         problem = (
@@ -283,21 +292,40 @@ def ingest_object(
     report.update(status="accepted", curated_uri=curated_uri)
     write_report(store, report_uri, report)
 
-    payload = {
-        "dataset": dataset,
-        "run_id": run_id,
-        "curated_uri": curated_uri,
-        "contract_uri": contract_uri(config.raw_bucket, dataset),
-        "report_uri": report_uri,
-        "source_uri": raw_uri,
-        "source_sha256": report["sha256"],
-        "counts": result.counts,
-    }
+    payload = start_payload(
+        dataset=dataset,
+        run_id=run_id,
+        curated_uri=curated_uri,
+        contract_uri=contract_uri(config.raw_bucket, dataset),
+        report_uri=report_uri,
+        source_uri=raw_uri,
+        source_sha256=report["sha256"],
+        counts=result.counts,
+    )
     arn = workflow.start(run_id, payload)
     logger.info(
         "file accepted, training started", extra=log | {"counts": result.counts, "execution": arn}
     )
     return IngestOutcome("accepted", dataset, run_id, report_uri, result.counts, arn, file=raw_uri)
+
+
+def skipped_replaced(raw_uri: str, etag: str, log: dict[str, Any]) -> IngestOutcome:
+    """The event's object was overwritten before it was read (and the event carries no
+    version to read it by): the newer object has its own event, which processes it."""
+    logger.warning(
+        "event skipped: the object was replaced after this event; its newer version has its "
+        "own event",
+        extra=log | {"etag": etag},
+    )
+    return IngestOutcome(
+        "skipped",
+        str(log.get("dataset", "")),
+        str(log.get("run_id", "")),
+        "",
+        {},
+        problems=(f"{raw_uri}: replaced since the event (ETag {etag} no longer current)",),
+        file=raw_uri,
+    )
 
 
 def size_problem(key: str, size: int, max_file_bytes: int, max_content_bytes: int) -> str:
@@ -320,25 +348,6 @@ def unexpected_problem(key: str, exc: BaseException) -> str:
         f"{key}: could not be read or validated ({type(exc).__name__}: {str(exc)[:300]}); "
         "the details are in the function's log"
     )
-
-
-def records_jsonl(records: list[dict[str, Any]]) -> bytearray:
-    """JSON Lines of quarantine records, appended line by line to one buffer (no list of
-    lines, no second copy as text)."""
-    out = bytearray()
-    for i, record in enumerate(records):
-        out += (b"\n" if i else b"") + json.dumps(record, default=str).encode()
-    return out
-
-
-def frame_jsonl(frame: pd.DataFrame, chunk: int = 20_000) -> bytearray:
-    """JSON Lines of a DataFrame, in slices appended to one buffer: one ``to_json`` of a
-    million rows costs several times the text it returns."""
-    out = bytearray()
-    for i in range(0, len(frame), chunk):
-        part = frame.iloc[i : i + chunk].to_json(orient="records", lines=True).rstrip("\n")
-        out += (b"\n" if i else b"") + part.encode()
-    return out
 
 
 def contract_uri(raw_bucket: str, dataset: str) -> str:

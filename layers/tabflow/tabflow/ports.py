@@ -26,6 +26,12 @@ def s3_uri(bucket: str, key: str) -> str:
 class ObjectStore(Protocol):
     def get(self, uri: str) -> bytes: ...
 
+    def get_exact(self, uri: str, *, version: str | None, etag: str | None) -> bytes:
+        """The object an S3 event named: that ``version`` when the event carries one (a
+        versioned bucket), else the current object only while its ETag is still ``etag``
+        (ObjectChanged when it was overwritten since); plain ``get`` when neither is known."""
+        ...
+
     def put(
         self, uri: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> None: ...

@@ -62,6 +62,10 @@ class IngestSettings(IngestLimits):
     idempotency_table: str
 
 
+class BatchSettings(IngestLimits):
+    idempotency_table: str  # a scored file is remembered: a repeated event scores nothing
+
+
 class TrainingSettings(Settings):
     # Where tuning trials and candidates run: "lambda", "batch" (AWS Batch jobs of the same
     # code), or "auto" (batch once rows x features passes batch_switch_cells).

@@ -105,11 +105,7 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
     two classes (boolean spellings fold into true/false) and the positive label, typed the
     same way, matches rows. Errors name the observed values and their counts."""
     name = contract.target.column
-    rule = replace(
-        ValueRule.from_column(name, contract.columns[name], contract.format),
-        nullable=True,
-        target=False,
-    )
+    rule = _target_rule(contract)
     texts = [to_text(v).strip() for v in values]
     counts = Counter(texts)
     parsed = {t: parse_text(rule, t) for t in counts}
@@ -178,6 +174,59 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
         shown_classes = {str(v): n for v, n in Counter(classes).most_common()}
     return TargetResolution(name, "binary", y, shown_classes, positive_label=positive_shown,
                             negative_label=negative, errors=errors, **common)  # fmt: skip
+
+
+def _target_rule(contract: "Contract") -> ValueRule:
+    """The target column's value rule, with missing values counted rather than refused."""
+    name = contract.target.column
+    rule = ValueRule.from_column(name, contract.columns[name], contract.format)
+    return replace(rule, nullable=True, target=False)
+
+
+def resolve_labels(
+    contract: "Contract", values: Sequence[Any], negative_label: str | None
+) -> TargetResolution:
+    """Delayed labels (a labels/ file's target column), typed exactly as training types its
+    target: each value is parsed by the target column's rule (the same missing markers and
+    boolean spellings as ingest), then matched with ``label_vector`` to the two classes the
+    model was trained on (``positive_label``, and ``negative_label`` from its feature spec).
+    A value that is neither class is not valid (y -1) and counted in ``invalid``: never
+    taken as the negative class. Regression: numbers by the same rule (NaN when invalid).
+    Unlike ``resolve_target`` it never refuses: one batch of labels may hold one class."""
+    name = contract.target.column
+    rule = _target_rule(contract)
+    texts = [to_text(v).strip() for v in values]
+    counts = Counter(texts)
+    parsed = {t: parse_text(rule, t) for t in counts}
+    spellings = {t: n for t, n in counts.most_common() if not parsed[t].missing}
+    missing = sum(n for t, n in counts.items() if parsed[t].missing)
+    invalid = {
+        f"{t}: {p.problem}": counts[t] for t, p in parsed.items() if p.problem and not p.missing
+    }
+    if contract.target.kind == "regression":
+        numbers = {t: np.nan if p.value is None else float(p.value) for t, p in parsed.items()}
+        y = np.array([numbers[t] for t in texts], dtype=np.float64)
+        return TargetResolution(
+            name, "regression", y, {}, spellings, missing=missing, invalid=invalid
+        )
+    positive = str(contract.target.positive_label)
+    negative = None if not negative_label or negative_label == f"not {positive}" else negative_label
+    code: dict[str, int] = {}
+    for t, p in parsed.items():
+        if p.value is None:
+            code[t] = -1
+        elif label_vector([p.value], positive)[0]:
+            code[t] = 1
+        elif negative is None or label_vector([p.value], negative)[0]:
+            code[t] = 0
+        else:
+            code[t] = -1
+            invalid[f"{t}: neither {positive!r} nor {negative!r}"] = counts[t]
+    y = np.fromiter((code[t] for t in texts), dtype=np.int8, count=len(texts))
+    classes = {positive: int((y == 1).sum()), negative or f"not {positive}": int((y == 0).sum())}
+    return TargetResolution(
+        name, "binary", y, classes, spellings, positive, negative, missing, invalid
+    )
 
 
 def _same(value: Any) -> Any:

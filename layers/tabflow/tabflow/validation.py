@@ -19,6 +19,7 @@ from tabflow import pii
 from tabflow.contract import Contract
 from tabflow.errors import SchemaError
 from tabflow.field_names import match_names, name_lookup
+from tabflow.quarantine import Quarantine, build_quarantine
 from tabflow.readers import RawTable
 from tabflow.value_columns import ARROW_TYPES, ColumnCheck, check_column
 from tabflow.values import rules_for
@@ -29,10 +30,11 @@ EXAMPLES_PER_COLUMN = 5
 @dataclass
 class ValidationResult:
     curated: pd.DataFrame
-    quarantined: list[dict[str, Any]]
+    quarantined: Quarantine  # every rejected row, its raw values and reasons (Arrow, compact)
     duplicates: pd.DataFrame
     counts: dict[str, int]
     columns: dict[str, dict[str, Any]]
+    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per curated row
     ignored_columns: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # renamed file headers
     warnings: list[str] = field(default_factory=list)
@@ -108,16 +110,7 @@ def validate(
     for check in checks.values():
         bad |= check.invalid
     lines = np.asarray(raw.line_numbers)
-    quarantined = _quarantine_records(raw, names, checks, bad, lines)
-    quarantined += [
-        {
-            "line": b.line,
-            "problems": [{"column": None, "reason": b.reason, "value": b.text}],
-            "row": {"_raw": b.text},
-        }
-        for b in raw.broken
-    ]
-    quarantined.sort(key=lambda q: q["line"])
+    quarantined = build_quarantine(raw.table, names, checks, bad, lines, raw.broken)
 
     arrays: dict[str, pa.Array] = {}
     for name, col in contract.columns.items():
@@ -132,19 +125,21 @@ def validate(
         types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
     )
     dup_mask = _duplicates(curated_all, good, contract)
-    duplicates = curated_all[dup_mask].assign(_line=lines[~bad][dup_mask])
+    good_lines = lines[~bad]
+    duplicates = curated_all[dup_mask].assign(_line=good_lines[dup_mask])
     curated = curated_all[~dup_mask].reset_index(drop=True) if dup_mask.any() else curated_all
 
     counts = {
         "rows_in": n + len(raw.broken),
         "curated": len(curated),
-        "quarantined": int(bad.sum()) + len(raw.broken),
+        "quarantined": len(quarantined),  # the rows of the quarantine file, counted
         "duplicates": int(dup_mask.sum()),
     }
     assert counts["rows_in"] == counts["curated"] + counts["quarantined"] + counts["duplicates"]
     return ValidationResult(
         curated=curated,
         quarantined=quarantined,
+        lines=good_lines[~dup_mask] if dup_mask.any() else good_lines,
         duplicates=duplicates.reset_index(drop=True),
         counts=counts,
         columns=_column_summaries(
@@ -190,29 +185,6 @@ def _duplicates(frame: pd.DataFrame, table: pa.Table, contract: Contract) -> np.
 def hash_values(values: pa.Array, salt: str) -> pa.Array:
     """The column under ``pii: hash`` (tabflow.pii: keyed by the salt; missing stays missing)."""
     return pa.array(pii.hash_many(values.to_pylist(), salt), pa.string())
-
-
-def _quarantine_records(
-    raw: RawTable,
-    names: list[str],
-    checks: dict[str, ColumnCheck],
-    bad: np.ndarray,
-    lines: np.ndarray,
-) -> list[dict[str, Any]]:
-    positions = np.flatnonzero(bad)
-    if not len(positions):
-        return []
-    rows = raw.table.take(pa.array(positions)).to_pylist()
-    out = []
-    for p, row in zip(positions, rows, strict=True):
-        values = {names[i]: v for i, v in enumerate(row.values())}
-        problems = [
-            {"column": name, "reason": check.reason(p), "value": values.get(name, "")}
-            for name, check in checks.items()
-            if check.invalid[p]
-        ]
-        out.append({"line": int(lines[p]), "problems": problems, "row": values})
-    return out
 
 
 def _column_summaries(

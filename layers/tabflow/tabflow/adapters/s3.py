@@ -5,7 +5,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tabflow.adapters.clients import client
-from tabflow.errors import ObjectNotFound, TransientError
+from tabflow.errors import ObjectChanged, ObjectNotFound, TransientError
 from tabflow.ports import s3_uri, split_uri
 
 _TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
@@ -19,6 +19,14 @@ class S3Store:
         bucket, key = split_uri(uri)
         try:
             return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            raise _translate(exc, uri) from exc
+
+    def get_exact(self, uri: str, *, version: str | None, etag: str | None) -> bytes:
+        bucket, key = split_uri(uri)
+        extra = {"VersionId": version} if version else {"IfMatch": etag} if etag else {}
+        try:
+            return self._s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
         except ClientError as exc:
             raise _translate(exc, uri) from exc
 
@@ -48,8 +56,10 @@ class S3Store:
 
 def _translate(exc: ClientError, uri: str) -> Exception:
     code = exc.response.get("Error", {}).get("Code", "")
-    if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
+    if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound", "NoSuchBucket"):
         return ObjectNotFound(f"{uri}: {code}")
+    if code in ("PreconditionFailed", "412"):  # IfMatch: overwritten since the event
+        return ObjectChanged(f"{uri}: replaced since the event ({code})")
     if code in _TRANSIENT:
         return TransientError(f"{uri}: {code}")
     return exc

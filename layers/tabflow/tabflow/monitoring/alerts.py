@@ -6,7 +6,12 @@ leaves it only when ``clear_after`` windows in a row show the change below the t
 (the upper bound under it). Between the two the state holds, so a steady shift near a threshold gives one steady
 state and one email, not an email whenever the noise crosses the line. An email goes out
 when an eligible feature enters the state, unless the same feature was emailed within
-``cooldown_hours`` (flapping). State lives at monitoring/<dataset>/state.json, per feature."""
+``cooldown_hours`` (flapping). State lives at monitoring/<dataset>/state.json, per feature.
+
+Decay has the same hysteresis: it enters when ``persistence`` checks in a row show decay
+(the labelled AUC's upper bound below the test AUC minus the tolerance), leaves when
+``clear_after`` checks in a row show the AUC clear of that line (its lower bound above), and
+holds in between; one email when it enters."""
 
 import json
 from datetime import datetime, timedelta
@@ -27,9 +32,10 @@ def load_state(store: ObjectStore, uri: str, model_version: int) -> dict[str, An
     state.setdefault("last_retrain", None)
     state.setdefault("last_check", None)
     if state.get("model_version") != model_version:  # a new champion: a new reference
-        state["drift"] = {}
+        state["drift"], state["decay"] = {}, {}
     state["model_version"] = model_version
     state.setdefault("drift", {})
+    state.setdefault("decay", {})
     state.pop("streaks", None)  # the state before hysteresis
     return state
 
@@ -84,3 +90,27 @@ def drift_alerts(
         if not (previous.get(c.feature) or {}).get("active")
         and cooled(last_alert.get(f"drift:{c.feature}"), cfg.cooldown_hours, now)
     ]
+
+
+def update_decay_state(
+    decay: dict[str, Any], previous: dict[str, Any], cfg: Monitoring, now: datetime
+) -> dict[str, Any]:
+    """Apply the hysteresis to a check's decay result (decay.decay_check): sets its
+    ``active`` and ``status`` ("decay" while the state holds) and returns the new state. A
+    check with too few labels (no ``window``) leaves the state and its counts as they were."""
+    held = bool(previous.get("active"))
+    window = decay.get("window")
+    streak, calm = previous.get("streak", 0), previous.get("calm", 0)
+    if window is not None:
+        streak = streak + 1 if window == "decay" else 0
+        calm = calm + 1 if held and window == "ok" else 0
+    active = (held and calm < cfg.clear_after) or (window == "decay" and streak >= cfg.persistence)
+    state: dict[str, Any] = {"active": active, "streak": streak, "calm": calm if active else 0}
+    if active:
+        state["since"] = previous.get("since") if held else now.isoformat()
+    decay["active"] = active
+    if window is not None:
+        decay["status"] = "decay" if active else "ok"
+    if held and not active:
+        decay["cleared"] = now.isoformat()
+    return state

@@ -1,4 +1,5 @@
-"""Captured requests and delayed labels, read from the lake, and the drift check of a window.
+"""Captured requests, read from the lake, and the drift check of a window (delayed labels:
+labels.py).
 
 Whole columns at a time (Arrow compute, numpy): a million captured rows of thirty features
 are checked in about a second, with no per-value Python."""
@@ -14,13 +15,12 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from tabflow.contract import Contract
-from tabflow.drift import DriftReport, ReferenceProfile, check_window
+from tabflow.drift import DriftReport, FeatureProfile, ReferenceProfile, check_window
 from tabflow.features import FeatureSpec
-from tabflow.observability import logger
 from tabflow.ports import ObjectStore, s3_uri
-from tabflow.readers import read_table
 
 META = ("_at", "_request_id", "_model_version", "_score", "_id")
+SCORE_DIGITS = 6  # the API answers (and captures) scores rounded to 6 digits
 
 
 def read_captures(
@@ -108,11 +108,37 @@ def window_columns(
     return [columns[f.name] for f in spec.features], unseen
 
 
+def at_served_precision(profile: FeatureProfile, digits: int = SCORE_DIGITS) -> FeatureProfile:
+    """The score profile with its values rounded as the API rounds the scores it answers and
+    captures. A calibrated score is often a step function (isotonic): every value is a tie, so
+    0.142857 captured against 0.14285714 in the reference would move every step of the CDF
+    (KS about 0.2 on unchanged data). Bins whose two edges round to one value are merged into
+    the bin below (their values round onto that edge)."""
+    edges = np.round(np.asarray(profile.edges, float), digits)
+    counts = list(profile.counts)
+    merged = [counts[0]]
+    for k in range(1, len(counts)):
+        if k < len(edges) and edges[k] == edges[k - 1]:
+            merged[-1] += counts[k]
+        else:
+            merged.append(counts[k])
+    return replace(
+        profile,
+        edges=tuple(float(e) for e in np.unique(edges)),
+        counts=tuple(merged),
+        sample=tuple(np.round(np.asarray(profile.sample, float), digits).tolist()),
+        quantiles=tuple(np.round(np.asarray(profile.quantiles, float), digits).tolist()),
+    )
+
+
 def drift_check(
     table: pa.Table, spec: FeatureSpec, reference: ReferenceProfile, contract: Contract
 ) -> DriftReport:
     columns, unseen = window_columns(table, spec)
     scores = table.column("_score").to_numpy(zero_copy_only=False).astype(float)
+    if reference.score is not None:  # API and batch captures, and the reference, alike
+        scores = np.round(scores, SCORE_DIGITS)
+        reference = replace(reference, score=at_served_precision(reference.score))
     report = check_window(
         reference, spec, columns, contract.monitoring, unseen=unseen, scores=scores
     )
@@ -121,29 +147,3 @@ def drift_check(
         if check.feature in names:
             check.reference["labels"] = names[check.feature]
     return report
-
-
-def read_labels(
-    store: ObjectStore, raw_bucket: str, dataset: str, contract: Contract
-) -> dict[str, Any]:
-    """labels/<dataset>/* files (CSV, JSON Lines, Parquet) with the id and target columns."""
-    labels: dict[str, Any] = {}
-    id_col, target = contract.id_column, contract.target.column
-    for uri in store.list(s3_uri(raw_bucket, f"labels/{dataset}/")):
-        raw = read_table(store.get(uri), name=uri.rsplit("/", 1)[-1])
-        if id_col not in raw.columns or target not in raw.columns:
-            logger.warning("label file lacks the id or target column", extra={"file": uri})
-            continue
-        ids = raw.table.column(raw.columns.index(id_col)).to_pylist()
-        values = raw.table.column(raw.columns.index(target)).to_pylist()
-        for i, v in zip(ids, values, strict=True):
-            if not i or v is None or not v.strip():
-                continue
-            if contract.target.kind == "regression":
-                try:
-                    labels[i.strip()] = float(v)
-                except ValueError:
-                    continue
-            else:
-                labels[i.strip()] = v.strip() == contract.target.positive_label
-    return labels

@@ -10,10 +10,17 @@ from tabflow import emails, pii
 from tabflow.contract import Contract
 from tabflow.drift import ReferenceProfile
 from tabflow.features import FeatureSpec
-from tabflow.monitoring.alerts import cooled, drift_alerts, load_state, update_drift_state
-from tabflow.monitoring.captures import drift_check, read_captures, read_labels
+from tabflow.monitoring.alerts import (
+    cooled,
+    drift_alerts,
+    load_state,
+    update_decay_state,
+    update_drift_state,
+)
+from tabflow.monitoring.captures import drift_check, read_captures
 from tabflow.monitoring.context import MonitorContext
 from tabflow.monitoring.decay import decay_check, served_interval
+from tabflow.monitoring.labels import read_labels
 from tabflow.monitoring.retrain import labelled_rows, retrain
 from tabflow.observability import logger
 from tabflow.ports import s3_uri
@@ -83,16 +90,22 @@ def check_dataset(
             until=now,
             model_version=champion.version,
         )
-        labels = read_labels(ctx.store, ctx.raw_bucket, dataset, contract)
+        delayed = read_labels(ctx.store, ctx.raw_bucket, dataset, contract, spec.negative_label)
         labels = pii.label_ids(
-            labels, pii.policy(contract.columns).get(contract.id_column), ctx.pii_salt
+            delayed.values, pii.policy(contract.columns).get(contract.id_column), ctx.pii_salt
         )
         regression = contract.target.kind == "regression"
         interval = served_interval(ctx.store, champion) if regression else None
         result["decay"] = decay_check(everything, labels, champion, contract, now, interval)
+        result["decay"]["labels"] = delayed.summary()  # what was read, and what was not
 
-    decayed = result.get("decay", {}).get("status") == "decay"
-    alert_decay = decayed and cooled(state["last_alert"].get("decay"), cfg.cooldown_hours, now)
+    # One email when decay enters its state (hysteresis), none while it holds.
+    entered = False
+    if "decay" in result:
+        previous_decay = state["decay"]
+        state["decay"] = update_decay_state(result["decay"], previous_decay, cfg, now)
+        entered = state["decay"]["active"] and not previous_decay.get("active")
+    alert_decay = entered and cooled(state["last_alert"].get("decay"), cfg.cooldown_hours, now)
     result["alerting"] = {"drift": alert_features, "decay": alert_decay}
 
     stamp = f"{now:%Y-%m-%dT%H%M%S}"

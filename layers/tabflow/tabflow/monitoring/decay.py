@@ -1,6 +1,16 @@
-"""Decay: captured predictions joined with delayed labels, against the model's test metrics."""
+"""Decay: captured predictions joined with delayed labels, against the model's test metrics.
+
+Each check says what its labelled rows show, with the uncertainty of a finite sample (one-sided
+bounds at ``monitoring.confidence``): ``window`` is "decay" when the AUC's upper bound is below
+``test AUC - decay_tolerance`` (regression: RMSE's lower bound above ``test RMSE x (1 +
+tolerance)``), "ok" when the other bound is clear of that line, "unclear" in between. A
+regression champion's served interval is judged too: the share of labelled values inside it
+(Wilson bounds at the same confidence) against ``target.coverage - gates.coverage_tolerance``;
+either verdict of "decay" makes the window's. The decay state and its hysteresis are in
+alerts.py."""
 
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -9,6 +19,7 @@ import pyarrow as pa
 from tabflow.calibration import Calibrator
 from tabflow.contract import Contract
 from tabflow.evaluation.conformal import ConformalInterval, wilson_interval
+from tabflow.evaluation.intervals import auc_interval
 from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error, roc_auc
 from tabflow.ports import ModelVersion, ObjectStore
 
@@ -28,9 +39,8 @@ def decay_check(
     now: datetime,
     interval: ConformalInterval | None = None,
 ) -> dict[str, Any]:
-    """``interval``: a regression champion's served interval, to report how often it holds
-    the labelled values (decay when the whole 95% interval of that share is below the declared
-    coverage minus the gates' ``coverage_tolerance``)."""
+    """``interval``: a regression champion's served interval, whose coverage of the labelled
+    values is reported and judged."""
     cfg = contract.monitoring
     mature_before = now - timedelta(days=cfg.label_maturity_days)
     ids = table.column("_id").to_pylist()
@@ -51,26 +61,38 @@ def decay_check(
         return result | {"status": "insufficient_labels"}
     if contract.target.kind == "regression":
         truth = np.array([labels[ids[i]] for i in rows], dtype=float)
-        rmse = float(np.sqrt(np.mean((scores[rows] - truth) ** 2)))
+        squared = (scores[rows] - truth) ** 2
+        mse = float(np.mean(squared))
+        half = (
+            NormalDist().inv_cdf(cfg.confidence)
+            * float(np.std(squared, ddof=1))
+            / np.sqrt(len(rows))
+        )
         test_rmse = champion.metrics.get("rmse")
-        decayed = test_rmse is not None and rmse > test_rmse * (1 + cfg.decay_tolerance)
+        result.update(
+            rmse=float(np.sqrt(mse)),
+            rmse_low=float(np.sqrt(max(mse - half, 0.0))),
+            rmse_high=float(np.sqrt(mse + half)),
+            test_rmse=test_rmse,
+        )
+        windows = []
+        if test_rmse is not None:
+            line = test_rmse * (1 + cfg.decay_tolerance)
+            result["threshold"] = line
+            windows.append(
+                "decay"
+                if result["rmse_low"] > line
+                else "ok"
+                if result["rmse_high"] <= line
+                else "unclear"
+            )
         if interval is not None:
-            low, high = interval.bounds(scores[rows])
-            covered = int(((truth >= low) & (truth <= high)).sum())
-            bounds = wilson_interval(covered, len(rows))
-            result["coverage"] = {
-                "coverage": covered / len(rows),
-                "low": bounds[0],
-                "high": bounds[1],
-                "declared": interval.coverage,
-                "test_coverage": champion.metrics.get("coverage"),
-            }
-            decayed |= bounds[1] < interval.coverage - contract.gates.coverage_tolerance
-        return result | {
-            "rmse": rmse,
-            "test_rmse": test_rmse,
-            "status": "decay" if decayed else "ok",
-        }
+            result["coverage"] = _coverage(interval, scores[rows], truth, champion, contract)
+            windows.append(result["coverage"]["window"])
+        if not windows:
+            return result | {"status": "ok", "window": "unclear"}
+        window = "decay" if "decay" in windows else "ok" if set(windows) == {"ok"} else "unclear"
+        return result | {"window": window, "status": _status(window)}
     y = np.array([labels[ids[i]] for i in rows])
     s = scores[rows]
     auc = roc_auc(y, s)
@@ -95,5 +117,39 @@ def decay_check(
     ]
     if auc is None:
         return result | {"status": "one_class"}
-    decayed = test_auc is not None and auc < test_auc - cfg.decay_tolerance
-    return result | {"status": "decay" if decayed else "ok"}
+    bounds = auc_interval(y, s, confidence=2 * cfg.confidence - 1)  # each side one-sided
+    result.update(auc_low=bounds.low, auc_high=bounds.high)
+    if test_auc is None:
+        return result | {"status": "ok", "window": "unclear"}
+    line = test_auc - cfg.decay_tolerance
+    window = "decay" if bounds.high < line else "ok" if bounds.low >= line else "unclear"
+    return result | {"threshold": line, "window": window, "status": _status(window)}
+
+
+def _coverage(
+    interval: ConformalInterval,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    champion: ModelVersion,
+    contract: Contract,
+) -> dict[str, Any]:
+    """How often the served interval holds the labelled values: "decay" when the share's
+    upper bound is below the declared coverage minus the gates' tolerance, "ok" when its
+    lower bound is not (one-sided bounds at ``monitoring.confidence``)."""
+    low, high = interval.bounds(predicted)
+    covered = int(((truth >= low) & (truth <= high)).sum())
+    lo, hi = wilson_interval(covered, len(truth), 2 * contract.monitoring.confidence - 1)
+    line = interval.coverage - contract.gates.coverage_tolerance
+    return {
+        "coverage": covered / len(truth),
+        "low": lo,
+        "high": hi,
+        "declared": interval.coverage,
+        "test_coverage": champion.metrics.get("coverage"),
+        "window": "decay" if hi < line else "ok" if lo >= line else "unclear",
+    }
+
+
+def _status(window: str) -> str:
+    """A window's own verdict; alerts.update_decay_state replaces it by the state's."""
+    return "decay" if window == "decay" else "ok"

@@ -11,6 +11,7 @@ from tabflow.contract import Contract
 from tabflow.features import FeatureSpec
 from tabflow.monitoring.context import MonitorContext
 from tabflow.ports import s3_uri
+from tabflow.workflow.payloads import start_payload
 
 
 def retrain(
@@ -40,18 +41,18 @@ def retrain(
         curated_uri = s3_uri(ctx.lake_bucket, f"curated/{dataset}/run={run_id}/data.parquet")
         ctx.tables.write_parquet(merged, curated_uri)
         labelled = len(recent)
-    payload = {
-        "dataset": dataset,
-        "run_id": run_id,
-        "curated_uri": curated_uri,
-        "contract_uri": s3_uri(ctx.raw_bucket, f"contracts/{dataset}.yaml"),
-        "report_uri": newest["report_uri"],
-        "source_uri": newest["file"],
-        "source_sha256": newest.get("sha256"),
-        "counts": newest.get("counts"),
-        "trigger": "monitor",
-        "labelled_rows_added": labelled,
-    }
+    payload = start_payload(
+        dataset=dataset,
+        run_id=run_id,
+        curated_uri=curated_uri,
+        contract_uri=s3_uri(ctx.raw_bucket, f"contracts/{dataset}.yaml"),
+        report_uri=newest["report_uri"],
+        source_uri=newest["file"],
+        source_sha256=newest.get("sha256"),
+        counts=newest.get("counts"),
+        trigger="monitor",
+        labelled_rows_added=labelled,
+    )
     assert ctx.workflow is not None
     return {
         "run_id": run_id,

@@ -2,7 +2,10 @@
 contract, where a task run as a Batch job leaves its result, and collecting results."""
 
 import json
+from collections.abc import Sequence
 from typing import Any
+
+from pydantic import BaseModel
 
 from tabflow.contract import Contract, parse_contract
 from tabflow.ports import ObjectStore, s3_uri
@@ -18,10 +21,17 @@ def job_result_uri(model_bucket: str, dataset: str, run_id: str, task: str) -> s
     return s3_uri(model_bucket, f"{dataset}/runs/{run_id}/jobs/{task}.json")
 
 
-def collect_results(items: list[dict[str, Any]] | None, store: ObjectStore) -> list[dict[str, Any]]:
+def collect_results(
+    items: Sequence[dict[str, Any] | BaseModel] | None, store: ObjectStore
+) -> list[dict[str, Any]]:
     """Task results as the workflow passes them on: inline (a Lambda's return value), or a
-    ``{"result_uri": ...}`` pointer to the JSON a Batch job wrote (a job returns nothing)."""
-    return [
-        json.loads(store.get(item["result_uri"])) if set(item) == {"result_uri"} else item
-        for item in items or []
-    ]
+    ``{"result_uri": ...}`` pointer to the JSON a Batch job wrote (a job returns nothing);
+    given as JSON or as their models (``workflow.payloads``)."""
+    out = []
+    for item in items or []:
+        if isinstance(item, BaseModel):
+            item = item.model_dump(mode="json", exclude_unset=True)
+        out.append(
+            json.loads(store.get(item["result_uri"])) if set(item) == {"result_uri"} else item
+        )
+    return out

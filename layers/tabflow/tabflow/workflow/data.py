@@ -16,6 +16,7 @@ from tabflow.training import (
     validation_split,
 )
 from tabflow.workflow.common import load_contract
+from tabflow.workflow.payloads import RunRef, TrainRun
 
 
 def make_split(
@@ -59,17 +60,15 @@ def timestamps(contract: Any, frame: Any) -> np.ndarray | None:
     return frame[contract.timestamp_column].to_numpy(dtype="datetime64[ns]")
 
 
-def load_training_data(state: dict[str, Any], store: ObjectStore, tables: TableStore):
-    contract = load_contract(store, state["contract_uri"])
-    frame = tables.read_parquet(state["curated_uri"])
+def load_training_data(state: RunRef, store: ObjectStore, tables: TableStore):
+    contract = load_contract(store, state.contract_uri)
+    frame = tables.read_parquet(state.curated_uri)
     spec = build_feature_spec(contract, frame)
     return contract, frame, spec, target_vector(spec, frame)
 
 
-def training_context(
-    state: dict[str, Any], store: ObjectStore, tables: TableStore, lake_bucket: str
-):
-    dataset, run_id = state["dataset"], state["run_id"]
+def training_context(state: TrainRun, store: ObjectStore, tables: TableStore, lake_bucket: str):
+    dataset, run_id = state.dataset, state.run_id
     contract, frame, spec, y = load_training_data(state, store, tables)
     regression = spec.task == "regression"
     if regression and np.isnan(y).any():
@@ -78,9 +77,8 @@ def training_context(
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
     cfg = contract.training
     times = timestamps(contract, frame)
-    prepared = state.get("prepare")
-    if prepared:
-        split_uri = prepared["split_uri"]
+    if state.prepare:
+        split_uri = state.prepare.split_uri
         split = json.loads(store.get(split_uri))
     else:  # called without the Prepare step (tools, tests): split here, the same way
         split = make_split(y, times, cfg.test_size, cfg.seed, regression)

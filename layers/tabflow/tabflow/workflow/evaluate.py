@@ -25,27 +25,29 @@ from tabflow.reports import evaluation_html, model_card
 from tabflow.training import frame_columns, target_vector
 from tabflow.workflow.common import load_contract
 from tabflow.workflow.data import timestamps
+from tabflow.workflow.payloads import EvaluateInput, Evaluation, Json
 
 
 def evaluate(
-    state: dict[str, Any],
+    state: EvaluateInput | Json,
     *,
     store: ObjectStore,
     tables: TableStore,
     lake_bucket: str,
     model_bucket: str,
     registry: Registry | None = None,
-) -> dict[str, Any]:
+) -> Json:
     """Score the held-out rows once with every candidate (and with the current champion, on
     the same rows), apply the gates to the chosen candidate, write the evaluation report."""
-    dataset, run_id = state["dataset"], state["run_id"]
-    contract = load_contract(store, state["contract_uri"])
-    trained = state["train"]
-    spec = FeatureSpec.from_json(store.get(trained["spec_uri"]))
+    state = EvaluateInput.of(state)
+    dataset, run_id = state.dataset, state.run_id
+    contract = load_contract(store, state.contract_uri)
+    trained = state.train
+    spec = FeatureSpec.from_json(store.get(trained.spec_uri))
     # Features are computed on the whole curated file (entity aggregates need the rows before
     # each test row), then only the held-out rows are scored: the test set is touched here once.
-    frame = tables.read_parquet(state["curated_uri"])
-    split = json.loads(store.get(trained["split_uri"]))
+    frame = tables.read_parquet(state.curated_uri)
+    split = json.loads(store.get(trained.split_uri))
     test_rows = np.asarray(split["test_rows"], dtype=np.int64)
     x = spec.matrix(frame_columns(spec, frame))[test_rows]
     y_all = target_vector(spec, frame)
@@ -55,8 +57,8 @@ def evaluate(
     regression = spec.task == "regression"
     test_frame = frame.iloc[test_rows]
     slices_by: dict[str, Any] = {}
-    for name, cand in trained["candidates"].items():
-        model = load_stored(store, name, cand["model_uri"], cand.get("calibration_uri"))
+    for name, cand in trained.candidates.items():
+        model = load_stored(store, name, cand.model_uri, cand.calibration_uri)
         scores[name] = model.predict(x)
         if regression:  # the served interval's coverage, overall and by slice
             results[name] = regression_metrics(y, scores[name])
@@ -71,13 +73,13 @@ def evaluate(
                 contract.gates.min_slice_rows,
             )
         else:
-            results[name] = binary_metrics(y, scores[name], threshold=cand["threshold"])
+            results[name] = binary_metrics(y, scores[name], threshold=cand.threshold)
     champion, champion_scores = (
         champion_on(registry, dataset, store, frame, test_rows, y) if registry else (None, None)
     )
     slices: dict[str, Any] = {}
     if regression:
-        base = trained["baseline"]
+        base: Any = trained.baseline
         times = timestamps(contract, frame)
         times = None if times is None else times[test_rows]
         base_predicted = baseline_predict(base, times, len(y))
@@ -85,7 +87,7 @@ def evaluate(
         results["baseline"] = baseline
         held_out = HeldOut(y, scores, champion_scores, base_predicted, seed=contract.training.seed)
         decision = decide_regression(
-            trained["chosen"],
+            trained.chosen,
             results,
             contract.gates,
             baseline=baseline,
@@ -99,7 +101,7 @@ def evaluate(
             n: slice_metrics(contract, frame.iloc[test_rows], y, s) for n, s in scores.items()
         }
         decision = decide(
-            trained["chosen"],
+            trained.chosen,
             results,
             contract.gates,
             champion=champion,
@@ -112,8 +114,8 @@ def evaluate(
     chosen_model = load_stored(
         store,
         chosen,
-        trained["candidates"][chosen]["model_uri"],
-        trained["candidates"][chosen].get("calibration_uri"),
+        trained.candidates[chosen].model_uri,
+        trained.candidates[chosen].calibration_uri,
     )
     sample = np.arange(min(len(test_rows), 2000))
     contributions = chosen_model.contributions(x[sample])
@@ -124,26 +126,26 @@ def evaluate(
         "dataset": dataset,
         "run_id": run_id,
         "chosen": chosen,
-        "chosen_on_validation": trained["chosen"],
+        "chosen_on_validation": trained.chosen,
         "candidates": results,
         "champion": champion,
         "slices": slices,
         "decision": decision.to_dict(),
-        "importance": trained.get("importance", {}),
+        "importance": trained.importance,
         "shap_mean_abs": shap_summary,
         "task": spec.task,
         "curves": {} if regression else {name: curves(y, scores[name]) for name in scores},
         "residuals": residual_summary(y, scores[chosen]) if regression else None,
         "thresholds": {
             n: {
-                "value": c["threshold"],
-                "reason": c["threshold_reason"],
-                "calibration": c["calibration"],
+                "value": c.threshold,
+                "reason": c.threshold_reason,
+                "calibration": c.calibration,
             }
-            for n, c in trained["candidates"].items()
+            for n, c in trained.candidates.items()
         },
-        "rows": trained["rows"],
-        "split": trained["split"],
+        "rows": trained.rows.model_dump(),
+        "split": trained.split,
         "test_positives": None if regression else int(y.sum()),
         "labels": None
         if regression
@@ -167,7 +169,7 @@ def evaluate(
         "candidates evaluated",
         extra={"dataset": dataset, "run_id": run_id, "decision": decision.to_dict()},
     )
-    return {
+    out = {
         "promote": decision.promote,
         "winner": chosen,
         "metrics": summary(results[chosen]),
@@ -184,9 +186,10 @@ def evaluate(
         "passed_over": decision.passed_over
         and {k: decision.passed_over[k] for k in ("candidate", "failed")},
         "champion_version": champion["version"] if champion else None,
-        "threshold": trained["candidates"][chosen]["threshold"],
+        "threshold": trained.candidates[chosen].threshold,
         "labels": evaluation["labels"],
         "evaluation_uri": evaluation_uri,
         "report_uri": report_uri,
         "model_card_uri": card_uri,
     }
+    return Evaluation.of(out).dump()

@@ -8,57 +8,59 @@ from tabflow import emails
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore
 from tabflow.workflow.common import load_contract
+from tabflow.workflow.payloads import Json, NotifyInput, NotifyOutput, TaskError
 
 
 def notify(
-    event: dict[str, Any], *, store: ObjectStore, mailer: Mailer, recipients: list[str]
-) -> dict[str, Any]:
-    kind, run = event["kind"], event["run"]
-    dataset, run_id = run.get("dataset", "?"), run.get("run_id", "?")
+    event: NotifyInput | Json, *, store: ObjectStore, mailer: Mailer, recipients: list[str]
+) -> Json:
+    event = NotifyInput.of(event)
+    kind, run = event.kind, event.run
+    dataset, run_id = run.dataset, run.run_id
     try:
-        contract = load_contract(store, run["contract_uri"])
+        contract = load_contract(store, run.contract_uri or "")
         recipients = contract.notify or recipients
     except Exception:  # the failure being reported may be the contract itself
         pass
     if kind == "promoted":
-        ev, pr = run["evaluation"], run["promotion"]
+        ev, pr = _need(run.evaluation, "evaluation"), _need(run.promotion, "promotion")
         email = emails.model_promoted(
             dataset,
-            pr["version"],
-            ev["winner"],
-            ev["metrics"],
-            ev["gates"],
-            pr["model_uri"],
+            pr.version,
+            ev.winner,
+            ev.metrics,
+            ev.gates,
+            pr.model_uri,
             run_id,
-            pr.get("report_uri", ""),
-            pr.get("model_card_uri", ""),
-            previous_version=pr.get("previous_version"),
-            passed_over=ev.get("passed_over"),
-            labels=ev.get("labels"),
+            pr.report_uri,
+            pr.model_card_uri,
+            previous_version=pr.previous_version,
+            passed_over=ev.passed_over,
+            labels=ev.labels,
         )
     elif kind == "rejected":
-        ev = run["evaluation"]
+        ev = _need(run.evaluation, "evaluation")
         email = emails.model_rejected(
             dataset,
-            ev["winner"],
-            ev["metrics"],
-            ev["gates"],
+            ev.winner,
+            ev.metrics,
+            ev.gates,
             run_id,
-            ev["evaluation_uri"],
-            ev.get("report_uri", ""),
-            champion_version=ev.get("champion_version"),
-            labels=ev.get("labels"),
+            ev.evaluation_uri,
+            ev.report_uri,
+            champion_version=ev.champion_version,
+            labels=ev.labels,
         )
     elif kind == "failed":
-        err = run.get("error") or {}
-        cause = err.get("Cause", "")
+        err = run.error or TaskError()
+        cause: Any = err.Cause
         with contextlib.suppress(ValueError, AttributeError):  # Lambda errors: JSON in Cause
             cause = json.loads(cause).get("errorMessage", cause)
         email = emails.run_failed(
             dataset,
             run_id,
-            run.get("failed_step", "unknown"),
-            err.get("Error", "unknown"),
+            run.failed_step or "unknown",
+            err.Error,
             str(cause),
         )
     else:
@@ -68,4 +70,10 @@ def notify(
         "notification sent",
         extra={"dataset": dataset, "run_id": run_id, "kind": kind, "subject": email.subject},
     )
-    return {"message_id": message_id, "subject": email.subject}
+    return NotifyOutput(message_id=message_id, subject=email.subject).dump()
+
+
+def _need[T](value: T | None, name: str) -> T:
+    if value is None:
+        raise ValueError(f"a notification of this kind needs the run's {name}")
+    return value

@@ -1,8 +1,6 @@
 """Prepare: split once (the test rows are set aside here and only Evaluate reads them), draw
 the tuning trials and their folds, and choose where the training runs (Lambda or AWS Batch)."""
 
-from typing import Any
-
 import numpy as np
 
 from tabflow.errors import TargetUnresolved
@@ -11,6 +9,7 @@ from tabflow.ports import ObjectStore, TableStore
 from tabflow.targets import resolve_target
 from tabflow.tuning import folds, trial_params
 from tabflow.workflow.data import load_training_data, make_split, timestamps, write_split
+from tabflow.workflow.payloads import Json, PrepareOutput, Run, TrialSpec
 
 
 def choose_engine(
@@ -34,17 +33,18 @@ def choose_engine(
 
 
 def prepare(
-    state: dict[str, Any],
+    state: Run | Json,
     *,
     store: ObjectStore,
     tables: TableStore,
     lake_bucket: str,
     engine: str = "lambda",
     batch_switch_cells: int = 40_000_000,
-) -> dict[str, Any]:
+) -> Json:
     """Split once (the test rows are set aside here and only evaluate reads them), draw the
     tuning trials and their folds, and choose the engine. The Map state fans the trials out."""
-    dataset, run_id = state["dataset"], state["run_id"]
+    state = Run.of(state)
+    dataset, run_id = state.dataset, state.run_id
     contract, frame, spec, y = load_training_data(state, store, tables)
     cfg = contract.training
     regression = spec.task == "regression"
@@ -65,9 +65,7 @@ def prepare(
     trials = trial_params(
         cfg.tuning.trials, seed=cfg.seed, task=spec.task, class_weight=cfg.class_weight
     )
-    chosen = choose_engine(
-        engine, state.get("engine"), len(frame), len(spec.names), batch_switch_cells
-    )
+    chosen = choose_engine(engine, state.engine, len(frame), len(spec.names), batch_switch_cells)
     logger.info(
         "training prepared",
         extra={
@@ -79,9 +77,9 @@ def prepare(
             "engine": chosen,
         },
     )
-    return {
-        "split_uri": split_uri,
-        "split": split["kind"],
-        "engine": chosen,
-        "trials": [{"trial": i, "params": p} for i, p in enumerate(trials)],
-    }
+    return PrepareOutput(
+        split_uri=split_uri,
+        split=split["kind"],
+        engine=chosen,
+        trials=[TrialSpec(trial=i, params=p) for i, p in enumerate(trials)],
+    ).dump()

@@ -21,6 +21,7 @@ from tabflow.errors import ConcurrentUpdate, PromotionConflict, RunAlreadyPromot
 from tabflow.observability import logger
 from tabflow.ports import ModelVersion, ObjectStore, Registry, s3_uri
 from tabflow.workflow.common import load_contract
+from tabflow.workflow.payloads import Json, PromoteInput, Promotion
 
 ATTEMPTS = 8  # in-place tries before PromotionConflict hands the retry to the state machine
 
@@ -31,15 +32,16 @@ def release_prefix(dataset: str, run_id: str) -> str:
 
 
 def promote(
-    state: dict[str, Any],
+    state: PromoteInput | Json,
     *,
     store: ObjectStore,
     registry: Registry,
     model_bucket: str,
     code_version: str,
     sleep: Any = time.sleep,
-) -> dict[str, Any]:
-    dataset, run_id = state["dataset"], state["run_id"]
+) -> Json:
+    state = PromoteInput.of(state)
+    dataset, run_id = state.dataset, state.run_id
     done = registry.version_of_run(dataset, run_id)
     if done is not None:  # a retried Promote after the version was registered
         logger.info("run already promoted", extra={"dataset": dataset, "version": done.version})
@@ -86,15 +88,15 @@ def promote(
 
 
 def _write_release(
-    state: dict[str, Any], store: ObjectStore, model_bucket: str, code_version: str
+    state: PromoteInput, store: ObjectStore, model_bucket: str, code_version: str
 ) -> ModelVersion:
     """Copy the winner's files under the run's release prefix and write its metadata; return
     the registry record (its number is allocated at registration). Same run, same bytes."""
-    dataset, run_id = state["dataset"], state["run_id"]
-    trained, evaluation = state["train"], state["evaluation"]
-    winner = evaluation["winner"]
-    chosen = trained["candidates"][winner]
-    contract = load_contract(store, state["contract_uri"])
+    dataset, run_id = state.dataset, state.run_id
+    trained, evaluation = state.train, state.evaluation
+    winner = evaluation.winner
+    chosen = trained.candidates[winner]
+    contract = load_contract(store, state.contract_uri)
     prefix = release_prefix(dataset, run_id)
 
     def copy(source_uri: str, name: str, content_type: str) -> tuple[str, bytes]:
@@ -104,15 +106,15 @@ def _write_release(
         return uri, data
 
     # the file name the candidate's kind gave it (model.txt, model.json)
-    model_file = chosen["model_uri"].rsplit("/", 1)[-1]
-    model_uri, model_bytes = copy(chosen["model_uri"], model_file, "application/octet-stream")
-    spec_uri, spec_bytes = copy(trained["spec_uri"], "features.json", "application/json")
-    reference_uri, _ = copy(chosen["reference_uri"], "reference.json", "application/json")
+    model_file = chosen.model_uri.rsplit("/", 1)[-1]
+    model_uri, model_bytes = copy(chosen.model_uri, model_file, "application/octet-stream")
+    spec_uri, spec_bytes = copy(trained.spec_uri, "features.json", "application/json")
+    reference_uri, _ = copy(chosen.reference_uri, "reference.json", "application/json")
     calibration_uri, calibration_bytes = copy(
-        chosen["calibration_uri"], "calibration.json", "application/json"
+        chosen.calibration_uri, "calibration.json", "application/json"
     )
-    report_uri, _ = copy(evaluation["report_uri"], "report.html", "text/html")
-    card_uri, _ = copy(evaluation["model_card_uri"], "model_card.md", "text/markdown")
+    report_uri, _ = copy(evaluation.report_uri, "report.html", "text/html")
+    card_uri, _ = copy(evaluation.model_card_uri, "model_card.md", "text/markdown")
     model_sha = hashlib.sha256(model_bytes).hexdigest()
     spec_sha = hashlib.sha256(spec_bytes).hexdigest()
     calibration_sha = hashlib.sha256(calibration_bytes).hexdigest()
@@ -123,25 +125,25 @@ def _write_release(
         "kind": winner,
         "run_id": run_id,
         "lineage": {
-            "source_uri": state.get("source_uri"),
-            "source_sha256": state.get("source_sha256"),
-            "curated_uri": state["curated_uri"],
+            "source_uri": state.source_uri,
+            "source_sha256": state.source_sha256,
+            "curated_uri": state.curated_uri,
             "contract_sha256": contract.fingerprint(),
             "feature_spec_sha256": spec_sha,
             "code_version": code_version,
         },
-        "params": chosen["params"],
-        "metrics": evaluation["metrics"],
-        "all_candidates": evaluation["all_metrics"],
-        "gates": evaluation["gates"],
-        "threshold": evaluation["threshold"],
-        "threshold_reason": chosen["threshold_reason"],
-        "calibration": chosen["calibration"],
+        "params": chosen.params,
+        "metrics": evaluation.metrics,
+        "all_candidates": evaluation.all_metrics,
+        "gates": evaluation.gates,
+        "threshold": evaluation.threshold,
+        "threshold_reason": chosen.threshold_reason,
+        "calibration": chosen.calibration,
         "report_uri": report_uri,
         "model_card_uri": card_uri,
         "model_sha256": model_sha,
         "calibration_sha256": calibration_sha,
-        "rows": trained["rows"],
+        "rows": trained.rows.model_dump(),
     }
     metadata_uri = s3_uri(model_bucket, f"{prefix}/metadata.json")
     store.put(metadata_uri, json.dumps(metadata, indent=1).encode(), "application/json")
@@ -155,10 +157,10 @@ def _write_release(
         spec_sha256=spec_sha,
         reference_uri=reference_uri,
         metadata_uri=metadata_uri,
-        threshold=evaluation["threshold"],
+        threshold=evaluation.threshold,
         calibration_uri=calibration_uri,
         calibration_sha256=calibration_sha,
-        metrics=evaluation["metrics"],
+        metrics=evaluation.metrics,
         run_id=run_id,
         created_at=_now(),
     )
@@ -168,14 +170,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _output(version: ModelVersion) -> dict[str, Any]:
+def _output(version: ModelVersion) -> Json:
     metadata_dir = version.metadata_uri.rsplit("/", 1)[0]  # the release folder
-    return {
-        "version": version.version,
-        "run_id": version.run_id,
-        "model_uri": version.model_uri,
-        "metadata_uri": version.metadata_uri,
-        "report_uri": f"{metadata_dir}/report.html",
-        "model_card_uri": f"{metadata_dir}/model_card.md",
-        "previous_version": version.replaced,
-    }
+    return Promotion(
+        version=version.version,
+        run_id=version.run_id,
+        model_uri=version.model_uri,
+        metadata_uri=version.metadata_uri,
+        report_uri=f"{metadata_dir}/report.html",
+        model_card_uri=f"{metadata_dir}/model_card.md",
+        previous_version=version.replaced,
+    ).dump()

@@ -20,6 +20,7 @@ from tabflow.training import frame_columns
 from tabflow.tuning import select_trial
 from tabflow.workflow.common import collect_results
 from tabflow.workflow.data import training_context
+from tabflow.workflow.payloads import CandidateOutput, Json, TrainRun
 from tabflow.workflow.select import select
 
 REFERENCE_ROWS = 20_000  # rows the drift reference is profiled on (quantiles, shares, a KS sample)
@@ -27,20 +28,21 @@ CANDIDATES = ("lightgbm", "linear")  # what `train` fits when run outside the st
 
 
 def train_candidate(
-    state: dict[str, Any],
+    state: TrainRun | Json,
     name: str,
     *,
     store: ObjectStore,
     tables: TableStore,
     model_bucket: str,
     lake_bucket: str,
-) -> dict[str, Any]:
+) -> Json:
     """Fit the candidate ``name`` (LightGBM with the best trial's parameters, or the linear
     baseline), calibrate it and choose its threshold on the validation rows."""
     if name not in KINDS:
         raise ValueError(f"unknown candidate {name!r}")
     kind = candidate(name)
-    dataset, run_id = state["dataset"], state["run_id"]
+    state = TrainRun.of(state)
+    dataset, run_id = state.dataset, state.run_id
     contract, frame, spec, y, times, split, split_uri = training_context(
         state, store, tables, lake_bucket
     )
@@ -49,7 +51,7 @@ def train_candidate(
     x = spec.matrix(frame_columns(spec, frame))
     fit_idx, valid_idx = np.asarray(split["fit_rows"]), np.asarray(split["valid_rows"])
     y_valid = y[valid_idx]
-    tuned = select_trial(collect_results(state.get("trials"), store))
+    tuned = select_trial(collect_results(state.trials, store))
     prefix = f"{dataset}/runs/{run_id}"
     out: dict[str, Any] = {"name": name}
     fitted = kind.fit(
@@ -111,7 +113,7 @@ def train_candidate(
         "candidate trained",
         extra={"dataset": dataset, "run_id": run_id, "candidate": name, "validation": validation},
     )
-    return out
+    return CandidateOutput(**out).dump()
 
 
 def _describe_run(
