@@ -170,9 +170,12 @@ def _predict_event(dataset: str, records: list[dict]) -> dict:
     }
 
 
-def serve(predict: Any, dataset: str, records: list[dict]) -> tuple[dict[int, float], list]:
+def serve(
+    predict: Any, dataset: str, records: list[dict], intervals: dict[int, list] | None = None
+) -> tuple[dict[int, float], list]:
     """Score every record, 500 per request; a 422 names its records: they are set aside and
-    the rest sent again. Returns {record index: score} and the refused (index, problem)."""
+    the rest sent again. Returns {record index: score} and the refused (index, problem);
+    fills ``intervals`` with a regression's served [low, high]."""
     scores: dict[int, float] = {}
     refused: list[tuple[int, str]] = []
     for start in range(0, len(records), 500):
@@ -186,6 +189,12 @@ def serve(predict: Any, dataset: str, records: list[dict]) -> tuple[dict[int, fl
                 scores.update(
                     (i, p["score"]) for i, p in zip(todo, body["predictions"], strict=True)
                 )
+                if intervals is not None:
+                    intervals.update(
+                        (i, p["interval"])
+                        for i, p in zip(todo, body["predictions"], strict=True)
+                        if "interval" in p
+                    )
                 break
             if resp["statusCode"] != 422:
                 raise RuntimeError(f"predict answered {resp['statusCode']}: {body}")
@@ -319,12 +328,16 @@ def run_case(case: Case, rows: int | None = None, seed: int = 0) -> dict[str, An
                 "winner": evaluation["winner"],
                 "promoted": evaluation["promote"],
                 "failed_gates": evaluation["failed_gates"],
+                "failed_gate_details": [
+                    g["detail"] for g in evaluation["gates"] if not g["passed"]
+                ],
             }
             if not evaluation["promote"]:
                 return figures
             _handler(dep, "PromoteFunction").lambda_handler(state, _Context())
             records = source_records(held_out.drop(columns=[case.target]))
-            scores, refused = serve(_handler(dep, "PredictFunction"), case.name, records)
+            intervals: dict[int, list] = {}
+            scores, refused = serve(_handler(dep, "PredictFunction"), case.name, records, intervals)
             accepted = sorted(scores)
             served = np.array([scores[i] for i in accepted])
             truth = held_out[case.target].to_numpy()[accepted]
@@ -356,6 +369,16 @@ def run_case(case: Case, rows: int | None = None, seed: int = 0) -> dict[str, An
                     "mean_prediction": round(float(served.mean()), 3),
                     "mean_target": round(float(y.mean()), 3),
                 }
+                if intervals:  # the served interval on the held-out rows
+                    bounds = np.array([intervals[i] for i in accepted], dtype=float)
+                    inside = (bounds[:, 0] <= y) & (y <= bounds[:, 1])
+                    figures |= {
+                        "interval_coverage": round(float(inside.mean()), 4),
+                        "interval_mean_width": round(
+                            float(np.mean(bounds[:, 1] - bounds[:, 0])), 3
+                        ),
+                        "test_coverage": evaluation["metrics"].get("coverage"),
+                    }
             else:
                 y = (truth == case.positive).astype(int)
                 figures |= {

@@ -15,7 +15,8 @@ from tabflow.evaluation.intervals import (
     error_difference,
 )
 from tabflow.evaluation.metrics import expected_calibration_error, roc_auc
-from tabflow.gates import HeldOut, decide, decide_regression
+from tabflow.gates import HeldOut, decide
+from tabflow.regression_gates import decide_regression
 
 
 def labels(n: int, seed: int, rate: float = 0.26) -> tuple[np.ndarray, np.ndarray]:

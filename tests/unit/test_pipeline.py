@@ -271,6 +271,8 @@ def test_api_scores_equal_offline_scores_for_the_same_rows(trained):
     online = np.array([p["score"] for p in answer["predictions"]])
     np.testing.assert_allclose(online, np.round(offline, 6), atol=1e-9)
     assert answer["model_version"] == 1 and len(answer["predictions"][0]["top_features"]) == 3
+    # a binary answer is as it was: no regression interval
+    assert set(answer["predictions"][0]) == {"score", "label", "top_features"}
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from tabflow.evaluation.conformal import ConformalInterval
 from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error
 from tabflow.solvers import logistic_regression
 
@@ -18,6 +19,7 @@ class Calibrator:
     b: float = 0.0
     xs: tuple[float, ...] = ()  # isotonic: knots (raw score) and fitted values, interpolated
     ys: tuple[float, ...] = ()
+    interval: ConformalInterval | None = None  # regression: the served prediction interval
 
     def apply(self, scores: np.ndarray) -> np.ndarray:
         s = np.asarray(scores, dtype=np.float64)
@@ -29,14 +31,16 @@ class Calibrator:
         return s
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"method": self.method, "a": self.a, "b": self.b, "xs": self.xs, "ys": self.ys}
-        )
+        d: dict = {"method": self.method, "a": self.a, "b": self.b, "xs": self.xs, "ys": self.ys}
+        if self.interval is not None:
+            d["interval"] = self.interval.to_dict()
+        return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Calibrator":
         d = json.loads(text)
-        return cls(d["method"], d["a"], d["b"], tuple(d["xs"]), tuple(d["ys"]))
+        interval = ConformalInterval.from_dict(d["interval"]) if d.get("interval") else None
+        return cls(d["method"], d["a"], d["b"], tuple(d["xs"]), tuple(d["ys"]), interval)
 
 
 def _logit(s: np.ndarray) -> np.ndarray:

@@ -112,6 +112,9 @@ class Target(BaseModel):
     column: str
     kind: Literal["binary", "regression"] = "binary"
     positive_label: str | None = None  # binary: which value is "positive"
+    # regression: the share of true values the served interval must cover, and its scale
+    coverage: float = Field(0.9, gt=0.0, lt=1.0)
+    interval: Literal["auto", "absolute", "relative"] = "auto"
 
 
 class Gates(BaseModel):
@@ -132,6 +135,8 @@ class Gates(BaseModel):
     slices: list[str] = Field(default_factory=list)  # columns whose groups must be served alike
     max_slice_gap: float = Field(0.1, gt=0.0, le=1.0)  # largest AUC gap between groups
     min_slice_rows: int = Field(50, ge=10)
+    max_slice_mae_ratio: float = Field(2.0, gt=1.0)  # regression: largest over smallest group MAE
+    coverage_tolerance: float = Field(0.02, gt=0.0, lt=0.5)  # regression: interval coverage
 
 
 class CostRule(BaseModel):

@@ -5,7 +5,12 @@ import unicodedata
 from html import escape
 from typing import Any
 
-from tabflow.evaluation.summary import BINARY_SUMMARY, REGRESSION_SUMMARY, label_text
+from tabflow.evaluation.summary import (
+    BINARY_SUMMARY,
+    INTERVAL_SUMMARY,
+    REGRESSION_SUMMARY,
+    label_text,
+)
 from tabflow.ports import Email
 
 SUBJECT_LIMIT = 200
@@ -57,7 +62,7 @@ def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
     keys = dict.fromkeys(
-        (*BINARY_SUMMARY, *REGRESSION_SUMMARY)
+        (*BINARY_SUMMARY, *REGRESSION_SUMMARY, *INTERVAL_SUMMARY)
     )  # ordered, without the repeated "rows"
     return [(k, metrics.get(k)) for k in keys if k in metrics]
 
@@ -275,6 +280,13 @@ def drift_alert(
     return Email(subject=subject, text="\n".join(text_lines), html=html)
 
 
+def _coverage(c: dict[str, Any]) -> str:
+    return (
+        f"{c['coverage']:.1%} [{c['low']:.1%}, {c['high']:.1%}] vs declared "
+        f"{c['declared']:.0%} (at test {c['test_coverage']})"
+    )
+
+
 def _unresolved_labels(decay: dict[str, Any]) -> list[tuple[str, Any]]:
     """Label values that are neither class: counted, named, and left out of the figures."""
     labels = decay.get("labels") or {}
@@ -292,6 +304,11 @@ def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: s
             ("RMSE now", f"{decay['rmse']:.4g}"),
             ("RMSE at test", f"{decay['test_rmse']:.4g}"),
             ("tolerance", decay["tolerance"]),
+            *(
+                [("interval coverage now", _coverage(decay["coverage"]))]
+                if decay.get("coverage")
+                else []
+            ),
             *_unresolved_labels(decay),
             ("report", report_uri),
         ]

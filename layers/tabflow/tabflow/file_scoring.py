@@ -1,7 +1,8 @@
 """Batch scoring: a file dropped under batch/<dataset>/ becomes a predictions file in the lake
-(CSV or Parquet, like the input) with the id, score, label and model version of every valid
-row. Validation and quarantine are the ingest's; the scoring is the API's (same feature spec,
-same model, same history), so a batch score equals an API score for the same record.
+(CSV or Parquet, like the input) with the id, score (a regression's interval too), label and
+model version of every valid row. Validation and quarantine are the ingest's; the scoring is
+the API's (same feature spec, same model, same history), so a batch score equals an API score
+for the same record.
 
 PII columns are hashed or dropped by that validation, with the secret's salt (tabflow.pii):
 the predictions, the captured rows and the report hold no raw PII value; each prediction
@@ -39,6 +40,7 @@ from tabflow.ingestion import (
     skipped_replaced,
     unexpected_problem,
 )
+from tabflow.models.base import prediction_interval
 from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
@@ -214,6 +216,11 @@ def score_object(
             "model_version": champion.version.version,
         }
     )
+    conformal = prediction_interval(champion.model) if spec.task == "regression" else None
+    if conformal is not None:  # the API's interval, as two columns beside the score
+        low, high = conformal.bounds(scores)
+        out.insert(3, "interval_low", np.round(low, 6))
+        out.insert(4, "interval_high", np.round(high, 6))
     stem = name.split(".")[0]
     if raw.fmt == "parquet":
         buf = io.BytesIO()

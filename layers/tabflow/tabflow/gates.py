@@ -26,8 +26,10 @@ from tabflow.evaluation.intervals import (
     auc_difference,
     auc_interval,
     ece_interval,
-    error_difference,
 )
+
+# The regression decision is in tabflow.regression_gates (error ceilings, the baseline and the
+# champion by paired bootstrap, the prediction interval's coverage, MAE parity across slices).
 
 BASELINE = "linear"  # the binary baseline candidate that LightGBM must not lose to
 
@@ -291,103 +293,3 @@ def _slice_gates(slices: dict[str, Any] | None, config: Gates) -> list[GateResul
             )
         )
     return gates
-
-
-def decide_regression(
-    chosen: str,
-    candidates: dict[str, dict[str, Any]],
-    config: Gates,
-    *,
-    baseline: dict[str, Any],
-    champion: dict[str, Any] | None = None,
-    held_out: HeldOut | None = None,
-) -> Decision:
-    """Regression: error ceilings, beating the seasonal/mean baseline, and not being worse than
-    the champion by more than the tolerance (as a share of its RMSE). With ``held_out`` the
-    comparisons are paired bootstrap intervals on the same rows (RMSE difference against the
-    baseline, RMSE ratio against the champion) and fail only beyond the noise."""
-
-    def one(name: str) -> Decision:
-        return _decide_regression(name, candidates, config, baseline, champion, held_out)
-
-    if held_out is None:
-        return one(chosen)
-    names = [n for n in candidates if n in held_out.scores]
-    return _with_fallback(chosen, names, one)
-
-
-def _decide_regression(
-    chosen: str,
-    candidates: dict[str, dict[str, Any]],
-    config: Gates,
-    baseline: dict[str, Any],
-    champion: dict[str, Any] | None,
-    held_out: HeldOut | None,
-) -> Decision:
-    m = candidates[chosen]
-    rmse = m["rmse"]
-    mine = held_out.scores.get(chosen) if held_out else None
-    y, seed = (held_out.y, held_out.seed) if held_out else (np.zeros(0), 0)
-    theirs = held_out.baseline if held_out else None
-    diff = (
-        error_difference(y, mine, theirs, seed=seed)
-        if mine is not None and theirs is not None
-        else None
-    )
-    beats = _comparison(
-        "beats_baseline",
-        rmse,
-        baseline["rmse"],
-        f"{chosen} RMSE {rmse} vs {baseline['name']} baseline {baseline['rmse']}",
-        rmse <= baseline["rmse"],
-        diff,
-        diff is not None and diff.low <= 0.0,
-        "the whole interval is above 0",
-        len(y),
-    )
-    gates = [beats]
-    if config.max_rmse is not None:
-        gates.append(
-            GateResult(
-                "rmse_ceiling",
-                rmse <= config.max_rmse,
-                rmse,
-                config.max_rmse,
-                f"{chosen} held-out RMSE {rmse} vs ceiling {config.max_rmse}",
-            )
-        )
-    if config.min_r2 is not None:
-        r2 = m.get("r2")
-        gates.append(
-            GateResult(
-                "r2_floor",
-                r2 is not None and r2 >= config.min_r2,
-                r2,
-                config.min_r2,
-                f"{chosen} held-out R2 {r2} vs floor {config.min_r2}",
-            )
-        )
-    if champion and champion.get("comparable"):
-        limit = 1 + config.champion_tolerance
-        ceiling = round(champion["rmse"] * limit, 6)
-        theirs = held_out.champion if held_out else None
-        ratio = (
-            error_difference(y, mine, theirs, ratio=True, seed=seed)
-            if mine is not None and theirs is not None
-            else None
-        )
-        gates.append(
-            _comparison(
-                "not_worse_than_champion",
-                rmse,
-                ceiling,
-                f"RMSE {rmse} vs champion v{champion['version']} {champion['rmse']}",
-                rmse <= ceiling,
-                ratio,
-                ratio is not None and ratio.low <= limit,
-                f"the whole interval is above {limit:g}",
-                len(y),
-                "ratio",
-            )
-        )
-    return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))

@@ -21,6 +21,14 @@ class Prediction(BaseModel):
         description="Calibrated probability of the positive label, or the predicted value"
     )
     label: str | None = Field(description="Label at the champion's threshold (null for regression)")
+    interval: list[float] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Regression only: [low, high], the split-conformal prediction interval at "
+        "the coverage the dataset's contract declares (default 90%); absent for a binary model "
+        "(and for a regression model trained before intervals existed)",
+    )
     top_features: list[Contribution] | None = Field(
         None, description="The three largest contributions; absent with ?explain=false"
     )

@@ -5,6 +5,7 @@ from html import escape
 from typing import Any
 
 from tabflow.evaluation.summary import label_text
+from tabflow.regression_report import interval_html, interval_markdown
 
 
 def validation_html(report: dict[str, Any]) -> str:
@@ -276,6 +277,7 @@ def _regression_html(ev: dict[str, Any]) -> str:
         f"<p>Regression; split {escape(str(ev.get('split')))}; rows {escape(json.dumps(ev.get('rows')))}.</p>"
         f"<h2>Held-out metrics</h2><table><tr><th></th><th>RMSE</th><th>MAE</th><th>R2</th></tr>{rows}</table>"
         f"<h2>Gates</h2><p>{escape(_passed_over(ev))}</p><table>{gates}</table>"
+        f"{interval_html(ev)}"
         f"<h2>What the models use</h2>{_svg_bars(ev.get('importance', {}), title='LightGBM gain share')}"
         f"{_svg_bars(ev.get('shap_mean_abs', {}), title='mean |contribution| (SHAP)')}</body></html>"
     )
@@ -295,7 +297,7 @@ def model_card(ev: dict[str, Any], contract: Any) -> str:
             f"# Model card: {ev['dataset']} ({chosen})\n\nRegression of `{contract.target.column}`; run "
             f"{ev['run_id']}; split {ev.get('split')}.\n\n## Held-out performance\nRMSE {m['rmse']}, MAE "
             f"{m['mae']}, R2 {m['r2']} (baseline {base.get('name')}: RMSE {base.get('rmse')}, R2 "
-            f"{base.get('r2')}).\n\n## Gates\n{_passed_over(ev)}\n\n| gate | verdict | value | threshold | 95% interval |\n"
+            f"{base.get('r2')}).\n\n{interval_markdown(ev)}\n\n## Gates\n{_passed_over(ev)}\n\n| gate | verdict | value | threshold | 95% interval |\n"
             "| --- | --- | --- | --- | --- |\n"
             f"{gates}\n"
         )

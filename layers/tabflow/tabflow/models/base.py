@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tabflow.calibration import Calibrator, ThresholdRule, choose_threshold, fit_calibrator
+from tabflow.evaluation.conformal import ConformalInterval, fit_conformal
 from tabflow.features import FeatureSpec
 from tabflow.ports import ObjectStore
 
@@ -92,10 +93,18 @@ class Candidate:
         task: str,
         method: str,
         rule: ThresholdRule,
+        coverage: float = 0.9,
+        interval: str = "auto",
+        y_fit: np.ndarray | None = None,
     ) -> Calibrated:
-        """Calibration and the decision threshold, on the validation rows."""
-        if task == "regression":  # values, not probabilities: nothing to calibrate, no threshold
-            return Calibrated(Calibrator("none"), raw_valid, 0.0, "regression")
+        """Calibration and the decision threshold, on the validation rows; for a regression
+        (values: nothing to calibrate, no threshold) the split-conformal prediction interval
+        at ``coverage`` from the validation rows' residuals."""
+        if task == "regression":
+            conformal = fit_conformal(
+                y_valid, raw_valid, coverage=coverage, scale=interval, y_fit=y_fit
+            )
+            return Calibrated(Calibrator("none", interval=conformal), raw_valid, 0.0, "regression")
         calibrator = fit_calibrator(method, raw_valid, y_valid)
         calibrated = calibrator.apply(raw_valid)
         threshold, why = choose_threshold(calibrated, y_valid, rule)
@@ -127,6 +136,12 @@ class CalibratedModel:
         return self.model.contributions(x)
 
 
+def prediction_interval(model: Model) -> ConformalInterval | None:
+    """The served interval of a regression model loaded with its calibration file, if any."""
+    calibrator = getattr(model, "calibrator", None)
+    return None if calibrator is None else calibrator.interval
+
+
 def load_calibrated(kind: str, model: bytes, calibration: bytes | None) -> Model:
     """A model file and its calibrator, loaded as one model (calibrated scores)."""
     loaded = load_model(kind, model)
@@ -149,14 +164,18 @@ class ScoredRows:
     scores: np.ndarray
     labels: list[str | None]
     top_features: list[list[dict]]
+    intervals: tuple[np.ndarray, np.ndarray] | None = None  # regression: (low, high)
 
 
 def score(
     model: Model, spec: FeatureSpec, x: np.ndarray, *, threshold: float, top_k: int = 3
 ) -> ScoredRows:
     scores = model.predict(x)
+    intervals = None
     if spec.task == "regression":
         labels: list[str | None] = [None] * len(scores)
+        conformal = prediction_interval(model)
+        intervals = None if conformal is None else conformal.bounds(scores)
     else:
         labels = [spec.positive_label if s >= threshold else spec.negative_label for s in scores]
     tops: list[list[dict]] = []
@@ -168,4 +187,4 @@ def score(
             tops.append(
                 [{"feature": names[j], "contribution": round(float(contrib[i, j]), 6)} for j in row]
             )
-    return ScoredRows(scores=scores, labels=labels, top_features=tops)
+    return ScoredRows(scores=scores, labels=labels, top_features=tops, intervals=intervals)

@@ -19,7 +19,7 @@ from tabflow.monitoring.alerts import (
 )
 from tabflow.monitoring.captures import drift_check, read_captures
 from tabflow.monitoring.context import MonitorContext
-from tabflow.monitoring.decay import decay_check
+from tabflow.monitoring.decay import decay_check, served_interval
 from tabflow.monitoring.labels import read_labels
 from tabflow.monitoring.retrain import labelled_rows, retrain
 from tabflow.observability import logger
@@ -94,7 +94,9 @@ def check_dataset(
         labels = pii.label_ids(
             delayed.values, pii.policy(contract.columns).get(contract.id_column), ctx.pii_salt
         )
-        result["decay"] = decay_check(everything, labels, champion, contract, now)
+        regression = contract.target.kind == "regression"
+        interval = served_interval(ctx.store, champion) if regression else None
+        result["decay"] = decay_check(everything, labels, champion, contract, now, interval)
         result["decay"]["labels"] = delayed.summary()  # what was read, and what was not
 
     # One email when decay enters its state (hysteresis), none while it holds.

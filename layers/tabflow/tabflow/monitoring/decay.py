@@ -3,8 +3,11 @@
 Each check says what its labelled rows show, with the uncertainty of a finite sample (one-sided
 bounds at ``monitoring.confidence``): ``window`` is "decay" when the AUC's upper bound is below
 ``test AUC - decay_tolerance`` (regression: RMSE's lower bound above ``test RMSE x (1 +
-tolerance)``), "ok" when the other bound is clear of that line, "unclear" in between. The
-decay state and its hysteresis are in alerts.py."""
+tolerance)``), "ok" when the other bound is clear of that line, "unclear" in between. A
+regression champion's served interval is judged too: the share of labelled values inside it
+(Wilson bounds at the same confidence) against ``target.coverage - gates.coverage_tolerance``;
+either verdict of "decay" makes the window's. The decay state and its hysteresis are in
+alerts.py."""
 
 from datetime import datetime, timedelta
 from statistics import NormalDist
@@ -13,10 +16,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tabflow.calibration import Calibrator
 from tabflow.contract import Contract
+from tabflow.evaluation.conformal import ConformalInterval, wilson_interval
 from tabflow.evaluation.intervals import auc_interval
 from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error, roc_auc
-from tabflow.ports import ModelVersion
+from tabflow.ports import ModelVersion, ObjectStore
+
+
+def served_interval(store: ObjectStore, champion: ModelVersion) -> ConformalInterval | None:
+    """The prediction interval a regression champion serves (in its calibration file)."""
+    if not champion.calibration_uri:
+        return None
+    return Calibrator.from_json(store.get(champion.calibration_uri)).interval
 
 
 def decay_check(
@@ -25,7 +37,10 @@ def decay_check(
     champion: ModelVersion,
     contract: Contract,
     now: datetime,
+    interval: ConformalInterval | None = None,
 ) -> dict[str, Any]:
+    """``interval``: a regression champion's served interval, whose coverage of the labelled
+    values is reported and judged."""
     cfg = contract.monitoring
     mature_before = now - timedelta(days=cfg.label_maturity_days)
     ids = table.column("_id").to_pylist()
@@ -60,17 +75,24 @@ def decay_check(
             rmse_high=float(np.sqrt(mse + half)),
             test_rmse=test_rmse,
         )
-        if test_rmse is None:
+        windows = []
+        if test_rmse is not None:
+            line = test_rmse * (1 + cfg.decay_tolerance)
+            result["threshold"] = line
+            windows.append(
+                "decay"
+                if result["rmse_low"] > line
+                else "ok"
+                if result["rmse_high"] <= line
+                else "unclear"
+            )
+        if interval is not None:
+            result["coverage"] = _coverage(interval, scores[rows], truth, champion, contract)
+            windows.append(result["coverage"]["window"])
+        if not windows:
             return result | {"status": "ok", "window": "unclear"}
-        line = test_rmse * (1 + cfg.decay_tolerance)
-        window = (
-            "decay"
-            if result["rmse_low"] > line
-            else "ok"
-            if result["rmse_high"] <= line
-            else "unclear"
-        )
-        return result | {"threshold": line, "window": window, "status": _status(window)}
+        window = "decay" if "decay" in windows else "ok" if set(windows) == {"ok"} else "unclear"
+        return result | {"window": window, "status": _status(window)}
     y = np.array([labels[ids[i]] for i in rows])
     s = scores[rows]
     auc = roc_auc(y, s)
@@ -102,6 +124,30 @@ def decay_check(
     line = test_auc - cfg.decay_tolerance
     window = "decay" if bounds.high < line else "ok" if bounds.low >= line else "unclear"
     return result | {"threshold": line, "window": window, "status": _status(window)}
+
+
+def _coverage(
+    interval: ConformalInterval,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    champion: ModelVersion,
+    contract: Contract,
+) -> dict[str, Any]:
+    """How often the served interval holds the labelled values: "decay" when the share's
+    upper bound is below the declared coverage minus the gates' tolerance, "ok" when its
+    lower bound is not (one-sided bounds at ``monitoring.confidence``)."""
+    low, high = interval.bounds(predicted)
+    covered = int(((truth >= low) & (truth <= high)).sum())
+    lo, hi = wilson_interval(covered, len(truth), 2 * contract.monitoring.confidence - 1)
+    line = interval.coverage - contract.gates.coverage_tolerance
+    return {
+        "coverage": covered / len(truth),
+        "low": lo,
+        "high": hi,
+        "declared": interval.coverage,
+        "test_coverage": champion.metrics.get("coverage"),
+        "window": "decay" if hi < line else "ok" if lo >= line else "unclear",
+    }
 
 
 def _status(window: str) -> str:

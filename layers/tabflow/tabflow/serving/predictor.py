@@ -68,6 +68,9 @@ class Predictor:
             {"score": round(float(s), 6), "label": label}
             for s, label in zip(scored.scores.tolist(), scored.labels, strict=True)
         ]
+        if scored.intervals is not None:  # regression: the split-conformal interval
+            for prediction, low, high in zip(predictions, *scored.intervals, strict=True):
+                prediction["interval"] = [round(float(low), 6), round(float(high), 6)]
         if explain:
             for prediction, top in zip(predictions, scored.top_features, strict=True):
                 prediction["top_features"] = top

@@ -10,15 +10,17 @@ import numpy as np
 
 from tabflow.evaluation.baselines import baseline_predict
 from tabflow.evaluation.champion import champion_on
+from tabflow.evaluation.conformal import interval_metrics, residual_summary, slice_errors
 from tabflow.evaluation.curves import curves
 from tabflow.evaluation.metrics import binary_metrics, regression_metrics
 from tabflow.evaluation.slices import slice_metrics
 from tabflow.evaluation.summary import label_balance, summary
 from tabflow.features import FeatureSpec
-from tabflow.gates import HeldOut, decide, decide_regression
-from tabflow.models.base import load_stored
+from tabflow.gates import HeldOut, decide
+from tabflow.models.base import load_stored, prediction_interval
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, Registry, TableStore, s3_uri
+from tabflow.regression_gates import decide_regression
 from tabflow.reports import evaluation_html, model_card
 from tabflow.training import frame_columns, target_vector
 from tabflow.workflow.common import load_contract
@@ -53,14 +55,25 @@ def evaluate(
     results: dict[str, dict[str, Any]] = {}
     scores: dict[str, np.ndarray] = {}
     regression = spec.task == "regression"
+    test_frame = frame.iloc[test_rows]
+    slices_by: dict[str, Any] = {}
     for name, cand in trained.candidates.items():
         model = load_stored(store, name, cand.model_uri, cand.calibration_uri)
         scores[name] = model.predict(x)
-        results[name] = (
-            regression_metrics(y, scores[name])
-            if regression
-            else binary_metrics(y, scores[name], threshold=cand.threshold)
-        )
+        if regression:  # the served interval's coverage, overall and by slice
+            results[name] = regression_metrics(y, scores[name])
+            conformal = prediction_interval(model)  # None: the coverage gate fails
+            results[name]["interval"] = conformal and interval_metrics(y, scores[name], conformal)
+            slices_by[name] = slice_errors(
+                contract.gates.slices,
+                test_frame,
+                y,
+                scores[name],
+                conformal,
+                contract.gates.min_slice_rows,
+            )
+        else:
+            results[name] = binary_metrics(y, scores[name], threshold=cand.threshold)
     champion, champion_scores = (
         champion_on(registry, dataset, store, frame, test_rows, y) if registry else (None, None)
     )
@@ -80,7 +93,9 @@ def evaluate(
             baseline=baseline,
             champion=champion,
             held_out=held_out,
+            slices_by_candidate=slices_by,
         )
+        slices = slices_by[decision.winner]
     else:  # paired comparisons on these rows; the other candidate may win if the chosen fails
         by_candidate = {
             n: slice_metrics(contract, frame.iloc[test_rows], y, s) for n, s in scores.items()
@@ -96,7 +111,6 @@ def evaluate(
         slices = by_candidate[decision.winner]
     chosen = decision.winner  # the candidate chosen on validation rows, unless it failed
 
-    test_frame = frame.iloc[test_rows]
     chosen_model = load_stored(
         store,
         chosen,
@@ -121,6 +135,7 @@ def evaluate(
         "shap_mean_abs": shap_summary,
         "task": spec.task,
         "curves": {} if regression else {name: curves(y, scores[name]) for name in scores},
+        "residuals": residual_summary(y, scores[chosen]) if regression else None,
         "thresholds": {
             n: {
                 "value": c.threshold,

@@ -67,6 +67,9 @@ def train_candidate(
         task=spec.task,
         method=cfg.calibration,
         rule=cfg.threshold_rule,
+        coverage=contract.target.coverage,
+        interval=contract.target.interval,
+        y_fit=y[fit_idx],
     )
     model_bytes = kind.save(fitted)
     model_uri = s3_uri(model_bucket, f"{prefix}/{name}/{kind.model_file}")
