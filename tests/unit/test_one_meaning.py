@@ -135,6 +135,9 @@ TEXT_CASES: list[tuple[str, str, Any]] = [
     ("when", "2024-05-01T13:45:00Z", datetime(2024, 5, 1, 13, 45)),
     ("when", "2024-05-01 13:45:00+02:00", datetime(2024, 5, 1, 11, 45)),
     ("when", "01/05/2024", Reject(not_a_date(None))),
+    ("when", "1500-01-01", Reject(not_a_date(None))),  # outside what a column holds
+    ("when", "0001-01-01T00:00:00+01:00", Reject(not_a_date(None))),  # UTC is before year 1
+    ("when", "2262-04-10T23:00:00Z", datetime(2262, 4, 10, 23)),
     ("when", "NA", None),
     ("note", ' =HYPERLINK("x") ', '=HYPERLINK("x")'),
     ("note", "none", None),

@@ -16,6 +16,8 @@ import pyarrow.compute as pc
 from tabflow.values import (
     CURRENCY_AFFIXES,
     CURRENCY_AFTER_MINUS,
+    DATE_MAX,
+    DATE_MIN,
     INT_LIMIT,
     MISSING_TARGET,
     MISSING_VALUE,
@@ -224,7 +226,9 @@ def parse_datetimes(
             break
         idx = np.flatnonzero(todo)
         parsed = pd.to_datetime(series.iloc[idx], format=f, errors="coerce", utc=True)
-        parsed = parsed.dt.tz_convert(None).astype("datetime64[ns]")
+        parsed = parsed.dt.tz_convert(None)
+        inside = parsed.notna() & (parsed >= DATE_MIN) & (parsed <= DATE_MAX)  # what ns holds
+        parsed = parsed.where(inside).astype("datetime64[ns]")
         ok = parsed.notna().to_numpy()
         out.iloc[idx[ok]] = parsed.to_numpy()[ok]
         todo[idx[ok]] = False

@@ -40,6 +40,7 @@ CURRENCY_AFFIXES = r"^(?:[A-Z]{3}\s*)?[$€£¥₹]?\s*|\s*[$€£¥₹]?(?:\s*[
 CURRENCY_AFTER_MINUS = r"^(-?)[$€£¥₹]"
 PERCENT_SIGN = r"\s*%$"
 INT_LIMIT = 2.0**63  # an int column holds int64
+DATE_MIN, DATE_MAX = datetime(1677, 9, 22), datetime(2262, 4, 11)  # datetime64[ns], whole days
 _NUMBER = re.compile(NUMBER_PATTERN, re.ASCII)
 _CURRENCY = re.compile(CURRENCY_AFFIXES, re.ASCII)
 _MINUS_CURRENCY = re.compile(CURRENCY_AFTER_MINUS, re.ASCII)
@@ -297,11 +298,12 @@ def parse_datetime(text: str, formats: Sequence[str] | None) -> datetime | None:
                 if f == "ISO8601"
                 else datetime.strptime(text, f)
             )
-        except ValueError:
+            if when.tzinfo is not None:
+                when = when.astimezone(UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):  # OverflowError: a zone past year 1 or 9999
             continue
-        if when.tzinfo is not None:
-            when = when.astimezone(UTC).replace(tzinfo=None)
-        return when
+        if DATE_MIN <= when <= DATE_MAX:  # what a file's column can hold (datetime64[ns])
+            return when
     return None
 
 
