@@ -100,11 +100,10 @@ def opposite_spelling(label: str) -> str | None:
     return other.capitalize() if label[:1].isupper() else other
 
 
-def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolution:
-    """Type the target column by its rule and check it: a binary target resolves to exactly
-    two classes (boolean spellings fold into true/false) and the positive label, typed the
-    same way, matches rows. Errors name the observed values and their counts."""
-    name = contract.target.column
+def _observed(contract: "Contract", values: Sequence[Any]) -> tuple:
+    """The target's values typed by its rule, each distinct spelling once: the texts, their
+    counts, the parsed values, the non-missing spellings, the missing count and the invalid
+    values ("value: reason" -> rows)."""
     rule = _target_rule(contract)
     texts = [to_text(v).strip() for v in values]
     counts = Counter(texts)
@@ -114,6 +113,15 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
     invalid = {
         f"{t}: {p.problem}": counts[t] for t, p in parsed.items() if p.problem and not p.missing
     }
+    return texts, counts, parsed, spellings, missing, invalid
+
+
+def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolution:
+    """Type the target column by its rule and check it: a binary target resolves to exactly
+    two classes (boolean spellings fold into true/false) and the positive label, typed the
+    same way, matches rows. Errors name the observed values and their counts."""
+    name = contract.target.column
+    texts, counts, parsed, spellings, missing, invalid = _observed(contract, values)
     common = {"spellings": spellings, "missing": missing, "invalid": invalid}
     if contract.target.kind == "regression":
         numbers = {t: p.value for t, p in parsed.items()}
@@ -122,7 +130,7 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
         return TargetResolution(name, "regression", y, {}, errors=errors, **common)
 
     label = str(contract.target.positive_label)
-    positive = parse_text(rule, label)
+    positive = parse_text(_target_rule(contract), label)
     classes: dict[Any, int] = Counter()
     for t, p in parsed.items():
         if p.value is not None:
@@ -194,15 +202,7 @@ def resolve_labels(
     taken as the negative class. Regression: numbers by the same rule (NaN when invalid).
     Unlike ``resolve_target`` it never refuses: one batch of labels may hold one class."""
     name = contract.target.column
-    rule = _target_rule(contract)
-    texts = [to_text(v).strip() for v in values]
-    counts = Counter(texts)
-    parsed = {t: parse_text(rule, t) for t in counts}
-    spellings = {t: n for t, n in counts.most_common() if not parsed[t].missing}
-    missing = sum(n for t, n in counts.items() if parsed[t].missing)
-    invalid = {
-        f"{t}: {p.problem}": counts[t] for t, p in parsed.items() if p.problem and not p.missing
-    }
+    texts, counts, parsed, spellings, missing, invalid = _observed(contract, values)
     if contract.target.kind == "regression":
         numbers = {t: np.nan if p.value is None else float(p.value) for t, p in parsed.items()}
         y = np.array([numbers[t] for t in texts], dtype=np.float64)
