@@ -27,6 +27,7 @@ class ColumnType(StrEnum):
 
 
 NUMBER_TYPES = (ColumnType.INT, ColumnType.FLOAT, ColumnType.MONEY, ColumnType.PERCENT)
+MULTICLASS_TYPES = (ColumnType.CATEGORY, ColumnType.STRING, ColumnType.INT)
 
 
 DerivedOp = Literal[
@@ -110,8 +111,14 @@ class Target(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     column: str
-    kind: Literal["binary", "regression"] = "binary"
+    kind: Literal["binary", "multiclass", "regression"] = "binary"
     positive_label: str | None = None  # binary: which value is "positive"
+    # multiclass: the class order (the order of the served probabilities; default: sorted),
+    # and what happens to a class with fewer than ``min_class_rows`` rows: refuse training
+    # and name it, or merge it (with every other rare class) into ``other``.
+    classes: list[str] | None = None
+    min_class_rows: int = Field(20, ge=2)
+    rare_classes: Literal["refuse", "other"] = "refuse"
     # regression: the share of true values the served interval must cover, and its scale
     coverage: float = Field(0.9, gt=0.0, lt=1.0)
     interval: Literal["auto", "absolute", "relative"] = "auto"
@@ -123,7 +130,8 @@ class Gates(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_auc: float = Field(0.7, ge=0.0, le=1.0)  # binary
+    min_auc: float = Field(0.7, ge=0.0, le=1.0)  # binary; multiclass: macro one-vs-rest AUC
+    max_log_loss: float | None = Field(None, gt=0)  # multiclass: a ceiling on held-out log loss
     max_rmse: float | None = Field(None, gt=0)  # regression
     min_r2: float | None = Field(None, le=1.0)  # regression
     min_pr_auc: float | None = Field(None, ge=0.0, le=1.0)
@@ -262,6 +270,17 @@ class Contract(BaseModel):
             raise ValueError(f"a regression target must be numeric, not {target.type.value}")
         if self.target.kind == "binary":
             _check_positive_label(self.target, target)
+        if self.target.kind == "multiclass":
+            if target.type not in MULTICLASS_TYPES:
+                raise ValueError(
+                    f"a multiclass target must be a category, string or int column, "
+                    f"not {target.type.value}"
+                )
+            if self.target.positive_label is not None:
+                raise ValueError("a multiclass target has no positive_label (use classes)")
+            declared = self.target.classes or []
+            if len(set(declared)) != len(declared) or (declared and len(declared) < 3):
+                raise ValueError("target.classes must list at least 3 distinct classes")
         for role in ("timestamp_column", "entity_column"):
             name = getattr(self, role)
             if name and name not in self.columns:

@@ -63,7 +63,11 @@ class FeatureSpec:
     target: str
     positive_label: str
     negative_label: str
-    task: str = "binary"  # binary | regression
+    task: str = "binary"  # binary | multiclass | regression
+    # multiclass: the classes in the order of the model's probabilities, and the rare classes
+    # merged into "other" at training (their labels count as "other" when labels arrive)
+    classes: tuple[str, ...] = ()
+    merged: tuple[str, ...] = ()
     inputs: tuple[Feature, ...] = ()  # raw fields needed only to derive features
     entity: str | None = None
     timestamp: str | None = None
@@ -186,7 +190,8 @@ class FeatureSpec:
                 "inputs": [feat(f) for f in self.inputs],
                 "history": self.history,
             }
-            | ({"pii": self.pii} if self.pii else {}),  # absent without PII: same bytes as before
+            | ({"pii": self.pii} if self.pii else {})  # absent without PII: same bytes as before
+            | ({"classes": self.classes, "merged": self.merged} if self.classes else {}),
             indent=1,
         )
 
@@ -222,6 +227,8 @@ class FeatureSpec:
             id_column=data.get("id_column"),
             history=data.get("history") or {},
             pii=data.get("pii") or {},
+            classes=tuple(data.get("classes") or ()),
+            merged=tuple(data.get("merged") or ()),
         )
 
     def fingerprint(self) -> str:

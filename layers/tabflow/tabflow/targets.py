@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from tabflow.contract import Contract
 
 SHOWN_VALUES = 20
+MAX_CLASSES = 50  # a multiclass target with more classes is refused (a text field, not a class)
+OTHER = "other"  # where rare classes go when the contract says rare_classes: other
 _PAIRS = {"yes": "no", "y": "n", "true": "false", "t": "f", "1": "0"}
 _PAIRS.update({v: k for k, v in _PAIRS.items()})
 
@@ -35,15 +37,18 @@ _PAIRS.update({v: k for k, v in _PAIRS.items()})
 @dataclass(frozen=True)
 class TargetResolution:
     column: str
-    kind: str  # binary | regression
-    y: np.ndarray  # binary: int8 1/0, -1 missing or invalid; regression: float64, NaN
-    classes: dict[str, int]  # binary: class label -> rows (positive first when resolved)
+    kind: str  # binary | multiclass | regression
+    # binary: int8 1/0; multiclass: int16 class codes (the order of ``classes``); -1 missing or
+    # invalid; regression: float64, NaN
+    y: np.ndarray
+    classes: dict[str, int]  # class label -> rows (binary: positive first when resolved)
     spellings: dict[str, int]  # every observed value (trimmed) -> rows, most frequent first
     positive_label: str | None = None
     negative_label: str | None = None
     missing: int = 0
     invalid: dict[str, int] = field(default_factory=dict)  # "value: reason" -> rows
     errors: list[str] = field(default_factory=list)
+    merged: tuple[str, ...] = ()  # multiclass: the rare classes merged into ``other``
 
     @property
     def positives(self) -> int:
@@ -59,18 +64,20 @@ class TargetResolution:
         if self.kind == "regression":
             y = self.y[np.isfinite(self.y)]
             return f"{len(y)} numbers from {y.min():g} to {y.max():g}" if len(y) else "no number"
-        return (
-            ", ".join(f"{label!r} {n}" for label, n in self.classes.items())
-            + f" (positive rate {self.positive_rate:.3f})"
-        )
+        counts = ", ".join(f"{label!r} {n}" for label, n in self.classes.items())
+        if self.kind == "multiclass":
+            return f"{len(self.classes)} classes: {counts}"
+        return counts + f" (positive rate {self.positive_rate:.3f})"
 
     def message(self) -> str:
         """One paragraph: the errors (if any), the classes and the observed spellings."""
         parts = list(self.errors)
         if not self.errors:
             parts.append(f"target {self.column!r}: {self.summary()}")
-        if self.kind == "binary":
+        if self.kind != "regression":
             parts.append(f"observed values: {shown(self.spellings)}")
+        if self.merged:
+            parts.append(f"merged into {OTHER!r}: {', '.join(map(repr, self.merged))}")
         if self.missing:
             parts.append(f"missing: {self.missing}")
         if self.invalid:
@@ -128,6 +135,8 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
         y = np.array([numbers[t] for t in texts], dtype=np.float64)
         errors = [] if np.isfinite(y).any() else [f"target {name!r} holds no number"]
         return TargetResolution(name, "regression", y, {}, errors=errors, **common)
+    if contract.target.kind == "multiclass":
+        return _resolve_classes(contract, texts, counts, parsed, common)
 
     label = str(contract.target.positive_label)
     positive = parse_text(_target_rule(contract), label)
@@ -182,6 +191,80 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
         shown_classes = {str(v): n for v, n in Counter(classes).most_common()}
     return TargetResolution(name, "binary", y, shown_classes, positive_label=positive_shown,
                             negative_label=negative, errors=errors, **common)  # fmt: skip
+
+
+def _resolve_classes(
+    contract: "Contract", texts: list[str], counts: Counter, parsed: dict, common: dict
+) -> TargetResolution:
+    """A multiclass target: each typed value is a class (its text); the class order is the
+    contract's ``classes`` or the sorted labels. A class with fewer than ``min_class_rows``
+    rows refuses training (named, with its count), or is merged into ``other`` when the
+    contract says ``rare_classes: other``. A value outside declared classes is not valid."""
+    target = contract.target
+    name = target.column
+    label_of = {t: None if p.value is None else to_text(p.value).strip() for t, p in parsed.items()}
+    observed: Counter = Counter()
+    for t, label in label_of.items():
+        if label is not None:
+            observed[label] += counts[t]
+    declared = list(target.classes or [])
+    invalid = dict(common.pop("invalid"))
+    if declared:
+        for t, label in label_of.items():
+            if label is not None and label not in declared:
+                invalid[f"{t}: not one of the declared classes"] = counts[t]
+                label_of[t] = None
+        observed = Counter({c: observed.get(c, 0) for c in declared})
+    rare = [c for c, n in observed.items() if n < target.min_class_rows and c != OTHER]
+    errors: list[str] = []
+    merged: tuple[str, ...] = ()
+    if rare and target.rare_classes == "other":
+        merged = tuple(sorted(rare))
+        label_of = {t: OTHER if c in merged else c for t, c in label_of.items()}
+        observed[OTHER] += sum(observed.pop(c) for c in merged)
+    elif rare:
+        errors.append(
+            f"target {name!r}: class(es) with fewer than {target.min_class_rows} rows: "
+            + ", ".join(f"{c!r} {observed[c]}" for c in sorted(rare, key=observed.__getitem__))
+            + "; collect more rows, set target.min_class_rows lower, or set "
+            f"target.rare_classes: other to merge them into {OTHER!r}"
+        )
+    order = [c for c in declared if c in observed] if declared else sorted(observed)
+    if OTHER in order:  # ``other`` last, after the named classes
+        order = [c for c in order if c != OTHER] + [OTHER]
+    if not errors and len(order) < 3:
+        errors.append(
+            f"target {name!r} resolves to {len(order)} class(es); a multiclass target needs "
+            "at least 3 (use kind: binary for two)"
+        )
+    if len(order) > MAX_CLASSES:
+        errors.append(
+            f"target {name!r} has {len(order)} classes; at most {MAX_CLASSES} are supported "
+            f"(set rare_classes: other, or is {name!r} a text field?)"
+        )
+    code = {c: i for i, c in enumerate(order)}
+    codes = {t: code.get(label, -1) if label is not None else -1 for t, label in label_of.items()}
+    y = np.fromiter((codes[t] for t in texts), dtype=np.int16, count=len(texts))
+    classes = {c: observed[c] for c in order}
+    return TargetResolution(
+        name, "multiclass", y, classes, errors=errors, merged=merged, invalid=invalid, **common
+    )
+
+
+def class_codes(
+    values: Sequence[Any], classes: Sequence[str], merged: Sequence[str] = ()
+) -> np.ndarray:
+    """Class codes (int16, the order of ``classes``) of curated target values: a value's text
+    names its class; a rare class merged at training counts as ``other``; -1 for anything
+    else (missing, or a class the model does not know). Lenient, like ``label_vector``."""
+    code = {c: i for i, c in enumerate(classes)}
+    if OTHER in code:
+        code.update({c: code[OTHER] for c in merged})
+    if not len(values):
+        return np.zeros(0, dtype=np.int16)
+    texts = np.array([to_text(v).strip() for v in values], dtype=object).astype(str)
+    distinct, rows = np.unique(texts, return_inverse=True)
+    return np.asarray([code.get(t, -1) for t in distinct], dtype=np.int16)[rows]
 
 
 def _target_rule(contract: "Contract") -> ValueRule:

@@ -9,7 +9,7 @@ import pandas as pd
 from tabflow import pii
 from tabflow.contract import NUMBER_TYPES, ColumnType, Contract
 from tabflow.features import Feature, FeatureSpec
-from tabflow.targets import label_vector, opposite_spelling
+from tabflow.targets import class_codes, label_vector, opposite_spelling, resolve_target
 from tabflow.values import ValueRule
 
 NUMERIC_TYPES = (*NUMBER_TYPES, ColumnType.BOOL)
@@ -58,7 +58,12 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
                 have.add(name)
     target = contract.columns[contract.target.column]
     negatives = [c for c in (target.categories or []) if c != contract.target.positive_label]
-    if contract.target.kind == "regression":
+    classes: tuple[str, ...] = ()
+    merged: tuple[str, ...] = ()
+    if contract.target.kind == "multiclass":  # the class order is fixed here, stored with the model
+        resolution = resolve_target(contract, frame[contract.target.column].tolist())
+        classes, merged, negatives = tuple(resolution.classes), resolution.merged, [""]
+    elif contract.target.kind == "regression":
         negatives = [""]
     elif target.type == ColumnType.BOOL:  # served labels spelled like the positive one
         negatives = [opposite_spelling(contract.target.positive_label or "") or "not positive"]
@@ -75,6 +80,8 @@ def build_feature_spec(contract: Contract, frame: pd.DataFrame) -> FeatureSpec:
         timestamp=contract.timestamp_column if uses_entity else None,
         id_column=contract.id_column,
         task=contract.target.kind,
+        classes=classes,
+        merged=merged,
         pii=pii.policy(contract.columns),
     )
     return spec.with_history(frame_columns(spec, frame)) if uses_entity else spec
@@ -111,6 +118,8 @@ def time_split(times: np.ndarray, test_size: float) -> tuple[np.ndarray, np.ndar
 def target_vector(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
     if spec.task == "regression":
         return frame[spec.target].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+    if spec.task == "multiclass":  # class codes in the spec's order; -1 for a row of no class
+        return class_codes(frame[spec.target].tolist(), spec.classes, spec.merged)
     return label_vector(frame[spec.target].tolist(), spec.positive_label)  # "Yes" means True
 
 

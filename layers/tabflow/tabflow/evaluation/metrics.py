@@ -1,5 +1,5 @@
 """Model metrics on held-out rows: AUC, average precision, calibration error, the confusion
-counts, and the binary and regression metric sets (numpy; tested against scikit-learn)."""
+counts, and the binary, multiclass and regression metric sets (numpy; tested against scikit-learn)."""
 
 from typing import Any
 
@@ -12,16 +12,9 @@ def roc_auc(y: np.ndarray, scores: np.ndarray) -> float | None:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return None
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = np.asarray(scores)[order]
-    i = 0
-    while i < len(order):  # average ranks over ties
-        j = i
-        while j + 1 < len(order) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    _, inverse, counts = np.unique(np.asarray(scores), return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2.0)[inverse]  # a tie group's average rank
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
@@ -92,5 +85,52 @@ def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, A
         "rmse": round(float(np.sqrt(np.mean(residual**2))), 6),
         "mae": round(float(np.mean(np.abs(residual))), 6),
         "r2": round(1 - float(np.sum(residual**2)) / total, 6) if total else None,
+        "rows": int(len(y)),
+    }
+
+
+def multiclass_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, classes: "list[str] | tuple[str, ...]"
+) -> dict[str, Any]:
+    """Class codes against class probabilities (rows x classes, the order of ``classes``):
+    one-vs-rest AUC per class, their macro and support-weighted means (``auc`` is the macro
+    AUC: what gates and selection read), log loss, accuracy of the most probable class,
+    top-label calibration error, per-class precision and recall, and the confusion matrix
+    (rows: true class, columns: predicted class)."""
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    k = len(classes)
+    predicted = p.argmax(axis=1)
+    support = np.bincount(y, minlength=k)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    aucs = [roc_auc(y == c, p[:, c]) for c in range(k)]
+    scored = [c for c in range(k) if aucs[c] is not None]
+    macro = float(np.mean([aucs[c] for c in scored])) if scored else None
+    weighted = (
+        float(sum(support[c] * aucs[c] for c in scored) / support[scored].sum()) if scored else None
+    )
+    chosen = np.clip(p[np.arange(len(y)), y], 1e-15, 1.0)
+    onehot = np.eye(k)[y]
+    per_class = {}
+    for c, label in enumerate(classes):
+        said = int(confusion[:, c].sum())
+        per_class[str(label)] = {
+            "auc": None if aucs[c] is None else round(aucs[c], 6),
+            "precision": round(confusion[c, c] / said, 6) if said else 0.0,
+            "recall": round(confusion[c, c] / support[c], 6) if support[c] else None,
+            "rows": int(support[c]),
+        }
+    return {
+        "auc": None if macro is None else round(macro, 6),
+        "weighted_auc": None if weighted is None else round(weighted, 6),
+        "log_loss": round(float(-np.mean(np.log(chosen))), 6) if len(y) else None,
+        "accuracy": round(float(np.mean(predicted == y)), 6) if len(y) else None,
+        "brier": round(float(np.mean(np.sum((p - onehot) ** 2, axis=1))), 6) if len(y) else None,
+        "ece": round(expected_calibration_error(predicted == y, p.max(axis=1)), 6)
+        if len(y)
+        else None,
+        "per_class": per_class,
+        "confusion_matrix": {"labels": [str(c) for c in classes], "counts": confusion.tolist()},
         "rows": int(len(y)),
     }

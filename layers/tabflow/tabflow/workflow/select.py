@@ -17,8 +17,7 @@ def select(results: Sequence[CandidateOutput | JobResult | Json], store: ObjectS
     candidates = {name: r.candidate() for name, r in by_name.items()}
     if lgbm.task == "regression":
         rmse = {
-            n: math.inf if (v := c.validation["rmse"]) is None else v
-            for n, c in candidates.items()
+            n: math.inf if (v := c.validation["rmse"]) is None else v for n, c in candidates.items()
         }
         chosen = min(rmse, key=rmse.__getitem__)
     else:
