@@ -14,8 +14,8 @@ from tabflow.solvers import logistic_regression
 
 @dataclass(frozen=True)
 class Calibrator:
-    method: Literal["none", "platt", "isotonic"]
-    a: float = 1.0  # platt: p = sigmoid(a * logit(s) + b)
+    method: Literal["none", "platt", "isotonic", "temperature"]
+    a: float = 1.0  # platt: p = sigmoid(a * logit(s) + b); temperature: T (softmax(log p / T))
     b: float = 0.0
     xs: tuple[float, ...] = ()  # isotonic: knots (raw score) and fitted values, interpolated
     ys: tuple[float, ...] = ()
@@ -28,6 +28,8 @@ class Calibrator:
             return 1.0 / (1.0 + np.exp(-z))
         if self.method == "isotonic":
             return np.interp(s, self.xs, self.ys)
+        if self.method == "temperature":  # rows x classes: one temperature for every class
+            return _softmax(np.log(np.clip(s, 1e-15, 1.0)) / self.a)
         return s
 
     def to_json(self) -> str:
@@ -46,6 +48,35 @@ class Calibrator:
 def _logit(s: np.ndarray) -> np.ndarray:
     s = np.clip(s, 1e-6, 1 - 1e-6)
     return np.log(s / (1 - s))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probabilities: np.ndarray, y: np.ndarray) -> Calibrator:
+    """Temperature scaling of multiclass probabilities: the T minimising the log loss of the
+    validation rows (convex in 1/T: a golden-section search over log T in [0.05, 20]). It
+    never changes which class is the most probable."""
+    logp = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-15, 1.0))
+    rows, codes = np.arange(len(logp)), np.asarray(y, dtype=np.int64)
+
+    def loss(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, codes]))
+
+    lo, hi = np.log(0.05), np.log(20.0)
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(60):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if loss(a) < loss(b):
+            hi = b
+        else:
+            lo = a
+    best = (lo + hi) / 2
+    return Calibrator("temperature", a=float(np.exp(best)) if loss(best) < loss(0.0) else 1.0)
 
 
 def fit_platt(scores: np.ndarray, y: np.ndarray) -> Calibrator:

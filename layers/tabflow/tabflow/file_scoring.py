@@ -199,13 +199,18 @@ def score_object(
     curated = result.curated
     x = spec.matrix(frame_columns(spec, curated), history=spec.history)
     scores = champion.model.predict(x)
-    labels = (
-        None
-        if spec.task == "regression"
-        else np.where(
+    probabilities = None
+    if spec.task == "multiclass":  # the most probable class, its probability, and every class's
+        probabilities = scores
+        chosen = probabilities.argmax(axis=1)
+        scores = probabilities[np.arange(len(chosen)), chosen]
+        labels = np.asarray(spec.classes, dtype=object)[chosen]
+    elif spec.task == "regression":
+        labels = None
+    else:
+        labels = np.where(
             scores >= champion.version.threshold, spec.positive_label, spec.negative_label
         )
-    )
     id_column = contract.id_column if contract.id_column in curated else None  # pii: drop
     out = pd.DataFrame(
         {
@@ -216,6 +221,9 @@ def score_object(
             "model_version": champion.version.version,
         }
     )
+    if probabilities is not None:
+        for i, c in enumerate(spec.classes):
+            out[f"p_{c}"] = np.round(probabilities[:, i], 6)
     conformal = prediction_interval(champion.model) if spec.task == "regression" else None
     if conformal is not None:  # the API's interval, as two columns beside the score
         low, high = conformal.bounds(scores)
@@ -244,6 +252,8 @@ def score_object(
             _score=float(scores[i]),
             _id=ids[i],
         )
+        if probabilities is not None:  # as the API captures a multiclass prediction
+            row.update(_label=labels[i], _probabilities=probabilities[i].tolist())
         lines.append(json.dumps(row, default=str))
     CaptureWriter(store, config.lake_bucket).write(dataset, lines)
     report.update(

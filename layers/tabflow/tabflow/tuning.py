@@ -5,7 +5,8 @@ trial 0 (the workflow fans the trials out in a Map state that tolerates no faile
 run never goes on without them). Each trial is cross-validated on the training rows
 (stratified K-fold, repeated on small data; or expanding windows in time), all folds boosted
 in lockstep: the number of rounds is the argmax of the MEAN validation curve over the folds
-(AUC for binary, L2 for regression), not one fold's early stop. A tuned trial replaces the
+(AUC for binary, multi-class log loss for multiclass, L2 for regression), not one fold's
+early stop; each fold is then scored by AUC (multiclass: macro AUC) or -RMSE. A tuned trial replaces the
 defaults only when it beats them on the same folds by more than one standard error of the
 per-fold differences (the best of several random draws is flattered by luck)."""
 
@@ -17,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from tabflow.features import FeatureSpec
-from tabflow.models.lightgbm import TUNED_DEFAULTS, default_params, lightgbm_dataset
+from tabflow.models.lightgbm import (
+    TUNED_DEFAULTS,
+    default_params,
+    lightgbm_dataset,
+    task_params,
+    validation_quality,
+)
 
 DEFAULT_PARAMS: dict[str, Any] = dict(TUNED_DEFAULTS)  # trial 0, what tuning must beat
 SMALL_DATA_ROWS = 10_000  # below this many training rows the folds are repeated
@@ -31,7 +38,7 @@ def trial_params(n: int, *, seed: int, task: str, class_weight: str) -> list[dic
     rng = np.random.default_rng(seed)
     weights = (
         [False, True]
-        if class_weight == "auto" and task == "binary"
+        if class_weight == "auto" and task in ("binary", "multiclass")
         else [class_weight == "balanced"]
     )
     trials = [DEFAULT_PARAMS | {"is_unbalance": weights[0]}]
@@ -46,7 +53,7 @@ def trial_params(n: int, *, seed: int, task: str, class_weight: str) -> list[dic
                 "is_unbalance": bool(rng.choice(weights)),
             }
         )
-    if task != "binary":
+    if task == "regression":
         for t in trials:
             t.pop("is_unbalance")
     return trials
@@ -140,14 +147,17 @@ def cross_validate(
     from tabflow.evaluation.metrics import roc_auc
 
     regression = spec.task == "regression"
-    full = default_params(spec.task, seed) | {"metric": "l2" if regression else "auc"} | params
+    metric = {"regression": "l2", "multiclass": "multi_logloss"}.get(spec.task, "auc")
+    full, balanced = task_params(
+        spec, default_params(spec.task, seed, len(spec.classes)) | {"metric": metric} | params
+    )
     started = time.monotonic()
     rows = np.unique(np.concatenate([np.concatenate([f, v]) for f, v in fold_list]))
     local = [(np.searchsorted(rows, f), np.searchsorted(rows, v)) for f, v in fold_list]
     curve = _MeanCurve(patience(float(full.get("learning_rate", 0.1))), seconds)
     result = lgb.cv(
         full,
-        lightgbm_dataset(spec, x[rows], y[rows]),
+        lightgbm_dataset(spec, x[rows], y[rows], balanced=balanced),
         num_boost_round=MAX_ROUNDS,
         folds=local,
         callbacks=[curve],
@@ -160,12 +170,14 @@ def cross_validate(
         predicted = booster.predict(x[valid], num_iteration=rounds)
         if regression:
             fold_scores.append(-float(np.sqrt(np.mean((predicted - y[valid]) ** 2))))
+        elif spec.task == "multiclass":
+            fold_scores.append(validation_quality(spec, y[valid], predicted))
         else:
             fold_scores.append(float(roc_auc(y[valid], predicted) or 0.0))
     return {
         "score": float(np.mean(fold_scores)),
         "fold_scores": [round(s, 6) for s in fold_scores],
-        "metric": "-rmse" if regression else "auc",
+        "metric": "-rmse" if regression else ("macro_auc" if spec.task == "multiclass" else "auc"),
         "folds_done": len(fold_scores),
         "rounds": rounds,
         "stopped": curve.stopped,

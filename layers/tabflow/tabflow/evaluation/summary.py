@@ -29,6 +29,23 @@ def label_balance(
     }
 
 
+def class_balance(
+    classes: Any, train_codes: Any, test_codes: Any, test_probabilities: Any
+) -> dict[str, Any]:
+    """Multiclass: the rows of each class the model learned from and was tested on, beside
+    the mean probability it serves for each class on the test rows (close to the class's
+    test share for a calibrated model)."""
+    k, n = len(classes), len(test_probabilities)
+    return {
+        "train": {c: sum(1 for v in train_codes if v == i) for i, c in enumerate(classes)},
+        "test": {c: sum(1 for v in test_codes if v == i) for i, c in enumerate(classes)},
+        "mean_probability": {
+            c: round(sum(row[i] for row in test_probabilities) / n, 4) if n else None
+            for i, c in enumerate(classes[:k])
+        },
+    }
+
+
 def label_text(labels: dict[str, Any]) -> tuple[str, str]:
     """Two lines for an email or a report: the training classes, and the mean served score
     beside the test rows' positive rate."""

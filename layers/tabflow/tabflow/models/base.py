@@ -14,7 +14,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tabflow.calibration import Calibrator, ThresholdRule, choose_threshold, fit_calibrator
+from tabflow.calibration import (
+    Calibrator,
+    ThresholdRule,
+    choose_threshold,
+    fit_calibrator,
+    fit_temperature,
+)
 from tabflow.evaluation.conformal import ConformalInterval, fit_conformal
 from tabflow.features import FeatureSpec
 from tabflow.ports import ObjectStore
@@ -27,11 +33,13 @@ class Model(Protocol):
     kind: str
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Scores: probabilities for a binary task, values for a regression."""
+        """Scores: probabilities for a binary task, values for a regression, rows x classes
+        probabilities (the spec's class order) for a multiclass task."""
         ...
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        """Per-feature contributions (rows x features), in log-odds."""
+        """Per-feature contributions (rows x features), in log-odds; for a multiclass task
+        those of each row's most probable class."""
         ...
 
 
@@ -105,6 +113,13 @@ class Candidate:
                 y_valid, raw_valid, coverage=coverage, scale=interval, y_fit=y_fit
             )
             return Calibrated(Calibrator("none", interval=conformal), raw_valid, 0.0, "regression")
+        if task == "multiclass":  # temperature scaling; the answer is the most probable class
+            calibrator = (
+                Calibrator("none") if method == "none" else fit_temperature(raw_valid, y_valid)
+            )
+            return Calibrated(
+                calibrator, calibrator.apply(raw_valid), 0.0, "the most probable class"
+            )
         calibrator = fit_calibrator(method, raw_valid, y_valid)
         calibrated = calibrator.apply(raw_valid)
         threshold, why = choose_threshold(calibrated, y_valid, rule)
@@ -165,14 +180,20 @@ class ScoredRows:
     labels: list[str | None]
     top_features: list[list[dict]]
     intervals: tuple[np.ndarray, np.ndarray] | None = None  # regression: (low, high)
+    probabilities: np.ndarray | None = None  # multiclass: rows x classes (the spec's order)
 
 
 def score(
     model: Model, spec: FeatureSpec, x: np.ndarray, *, threshold: float, top_k: int = 3
 ) -> ScoredRows:
     scores = model.predict(x)
-    intervals = None
-    if spec.task == "regression":
+    intervals = probabilities = None
+    if spec.task == "multiclass":  # the score is the most probable class's probability
+        probabilities = scores
+        chosen = probabilities.argmax(axis=1)
+        scores = probabilities[np.arange(len(chosen)), chosen]
+        labels = [spec.classes[c] for c in chosen]
+    elif spec.task == "regression":
         labels: list[str | None] = [None] * len(scores)
         conformal = prediction_interval(model)
         intervals = None if conformal is None else conformal.bounds(scores)
@@ -187,4 +208,10 @@ def score(
             tops.append(
                 [{"feature": names[j], "contribution": round(float(contrib[i, j]), 6)} for j in row]
             )
-    return ScoredRows(scores=scores, labels=labels, top_features=tops, intervals=intervals)
+    return ScoredRows(
+        scores=scores,
+        labels=labels,
+        top_features=tops,
+        intervals=intervals,
+        probabilities=probabilities,
+    )

@@ -1,4 +1,5 @@
-"""The linear candidate: logistic regression (ridge for a regression) on a design matrix of
+"""The linear candidate: logistic regression (multinomial for multiclass, ridge for a
+regression) on a design matrix of
 standardised numeric columns and one-hot categories, saved as JSON. A baseline the chosen
 model must beat, and sometimes the winner: on some tabular data it matches LightGBM."""
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from tabflow.features import FeatureSpec
 from tabflow.models.base import Candidate, Fitted, Model, TrainingRows
-from tabflow.solvers import logistic_regression, ridge_regression
+from tabflow.solvers import logistic_regression, ridge_regression, softmax_regression
 
 # The baseline learns from at most LINEAR_ROWS rows: a linear model has few parameters, and
 # past that size more rows only cost time.
@@ -30,6 +31,11 @@ class LinearModel:
     numeric_idx: tuple[int, ...]
     categorical_idx: tuple[int, ...]
     task: str = "binary"  # binary: a probability (sigmoid); regression: the value
+    # multiclass: one coefficient row (over the design columns) and intercept per class;
+    # ``widths`` gives the one-hot widths (numeric_coef and onehot_coef are then empty)
+    class_coef: tuple[tuple[float, ...], ...] = ()
+    class_intercepts: tuple[float, ...] = ()
+    widths: tuple[int, ...] = ()
     kind: str = "linear"
 
     def design(self, x: np.ndarray) -> np.ndarray:
@@ -39,7 +45,7 @@ class LinearModel:
             self.categorical_idx,
             self.means,
             self.scales,
-            [len(c) for c in self.onehot_coef],
+            self.widths or [len(c) for c in self.onehot_coef],
         )
 
     @property
@@ -49,17 +55,28 @@ class LinearModel:
         )
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        if self.task == "multiclass":  # rows x classes probabilities (softmax)
+            z = self.design(x) @ np.asarray(self.class_coef).T + np.asarray(self.class_intercepts)
+            z = np.exp(z - z.max(axis=1, keepdims=True))
+            return z / z.sum(axis=1, keepdims=True)
         z = self.design(x) @ self.coef + self.intercept
         return z if self.task == "regression" else 1.0 / (1.0 + np.exp(-z))
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        d = self.design(x) * self.coef
+        """Each feature's term of the linear score (multiclass: of each row's most probable
+        class), one-hot terms summed per categorical feature."""
+        design = self.design(x)
+        if self.task == "multiclass":
+            chosen = self.predict(x).argmax(axis=1)
+            d = design * np.asarray(self.class_coef)[chosen]
+        else:
+            d = design * self.coef
         out = np.zeros_like(x)
         k = len(self.numeric_idx)
         for pos, j in enumerate(self.numeric_idx):
             out[:, j] = d[:, pos]
         for c_pos, j in enumerate(self.categorical_idx):
-            width = len(self.onehot_coef[c_pos])
+            width = (self.widths or [len(c) for c in self.onehot_coef])[c_pos]
             out[:, j] = d[:, k : k + width].sum(axis=1)
             k += width
         return out
@@ -77,6 +94,15 @@ class LinearModel:
                 "categorical_idx": self.categorical_idx,
                 "task": self.task,
             }
+            | (
+                {
+                    "class_coef": self.class_coef,
+                    "class_intercepts": self.class_intercepts,
+                    "widths": self.widths,
+                }
+                if self.task == "multiclass"
+                else {}
+            )
         )
 
     @classmethod
@@ -93,6 +119,9 @@ class LinearModel:
             numeric_idx=tuple(d["numeric_idx"]),
             categorical_idx=tuple(d["categorical_idx"]),
             task=d.get("task", "binary"),
+            class_coef=tuple(tuple(c) for c in d.get("class_coef", ())),
+            class_intercepts=tuple(d.get("class_intercepts", ())),
+            widths=tuple(d.get("widths", ())),
         )
 
 
@@ -125,6 +154,26 @@ def fit_linear(
     scales = np.nanstd(num, axis=0) if numeric_idx else np.zeros(0)
     scales = np.where((scales > 0) & np.isfinite(scales), scales, 1.0)
     design = design_matrix(x, numeric_idx, categorical_idx, means, scales, widths)
+    common = {
+        "means": tuple(float(v) for v in means),
+        "scales": tuple(float(v) for v in scales),
+        "numeric_idx": numeric_idx,
+        "categorical_idx": categorical_idx,
+        "task": spec.task,
+    }
+    if spec.task == "multiclass":
+        weights, intercepts = softmax_regression(
+            design, y, len(spec.classes), c=c, balanced=balanced
+        )
+        return LinearModel(
+            numeric_coef=(),
+            onehot_coef=(),
+            intercept=0.0,
+            class_coef=tuple(tuple(float(v) for v in row) for row in weights),
+            class_intercepts=tuple(float(v) for v in intercepts),
+            widths=tuple(widths),
+            **common,
+        )
     if spec.task == "regression":
         coef, intercept = ridge_regression(design, y.astype(np.float64), alpha=1.0)
     else:
@@ -135,14 +184,10 @@ def fit_linear(
         onehot.append(tuple(float(v) for v in coef[pos : pos + w]))
         pos += w
     return LinearModel(
-        means=tuple(float(v) for v in means),
-        scales=tuple(float(v) for v in scales),
         numeric_coef=tuple(float(v) for v in coef[:k]),
         onehot_coef=tuple(onehot),
         intercept=float(intercept),
-        numeric_idx=numeric_idx,
-        categorical_idx=categorical_idx,
-        task=spec.task,
+        **common,
     )
 
 

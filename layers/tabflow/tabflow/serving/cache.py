@@ -118,16 +118,20 @@ def _load_verified(
 
 def _probe(v: str, model: Model, spec: FeatureSpec) -> None:
     """Score a row of zeros and a row of missing values: the model must read the spec's width
-    and answer finite scores (probabilities in [0, 1] for a binary task)."""
+    and answer finite scores (probabilities in [0, 1] for a binary task; for a multiclass
+    task one probability per class of the spec, summing to 1)."""
     x = np.zeros((2, len(spec.features)))
     x[1, :] = np.nan
     with np.errstate(all="ignore"):
         scores = np.asarray(model.predict(x), dtype=np.float64)
         contributions = np.asarray(model.contributions(x), dtype=np.float64)
-    if scores.shape != (2,) or not np.isfinite(scores).all():
+    shape = (2, len(spec.classes)) if spec.task == "multiclass" else (2,)
+    if scores.shape != shape or not np.isfinite(scores).all():
         raise ModelLoadError(f"{v}: a probe prediction is not finite: {scores.tolist()}")
     if spec.task != "regression" and ((scores < 0) | (scores > 1)).any():
         raise ModelLoadError(f"{v}: a probe probability is outside [0, 1]: {scores.tolist()}")
+    if spec.task == "multiclass" and not np.allclose(scores.sum(axis=1), 1.0, atol=1e-6):
+        raise ModelLoadError(f"{v}: probe class probabilities do not sum to 1")
     if contributions.shape != x.shape or not np.isfinite(contributions).all():
         raise ModelLoadError(f"{v}: the model's contributions do not fit the feature spec")
 

@@ -68,6 +68,11 @@ class Predictor:
             {"score": round(float(s), 6), "label": label}
             for s, label in zip(scored.scores.tolist(), scored.labels, strict=True)
         ]
+        if scored.probabilities is not None:  # multiclass: every class's probability
+            for prediction, row in zip(predictions, scored.probabilities.tolist(), strict=True):
+                prediction["probabilities"] = {
+                    c: round(p, 6) for c, p in zip(spec.classes, row, strict=True)
+                }
         if scored.intervals is not None:  # regression: the split-conformal interval
             for prediction, low, high in zip(predictions, *scored.intervals, strict=True):
                 prediction["interval"] = [round(float(low), 6), round(float(high), 6)]
@@ -87,7 +92,7 @@ class Predictor:
             if spec.id_column
             else None
         )
-        self._capture(dataset, request_id, columns, ids, answer)
+        self._capture(dataset, request_id, columns, ids, answer, scored.probabilities)
         return answer
 
     def _pii(self, spec: FeatureSpec, records: list[Any]) -> tuple[list[Any], Callable[[Any], Any]]:
@@ -155,12 +160,21 @@ class Predictor:
         columns: dict[str, list[Any]],
         ids: list[Any] | None,
         answer: dict,
+        probabilities: Any = None,
     ) -> None:
         """Store what the model saw (its validated input fields only, PII fields already
         hashed: nothing else of the request), the id to join delayed labels (hashed when the
-        contract says so), and the score: one JSON line per record, read by the monitor."""
+        contract says so), and the score: one JSON line per record, read by the monitor.
+        A multiclass line also carries the predicted class and every class's probability
+        (unrounded: the monitor's AUC reads them)."""
         at = datetime.now(UTC).isoformat()
         version, scores = answer["model_version"], [p["score"] for p in answer["predictions"]]
+        extra: list[dict[str, Any]] = [{} for _ in scores]
+        if probabilities is not None:
+            extra = [
+                {"_label": p["label"], "_probabilities": row}
+                for p, row in zip(answer["predictions"], probabilities.tolist(), strict=True)
+            ]
 
         def lines() -> list[str]:
             names = list(columns)
@@ -175,6 +189,7 @@ class Predictor:
                         _model_version=version,
                         _score=score_,
                         _id=None if ids is None else ids[i],
+                        **extra[i],
                     )
                 )
                 for i, (row, score_) in enumerate(zip(rows, scores, strict=True))

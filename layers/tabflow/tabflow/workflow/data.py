@@ -73,6 +73,8 @@ def training_context(state: TrainRun, store: ObjectStore, tables: TableStore, la
     regression = spec.task == "regression"
     if regression and np.isnan(y).any():
         raise ValueError(f"{dataset}: the target {spec.target!r} has missing values")
+    if spec.task == "multiclass" and (y < 0).any():
+        raise ValueError(f"{dataset}: {int((y < 0).sum())} rows of {spec.target!r} have no class")
     if len(np.unique(y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
     cfg = contract.training

@@ -12,12 +12,13 @@ from tabflow.evaluation.baselines import baseline_predict
 from tabflow.evaluation.champion import champion_on
 from tabflow.evaluation.conformal import interval_metrics, residual_summary, slice_errors
 from tabflow.evaluation.curves import curves
-from tabflow.evaluation.metrics import binary_metrics, regression_metrics
+from tabflow.evaluation.metrics import binary_metrics, multiclass_metrics, regression_metrics
 from tabflow.evaluation.slices import slice_metrics
-from tabflow.evaluation.summary import label_balance, summary
+from tabflow.evaluation.summary import class_balance, label_balance, summary
 from tabflow.features import FeatureSpec
 from tabflow.gates import HeldOut, decide
 from tabflow.models.base import load_stored, prediction_interval
+from tabflow.multiclass_gates import decide_multiclass
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, Registry, TableStore, s3_uri
 from tabflow.regression_gates import decide_regression
@@ -54,7 +55,7 @@ def evaluate(
     y = y_all[test_rows]
     results: dict[str, dict[str, Any]] = {}
     scores: dict[str, np.ndarray] = {}
-    regression = spec.task == "regression"
+    regression, multiclass = spec.task == "regression", spec.task == "multiclass"
     test_frame = frame.iloc[test_rows]
     slices_by: dict[str, Any] = {}
     for name, cand in trained.candidates.items():
@@ -72,10 +73,14 @@ def evaluate(
                 conformal,
                 contract.gates.min_slice_rows,
             )
+        elif multiclass:
+            results[name] = multiclass_metrics(y, scores[name], spec.classes)
         else:
             results[name] = binary_metrics(y, scores[name], threshold=cand.threshold)
     champion, champion_scores = (
-        champion_on(registry, dataset, store, frame, test_rows, y) if registry else (None, None)
+        champion_on(registry, dataset, store, frame, test_rows, y, spec)
+        if registry
+        else (None, None)
     )
     slices: dict[str, Any] = {}
     if regression:
@@ -96,6 +101,19 @@ def evaluate(
             slices_by_candidate=slices_by,
         )
         slices = slices_by[decision.winner]
+    elif multiclass:  # the binary rules on the macro AUC, log loss and top-label calibration
+        by_candidate = {
+            n: slice_metrics(contract, frame.iloc[test_rows], y, s) for n, s in scores.items()
+        }
+        decision = decide_multiclass(
+            trained.chosen,
+            results,
+            contract.gates,
+            champion=champion,
+            held_out=HeldOut(y, scores, champion_scores, seed=contract.training.seed),
+            slices_by_candidate=by_candidate,
+        )
+        slices = by_candidate[decision.winner]
     else:  # paired comparisons on these rows; the other candidate may win if the chosen fails
         by_candidate = {
             n: slice_metrics(contract, frame.iloc[test_rows], y, s) for n, s in scores.items()
@@ -134,7 +152,9 @@ def evaluate(
         "importance": trained.importance,
         "shap_mean_abs": shap_summary,
         "task": spec.task,
-        "curves": {} if regression else {name: curves(y, scores[name]) for name in scores},
+        "curves": {}
+        if regression or multiclass
+        else {name: curves(y, scores[name]) for name in scores},
         "residuals": residual_summary(y, scores[chosen]) if regression else None,
         "thresholds": {
             n: {
@@ -146,9 +166,16 @@ def evaluate(
         },
         "rows": trained.rows.model_dump(),
         "split": trained.split,
-        "test_positives": None if regression else int(y.sum()),
+        "test_positives": None if regression or multiclass else int(y.sum()),
         "labels": None
         if regression
+        else class_balance(
+            spec.classes,
+            y_all[np.asarray(split["train_rows"], dtype=np.int64)].tolist(),
+            y.tolist(),
+            scores[chosen].tolist(),
+        )
+        if multiclass
         else label_balance(
             spec.positive_label,
             spec.negative_label,
@@ -177,6 +204,8 @@ def evaluate(
             n: (
                 {"rmse": m["rmse"], "r2": m["r2"]}
                 if regression
+                else {"auc": m["auc"], "log_loss": m["log_loss"]}
+                if multiclass
                 else {"auc": m["auc"], "pr_auc": m["pr_auc"]}
             )
             for n, m in results.items()

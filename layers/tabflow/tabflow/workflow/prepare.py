@@ -52,6 +52,11 @@ def prepare(
         labels = resolve_target(contract, frame[spec.target].astype(object).tolist())
         if labels.errors:
             raise TargetUnresolved(f"{dataset}: {labels.message()}")
+        if spec.task == "multiclass" and (y < 0).any():
+            raise TargetUnresolved(
+                f"{dataset}: {int((y < 0).sum())} rows of target {spec.target!r} are no class "
+                f"the model can learn; {labels.message()}"
+            )
     if len(np.unique(y[~np.isnan(y)] if regression else y)) < 2:
         raise ValueError(f"{dataset}: the target {spec.target!r} has a single class; cannot train")
     times = timestamps(contract, frame)

@@ -11,7 +11,7 @@ import numpy as np
 
 from tabflow.drift import ReferenceProfile, build_reference
 from tabflow.evaluation.baselines import seasonal_baseline
-from tabflow.evaluation.metrics import binary_metrics, regression_metrics
+from tabflow.evaluation.metrics import binary_metrics, multiclass_metrics, regression_metrics
 from tabflow.features import FeatureSpec
 from tabflow.models.base import KINDS, Fitted, Model, TrainingRows, candidate, load_calibrated
 from tabflow.observability import logger
@@ -47,7 +47,6 @@ def train_candidate(
         state, store, tables, lake_bucket
     )
     cfg = contract.training
-    regression = spec.task == "regression"
     x = spec.matrix(frame_columns(spec, frame))
     fit_idx, valid_idx = np.asarray(split["fit_rows"]), np.asarray(split["valid_rows"])
     y_valid = y[valid_idx]
@@ -82,14 +81,7 @@ def train_candidate(
     reference = served_reference(spec, x, split, served, cfg.seed)
     reference_uri = s3_uri(model_bucket, f"{prefix}/{name}/reference.json")
     store.put(reference_uri, reference.to_json().encode(), "application/json")
-    validation = (
-        regression_metrics(y_valid, calibrated.scores)
-        if regression
-        else {
-            k: binary_metrics(y_valid, calibrated.scores, threshold=calibrated.threshold)[k]
-            for k in ("auc", "pr_auc", "brier", "ece")
-        }
-    )
+    validation = validation_metrics(spec, y_valid, calibrated.scores, calibrated.threshold)
     out.update(
         model_uri=model_uri,
         calibration_uri=calibration_uri,
@@ -114,6 +106,19 @@ def train_candidate(
         extra={"dataset": dataset, "run_id": run_id, "candidate": name, "validation": validation},
     )
     return CandidateOutput(**out).dump()
+
+
+def validation_metrics(
+    spec: FeatureSpec, y: np.ndarray, scores: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    """What Select compares the candidates on (``auc``, or ``rmse`` for a regression)."""
+    if spec.task == "regression":
+        return regression_metrics(y, scores)
+    if spec.task == "multiclass":
+        m = multiclass_metrics(y, scores, spec.classes)
+        return {k: m[k] for k in ("auc", "weighted_auc", "log_loss", "accuracy", "ece")}
+    m = binary_metrics(y, scores, threshold=threshold)
+    return {k: m[k] for k in ("auc", "pr_auc", "brier", "ece")}
 
 
 def _describe_run(

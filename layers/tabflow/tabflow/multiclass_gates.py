@@ -1,0 +1,149 @@
+"""Multiclass gates: the binary gates' rules on the multiclass measures.
+
+- a floor on the macro one-vs-rest AUC (``min_auc``; the point value, with its interval shown);
+- an optional ceiling on the held-out log loss (``max_log_loss``);
+- beat the linear baseline and not be worse than the champion, by the paired interval of the
+  macro-AUC difference on the same rows (fails only when the whole interval is past the margin);
+- calibration: the top-label expected calibration error (is the most probable class right as
+  often as its probability says?), failing only when its lower bound is above ``max_ece``;
+- slice parity: the macro AUC per group of each declared slice column.
+
+The chosen candidate is gated first; if it fails, the other is gated the same way and wins
+if it passes every gate (as for binary)."""
+
+from typing import Any
+
+import numpy as np
+
+from tabflow.contract import Gates
+from tabflow.evaluation.intervals import ece_interval, macro_auc_difference, macro_auc_interval
+from tabflow.gates import (
+    BASELINE,
+    Decision,
+    GateResult,
+    HeldOut,
+    _comparison,
+    _slice_gates,
+    _with_fallback,
+)
+
+
+def decide_multiclass(
+    chosen: str,
+    candidates: dict[str, dict[str, Any]],
+    config: Gates,
+    *,
+    champion: dict[str, Any] | None = None,
+    held_out: HeldOut,
+    slices_by_candidate: dict[str, dict[str, Any]] | None = None,
+) -> Decision:
+    """Gate the chosen candidate on the held-out rows (``held_out.y``: class codes; its
+    scores: rows x classes probabilities); the other candidate may win if the chosen fails."""
+
+    def one(name: str) -> Decision:
+        slices = (slices_by_candidate or {}).get(name)
+        return _decide(name, candidates, config, champion, held_out, slices)
+
+    names = [n for n in candidates if n in held_out.scores]
+    return _with_fallback(chosen, names, one)
+
+
+def _decide(
+    chosen: str,
+    candidates: dict[str, dict[str, Any]],
+    config: Gates,
+    champion: dict[str, Any] | None,
+    held_out: HeldOut,
+    slices: dict[str, Any] | None,
+) -> Decision:
+    m = candidates[chosen]
+    auc = m.get("auc")
+    y = np.asarray(held_out.y, dtype=np.int64)
+    n = len(y)
+    mine = held_out.scores[chosen]
+    two_classes = len(np.unique(y)) > 1
+    auc_iv = macro_auc_interval(y, mine) if two_classes else None
+    gates = [
+        GateResult(
+            "auc_floor",
+            auc is not None and auc >= config.min_auc,
+            auc,
+            config.min_auc,
+            f"{chosen} held-out macro AUC {auc_iv.text() if auc_iv else auc} on {n} rows vs "
+            f"floor {config.min_auc}",
+            auc_iv,
+        )
+    ]
+    if config.max_log_loss is not None:
+        loss = m.get("log_loss")
+        gates.append(
+            GateResult(
+                "log_loss_ceiling",
+                loss is not None and loss <= config.max_log_loss,
+                loss,
+                config.max_log_loss,
+                f"{chosen} held-out log loss {loss} on {n} rows vs ceiling {config.max_log_loss}",
+            )
+        )
+    if config.beat_baseline and chosen != BASELINE and BASELINE in candidates:
+        base = candidates[BASELINE].get("auc") or 0.0
+        theirs = held_out.scores.get(BASELINE)
+        diff = macro_auc_difference(y, mine, theirs) if theirs is not None and two_classes else None
+        gates.append(
+            _comparison(
+                "beats_baseline",
+                auc,
+                base,
+                f"{chosen} macro AUC {auc} vs {BASELINE} baseline {base}",
+                (auc or 0.0) >= base,
+                diff,
+                diff is not None and diff.high >= 0.0,
+                "the whole interval is below 0",
+                n,
+            )
+        )
+    if champion and champion.get("comparable"):
+        tolerance = config.champion_tolerance
+        floor = round((champion["auc"] or 0.0) - tolerance, 6)
+        theirs = held_out.champion
+        diff = macro_auc_difference(y, mine, theirs) if theirs is not None and two_classes else None
+        gates.append(
+            _comparison(
+                "not_worse_than_champion",
+                auc,
+                floor,
+                f"macro AUC {auc} vs champion v{champion['version']} {champion['auc']} "
+                f"(tolerance {tolerance})",
+                (auc or 0.0) >= floor,
+                diff,
+                diff is not None and diff.high >= -tolerance,
+                f"the whole interval is below -{tolerance}",
+                n,
+            )
+        )
+    elif champion:
+        gates.append(
+            GateResult(
+                "not_worse_than_champion",
+                True,
+                None,
+                None,
+                f"champion v{champion['version']} not comparable: {champion.get('reason')}",
+            )
+        )
+    if config.max_ece is not None and n:
+        correct = mine.argmax(axis=1) == y
+        ece_iv = ece_interval(correct, mine.max(axis=1), seed=held_out.seed)
+        gates.append(
+            GateResult(
+                "calibration",
+                ece_iv.low <= config.max_ece,
+                m.get("ece"),
+                config.max_ece,
+                f"top-label expected calibration error {ece_iv.text()} on {n} rows vs ceiling "
+                f"{config.max_ece}; fails only when the lower bound is above it",
+                ece_iv,
+            )
+        )
+    gates += _slice_gates(slices, config)
+    return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))
