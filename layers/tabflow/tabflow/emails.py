@@ -8,6 +8,7 @@ from typing import Any
 from tabflow.evaluation.summary import (
     BINARY_SUMMARY,
     INTERVAL_SUMMARY,
+    MULTICLASS_SUMMARY,
     REGRESSION_SUMMARY,
     label_text,
 )
@@ -61,6 +62,14 @@ def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = 
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    if "per_class_recall" in metrics:  # multiclass: AUC is the macro one-vs-rest mean
+        names = {"auc": "macro AUC", "weighted_auc": "weighted AUC", "log_loss": "log loss",
+                 "ece": "top-class calibration error"}  # fmt: skip
+        rows = [(names.get(k, k), metrics[k]) for k in MULTICLASS_SUMMARY if k in metrics]
+        recall = metrics["per_class_recall"] or {}
+        return rows + [
+            ("recall by class", ", ".join(f"{c!r} {r}" for c, r in recall.items()) or "none")
+        ]
     keys = dict.fromkeys(
         (*BINARY_SUMMARY, *REGRESSION_SUMMARY, *INTERVAL_SUMMARY)
     )  # ordered, without the repeated "rows"
@@ -81,6 +90,8 @@ def _label_rows(labels: dict[str, Any] | None) -> list[tuple[str, Any]]:
     if not labels:
         return []
     classes, served = label_text(labels)
+    if "mean_probability" in labels:  # multiclass
+        return [("training classes", classes), ("mean served probability", served)]
     return [("training labels", classes), ("mean served score", served)]
 
 
