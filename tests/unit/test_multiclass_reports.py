@@ -268,3 +268,30 @@ def test_the_model_card_lists_each_class_and_keeps_its_table_intact(evaluation):
     c = m["per_class"]["economy"]
     assert f"| economy | {evaluation['labels']['train']['economy']} | {c['rows']} | " in card
     assert "| log_loss_ceiling | FAIL |" in card
+
+
+def test_the_openapi_document_describes_a_multiclass_answer():
+    """The answer the API gives per multiclass prediction validates against the published
+    schema; a probability that is not a number does not."""
+    import jsonschema
+
+    from tabflow.openapi import document
+
+    doc = document()
+    schema = {"$ref": "#/components/schemas/PredictResponse", **doc}
+    answer = {
+        "request_id": "q-1", "dataset": "flights", "model_version": 2,
+        "model_kind": "lightgbm", "threshold": 0.0,
+        "predictions": [{
+            "score": 0.61, "label": "UA",
+            "probabilities": {"UA": 0.61, "B6": 0.3, "<EWR & co>": 0.09},
+            "top_features": [{"feature": "distance", "contribution": 0.42}],
+        }],
+    }  # fmt: skip
+    jsonschema.validate(answer, schema)
+    prediction = doc["components"]["schemas"]["Prediction"]["properties"]
+    assert "Multiclass only" in prediction["probabilities"]["description"]
+    assert "Regression only" in prediction["interval"]["description"]
+    answer["predictions"][0]["probabilities"]["UA"] = "0.61"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(answer, schema)
