@@ -47,11 +47,13 @@ def class_balance(
         return {name: seen.get(i, 0) for i, name in enumerate(names)}
 
     rows = len(test_probabilities)
+    means: list[float | None]
     if rows and hasattr(test_probabilities, "mean"):  # an array: no row loop in Python
         means = [float(m) for m in test_probabilities.mean(axis=0)]
+    elif rows:  # lists (one per row): a column at a time
+        means = [sum(map(float, column)) / rows for column in zip(*test_probabilities, strict=True)]
     else:
-        means = [sum(float(r[i]) for r in test_probabilities) / rows if rows else None
-                 for i in range(len(names))]  # fmt: skip
+        means = [None] * len(names)
     return {
         "train": counts(train_codes),
         "test": counts(test_codes),
