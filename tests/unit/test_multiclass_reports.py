@@ -295,3 +295,27 @@ def test_the_openapi_document_describes_a_multiclass_answer():
     answer["predictions"][0]["probabilities"]["UA"] = "0.61"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(answer, schema)
+
+
+def test_a_multiclass_decay_alert_names_the_macro_auc_and_each_class_recall():
+    """The monitor's decay result for a multiclass champion (its multiclass metrics on the
+    labelled window, the test macro AUC and the bounds) as an email."""
+    from tabflow.emails import decay_alert
+
+    y, p = _data(seed=8, rows=300)
+    window = multiclass_metrics(y, p, CLASSES)
+    decay = {"labelled": 300, "test_auc": 0.91, "tolerance": 0.05, "auc_low": 0.61,
+             "auc_high": 0.7, "status": "decay", **window}  # fmt: skip
+    email = decay_alert("fares", 4, decay, "s3://lake/monitoring/r.json")
+    assert email.subject == (
+        f"[tabflow] fares: model v4 performance decayed (macro AUC {window['auc']:.3f} vs "
+        "0.910 at test)"
+    )
+    lines = dict(line.split(": ", 1) for line in email.text.splitlines() if ": " in line)
+    assert lines["macro AUC now"] == f"{window['auc']:.4g}"
+    assert lines["macro AUC upper bound"] == "0.700" and lines["macro AUC at test"] == "0.910"
+    assert lines["log loss"] == f"{window['log_loss']:.4g}"
+    for c in CLASSES:
+        m = window["per_class"][c]
+        assert f"{c!r} {m['recall']:.3f} ({m['rows']} rows)" in lines["recall by class"]
+    assert "<script>alert" not in email.html and _tables(email.html).scripts == 0

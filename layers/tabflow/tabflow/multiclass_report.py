@@ -6,6 +6,8 @@ figures come from the evaluation document. Class labels are user data: always es
 from html import escape
 from typing import Any
 
+from tabflow.evaluation.summary import MULTICLASS_SUMMARY
+
 METRICS = (
     ("auc", "macro AUC"),
     ("weighted_auc", "weighted AUC"),
@@ -134,6 +136,39 @@ def multiclass_sections(ev: dict[str, Any]) -> str:
     """The report's body between the gates and the importance charts."""
     m = ev["candidates"][ev["chosen"]]
     return per_class_html(m) + confusion_html(m.get("confusion_matrix") or {}) + slices_html(ev)
+
+
+NAMES = {"auc": "macro AUC", "weighted_auc": "weighted AUC", "log_loss": "log loss",
+         "ece": "top-class calibration error"}  # fmt: skip
+
+
+def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """An email's lines for a multiclass summary (evaluation.summary.summary)."""
+    rows = [(NAMES.get(k, k), metrics[k]) for k in MULTICLASS_SUMMARY if k in metrics]
+    recall = metrics.get("per_class_recall") or {}
+    return rows + [
+        ("recall by class", ", ".join(f"{c!r} {r}" for c, r in recall.items()) or "none")
+    ]
+
+
+def decay_rows(decay: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A decay alert's lines for a multiclass champion: the macro AUC of the labelled window
+    (and its upper bound) against the test's, with each class's recall on the window."""
+    figures = [
+        (f"{NAMES.get(k, k)} now" if k == "auc" else NAMES.get(k, k), k)
+        for k in ("auc", "weighted_auc", "log_loss", "accuracy", "ece")
+    ]
+    rows: list[tuple[str, Any]] = [("labelled predictions", decay.get("labelled"))]
+    rows += [(name, f"{decay[k]:.4g}") for name, k in figures if decay.get(k) is not None]
+    if decay.get("auc_high") is not None:
+        rows.append(("macro AUC upper bound", f"{decay['auc_high']:.3f}"))
+    rows += [("macro AUC at test", f"{decay['test_auc']:.3f}"), ("tolerance", decay["tolerance"])]
+    recall = ", ".join(
+        f"{c!r} {'-' if m.get('recall') is None else format(m['recall'], '.3f')} "
+        f"({m.get('rows')} rows)"
+        for c, m in (decay.get("per_class") or {}).items()
+    )
+    return rows + ([("recall by class", recall)] if recall else [])
 
 
 def _md(value: Any) -> str:
