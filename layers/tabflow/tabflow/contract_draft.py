@@ -3,7 +3,10 @@
 The file is read and typed with the rules ingest uses (values.py): missing markers are left
 out before a column is typed, boolean spellings fold into booleans, money and percent
 strings are numbers. The draft names the target (``--target`` or guessed: a column that
-resolves to two classes), its positive label (``--positive``), and the id (``--id`` or a
+resolves to two classes), its positive label (``--positive``): a target of 3 to 50 values
+(spelling variants folded; an int target: 3 to 10) is a multiclass one, and when a class has
+fewer rows than ``min_class_rows`` among those training sees, the draft says
+``rare_classes: other`` with a comment naming them; the id (``--id`` or a
 column that is near-unique once duplicate rows are dropped). Constant export columns are
 carried but optional and never features; categories with more than 50 values stay
 categories whose levels are learned in training; a file's observed range becomes a
@@ -23,7 +26,7 @@ import yaml
 from tabflow.contract import parse_contract
 from tabflow.field_names import name_key
 from tabflow.readers import normalise_header, read_table
-from tabflow.targets import resolve_target, shown
+from tabflow.targets import MAX_CLASSES, resolve_target, shown
 from tabflow.validation import validate
 from tabflow.value_columns import parse_datetimes, parse_numbers
 from tabflow.values import (
@@ -41,6 +44,8 @@ POSITIVE_WORDS = ("yes", "y", "true", "1", "churn", "fraud", "positive", "bad", 
 MAX_CATEGORIES = 50  # above: kept as a category without a declared list
 MAX_LEVELS = 1000  # above: free text, reported
 NEAR_UNIQUE = 0.98
+INT_CLASSES = 10  # an int target with 3 to 10 values is drafted as classes, more: a regression
+SHOWN = 10  # rare classes named in the draft's comment
 
 
 class DraftError(ValueError):
@@ -72,7 +77,7 @@ def draft_contract(
         raise DraftError(f"{name}: no column resolves to two classes: pass --target COLUMN")
     if target_col == id_col:
         raise DraftError(f"{name}: {target_col!r} cannot be both the target and the id")
-    doc_target = _target(columns, profiles[target_col], target_col, positive)
+    doc_target = _target(columns, profiles[target_col], target_col, positive, notes)
     roles = tuple(f"column {c!r}" for c in (id_col, target_col) if c)  # typed by their role
     notes = [n for n in notes if not n.startswith(roles)]
     if id_col:
@@ -92,10 +97,26 @@ def draft_contract(
         doc["format"] = {"decimal": decimal}
     doc["columns"] = columns
     doc["gates"] = {"min_r2": 0.0} if doc_target.get("kind") == "regression" else {"min_auc": 0.7}
-    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
-    contract = parse_contract(text, source=f"draft of {name}")
-    check = validate(raw, contract, file=name)
-    trained = resolve_target(contract, check.curated[target_col].tolist())
+    while True:  # twice at most: a multiclass draft with rare classes merges them
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        contract = parse_contract(text, source=f"draft of {name}")
+        check = validate(raw, contract, file=name)
+        trained = resolve_target(contract, check.curated[target_col].tolist())
+        least = contract.target.min_class_rows
+        rare = [c for c, n in trained.classes.items() if n < least]
+        if trained.kind != "multiclass" or not rare or "rare_classes" in doc_target:
+            break
+        if len(trained.classes) - len(rare) < 2:  # with ``other``: fewer than 3 classes
+            raise DraftError(
+                f"{name}: target {target_col!r} has {len(trained.classes)} distinct values, "
+                f"{len(trained.classes) - len(rare)} of them with at least {least} rows among "
+                f"those training sees; a multiclass target needs 3 classes (rare ones merged "
+                f"into 'other'): {shown(trained.classes)}; collect more rows, or lower "
+                "target.min_class_rows in the contract"
+            )
+        doc_target["rare_classes"] = "other"  # the rows training sees decide, not the file's
+    if trained.merged:
+        text = _rare_comment(text, trained, least, name)
     if trained.errors:
         raise DraftError(f"{name}: {trained.message()}")
     seen = resolve_target(contract, frame[target_col].tolist())
@@ -155,6 +176,14 @@ class _Profile:
         self.truths = {truth(v) for v in self.counts}
 
     @property
+    def spelling(self) -> dict[str, str]:
+        """Each value (lower case) -> its most frequent spelling."""
+        best: dict[str, str] = {}
+        for value, _ in self.counts.most_common():
+            best.setdefault(value.lower(), value)
+        return best
+
+    @property
     def boolean(self) -> bool:
         return bool(self.counts) and self.truths == {True, False}
 
@@ -206,9 +235,7 @@ def _infer_column(
         if levels < len(prof.counts):
             out["ignore_case"] = True
         if levels <= MAX_CATEGORIES:
-            best = {}  # one spelling per level: the most frequent
-            for value, _ in prof.counts.most_common():
-                best.setdefault(value.lower(), value)
+            best = prof.spelling  # one spelling per level: the most frequent
             out["categories"] = sorted(best.values())
             if {truth(c) for c in best.values()} != {True, False} or levels != 2:
                 # one file's levels are not all there are: a new value is kept (the model
@@ -253,7 +280,7 @@ def _number_spec(present: pd.Series, decimal: str) -> dict[str, Any] | None:
 
 
 def _target(
-    columns: dict[str, dict], prof: _Profile, col: str, positive: str | None
+    columns: dict[str, dict], prof: _Profile, col: str, positive: str | None, notes: list[str]
 ) -> dict[str, Any]:
     spec = columns[col]
     if prof.boolean and set(prof.groups) <= TRUE_SPELLINGS | FALSE_SPELLINGS:
@@ -261,26 +288,59 @@ def _target(
         true_side = [v for v, _ in prof.counts.most_common() if truth(v)]
         return {"column": col, "positive_label": positive or true_side[0]}
     numeric = spec["type"] in ("int", "float", "money", "percent")
-    if numeric and positive is None and len(prof.groups) > 2:
+    levels = len(prof.groups)  # distinct values, case variants folded as ignore_case folds
+    coded = spec["type"] == "int" and levels <= INT_CLASSES  # classes numbered 1, 2, 3...
+    if numeric and positive is None and levels > 2 and not coded:
         columns[col] = {**spec, "nullable": False}
         for key in ("min", "warn_min", "warn_max"):  # a target's range is what it is
             columns[col].pop(key, None)
+        if spec["type"] == "int" and levels <= MAX_CLASSES:
+            notes.append(
+                f"target {col!r}: {levels} whole numbers, drafted as a regression; if they "
+                "are classes, write kind: multiclass"
+            )
         return {"column": col, "kind": "regression"}
-    if len(prof.groups) != 2:
+    if positive is None and 3 <= levels <= MAX_CLASSES:
+        return _multiclass(columns, prof, col, spec, coded, notes)
+    if levels != 2:
         raise DraftError(
-            f"target {col!r} has {len(prof.groups)} distinct values, a binary target needs 2 "
-            f"(a numeric column with many values is drafted as a regression): "
-            f"{shown(dict(prof.counts.most_common()))}"
+            f"target {col!r} has {levels} distinct values: a binary target needs 2, a "
+            f"multiclass one 3 to {MAX_CLASSES} (without --positive; a numeric column with "
+            f"many values is drafted as a regression): {shown(dict(prof.counts.most_common()))}"
         )
-    best = {}
-    for value, _ in prof.counts.most_common():
-        best.setdefault(value.lower(), value)
-    classes = sorted(best.values())
+    classes = sorted(prof.spelling.values())
     columns[col] = {"type": "category", "categories": classes, "nullable": False}
     if len(prof.counts) > 2:
         columns[col]["ignore_case"] = True
     guess = next((c for c in classes if c.lower() in POSITIVE_WORDS), classes[-1])
     return {"column": col, "positive_label": positive or guess}
+
+
+def _multiclass(
+    columns: dict[str, dict], prof: _Profile, col: str, spec: dict, coded: bool, notes: list[str]
+) -> dict[str, Any]:
+    """A target of 3 to MAX_CLASSES values: whole numbers naming classes, or a category (a
+    class a later file brings is kept, ``unseen: keep``, and counted by training)."""
+    if coded:
+        columns[col] = {"type": "int", "nullable": False}
+        notes.append(f"target {col!r}: {len(prof.groups)} whole numbers, drafted as classes; "
+                     "if it is a quantity, write kind: regression")  # fmt: skip
+        return {"column": col, "kind": "multiclass"}
+    columns[col] = {"type": "category", "categories": sorted(prof.spelling.values()),
+                    "unseen": "keep", "nullable": False}  # fmt: skip
+    if len(prof.counts) > len(prof.groups):
+        columns[col]["ignore_case"] = True
+    return {"column": col, "kind": "multiclass"}
+
+
+def _rare_comment(text: str, trained: Any, rows: int, name: str) -> str:
+    merged = ", ".join(repr(c) for c in trained.merged[:SHOWN])
+    more = f" and {len(trained.merged) - SHOWN} more" if len(trained.merged) > SHOWN else ""
+    why = (
+        f"  # {len(trained.merged)} class(es) have fewer than {rows} of the rows training sees "
+        f"in {name} ({merged}{more}): merged into 'other'; remove this line to refuse training"
+    )
+    return text.replace("  rare_classes: other\n", f"  rare_classes: other{why}\n", 1)
 
 
 def _guess_id(

@@ -5,6 +5,7 @@ import unicodedata
 from html import escape
 from typing import Any
 
+from tabflow import multiclass_report as multiclass
 from tabflow.evaluation.summary import (
     BINARY_SUMMARY,
     INTERVAL_SUMMARY,
@@ -61,6 +62,8 @@ def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = 
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    if "per_class_recall" in metrics:  # multiclass: AUC is the macro one-vs-rest mean
+        return multiclass.summary_rows(metrics)
     keys = dict.fromkeys(
         (*BINARY_SUMMARY, *REGRESSION_SUMMARY, *INTERVAL_SUMMARY)
     )  # ordered, without the repeated "rows"
@@ -81,6 +84,8 @@ def _label_rows(labels: dict[str, Any] | None) -> list[tuple[str, Any]]:
     if not labels:
         return []
     classes, served = label_text(labels)
+    if "mean_probability" in labels:  # multiclass
+        return [("training classes", classes), ("mean served probability", served)]
     return [("training labels", classes), ("mean served score", served)]
 
 
@@ -296,6 +301,16 @@ def _unresolved_labels(decay: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def decay_alert(dataset: str, version: int, decay: dict[str, Any], report_uri: str) -> Email:
+    if "per_class" in decay:  # multiclass: the macro AUC, each class's recall
+        rows = [("dataset", dataset), ("model", f"v{version}"), *multiclass.decay_rows(decay),
+                *_unresolved_labels(decay), ("report", report_uri)]  # fmt: skip
+        return _email(
+            f"[tabflow] {dataset}: model v{version} performance decayed (macro AUC "
+            f"{decay['auc']:.3f} vs {decay['test_auc']:.3f} at test)",
+            "Delayed labels show the champion predicting worse than when it was promoted.",
+            rows,
+            "Retrain on recent data, or roll back if a recent change caused it.",
+        )
     if "rmse" in decay:  # regression
         rows = [
             ("dataset", dataset),

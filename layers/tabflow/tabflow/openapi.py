@@ -12,25 +12,38 @@ VERSION = "1.0.0"
 class Contribution(BaseModel):
     feature: str
     contribution: float = Field(
-        description="Effect on the log-odds (binary) or the value (regression)"
+        description="Effect on the log-odds (binary), on the predicted class's log-odds "
+        "(multiclass), or on the value (regression)"
     )
 
 
 class Prediction(BaseModel):
     score: float = Field(
-        description="Calibrated probability of the positive label, or the predicted value"
+        description="Binary: calibrated probability of the positive label; multiclass: the "
+        "probability of the predicted class (the largest of `probabilities`); regression: "
+        "the predicted value"
     )
-    label: str | None = Field(description="Label at the champion's threshold (null for regression)")
+    label: str | None = Field(
+        description="Binary: the label at the champion's threshold; multiclass: the predicted "
+        "(most probable) class; null for regression"
+    )
+    probabilities: dict[str, float] | None = Field(
+        None,
+        description="Multiclass only: every class's probability by class label (they sum to 1); "
+        "absent for binary and regression models",
+    )
     interval: list[float] | None = Field(
         None,
         min_length=2,
         max_length=2,
         description="Regression only: [low, high], the split-conformal prediction interval at "
-        "the coverage the dataset's contract declares (default 90%); absent for a binary model "
-        "(and for a regression model trained before intervals existed)",
+        "the coverage the dataset's contract declares (default 90%); absent for binary and "
+        "multiclass models (and for a regression model trained before intervals existed)",
     )
     top_features: list[Contribution] | None = Field(
-        None, description="The three largest contributions; absent with ?explain=false"
+        None,
+        description="The three largest contributions (multiclass: to the predicted class); "
+        "absent with ?explain=false",
     )
 
 
@@ -47,7 +60,10 @@ class PredictResponse(BaseModel):
     dataset: str
     model_version: int
     model_kind: str
-    threshold: float
+    threshold: float = Field(
+        description="Binary: the decision threshold; multiclass: 0 (the most probable class is "
+        "the label); not used by regression"
+    )
     predictions: list[Prediction]
 
 

@@ -4,6 +4,7 @@ import json
 from html import escape
 from typing import Any
 
+from tabflow import multiclass_report as multiclass
 from tabflow.evaluation.summary import label_text
 from tabflow.regression_report import interval_html, interval_markdown
 
@@ -164,11 +165,49 @@ def _passed_over(ev: dict[str, Any]) -> str:
     )
 
 
+def _gates_html(ev: dict[str, Any]) -> str:
+    gates = "".join(
+        f"<tr><td>{escape(g['name'])}</td><td style='color:{'green' if g['passed'] else 'red'}'>"
+        f"{'pass' if g['passed'] else 'FAIL'}</td><td>{g['value']}</td><td>{g['threshold']}</td>"
+        f"<td>{escape(_interval(g))}</td><td>{escape(g['detail'])}</td></tr>"
+        for g in ev["decision"]["gates"]
+    )
+    return (
+        f"<h2>Gates</h2><p>{escape(_passed_over(ev))}</p><table><tr><th>gate</th><th>verdict</th>"
+        f"<th>value</th><th>threshold</th><th>95% interval</th><th>detail</th></tr>{gates}</table>"
+    )
+
+
+def _head(ev: dict[str, Any]) -> str:
+    verdict = "PROMOTE" if ev["decision"]["promote"] else "REJECT"
+    return (
+        "<html><head><meta charset='utf-8'><title>Evaluation report</title><style>body{font-family:sans-serif}"
+        "td,th{border:1px solid #ccc;padding:3px 6px}table{border-collapse:collapse}</style></head><body>"
+        f"<h1>{escape(ev['dataset'])} - run {escape(ev['run_id'])}: {verdict}</h1>"
+    )
+
+
+def _multiclass_html(ev: dict[str, Any]) -> str:
+    """Metrics, class balance, gates, the per-class table, the confusion matrix, slices and
+    what the models use."""
+    return (
+        f"{_head(ev)}<p>Multiclass; chosen on validation rows: <b>{escape(ev['chosen'])}</b>. "
+        f"Split: {escape(str(ev.get('split')))}; rows {escape(json.dumps(ev.get('rows')))}; the "
+        f"test rows were scored once.</p>{multiclass.metrics_html(ev)}"
+        f"{multiclass.balance_html(ev.get('labels'))}{_gates_html(ev)}"
+        f"{multiclass.multiclass_sections(ev)}"
+        f"<h2>What the models use</h2>{_svg_bars(ev.get('importance', {}), title='LightGBM gain share')}"
+        f"{_svg_bars(ev.get('shap_mean_abs', {}), title='mean |contribution| (SHAP)')}</body></html>"
+    )
+
+
 def evaluation_html(ev: dict[str, Any]) -> str:
     """The evaluation report: metrics, gates, ROC, PR, calibration, confusion matrix,
     importance, SHAP summary and the slice table."""
     if ev.get("task") == "regression":
         return _regression_html(ev)
+    if ev.get("task") == "multiclass":
+        return _multiclass_html(ev)
     curves = ev["curves"]
     roc = _svg_lines(
         [(n, c["fpr"], c["tpr"]) for n, c in curves.items()],
@@ -204,12 +243,6 @@ def evaluation_html(ev: dict[str, Any]) -> str:
         metrics += (
             f"<tr><th>champion v{c['version']}</th><td>{c['auc']}</td><td>{c['pr_auc']}</td></tr>"
         )
-    gates = "".join(
-        f"<tr><td>{escape(g['name'])}</td><td style='color:{'green' if g['passed'] else 'red'}'>"
-        f"{'pass' if g['passed'] else 'FAIL'}</td><td>{g['value']}</td><td>{g['threshold']}</td>"
-        f"<td>{escape(_interval(g))}</td><td>{escape(g['detail'])}</td></tr>"
-        for g in ev["decision"]["gates"]
-    )
     slices = "".join(
         f"<tr><td>{escape(col)}</td><td>{escape(group)}</td><td>{v.get('rows')}</td><td>{v.get('positives')}</td>"
         f"<td>{v.get('auc')}</td></tr>"
@@ -230,9 +263,7 @@ def evaluation_html(ev: dict[str, Any]) -> str:
         f"{escape(json.dumps(ev.get('rows')))}; the test rows were scored once.</p>{_labels_html(ev)}"
         f"<h2>Held-out metrics</h2><table><tr><th></th>{''.join(f'<th>{k}</th>' for k in metric_keys)}</tr>{metrics}"
         f"</table><ul>{thresholds}</ul>"
-        f"<h2>Gates</h2><p>{escape(_passed_over(ev))}</p><table><tr><th>gate</th><th>verdict</th>"
-        f"<th>value</th><th>threshold</th><th>95% interval</th><th>detail</th></tr>{gates}</table>"
-        f"<h2>Curves</h2>{roc}{pr}{cal}"
+        f"{_gates_html(ev)}<h2>Curves</h2>{roc}{pr}{cal}"
         f"<h2>Confusion matrix at {ev['candidates'][chosen]['threshold']}</h2><table><tr><th></th><th>predicted no"
         f"</th><th>predicted yes</th></tr><tr><th>actual no</th><td>{cm['tn']}</td><td>{cm['fp']}</td></tr>"
         f"<tr><th>actual yes</th><td>{cm['fn']}</td><td>{cm['tp']}</td></tr></table>"
@@ -307,6 +338,8 @@ def model_card(ev: dict[str, Any], contract: Any) -> str:
         f"| {_interval(g)} |"
         for g in ev["decision"]["gates"]
     )
+    if ev.get("task") == "multiclass":
+        return multiclass.multiclass_card(ev, contract, gates, _passed_over(ev))
     top = ", ".join(list(ev.get("importance", {}))[:5])
     return f"""# Model card: {ev["dataset"]} ({chosen})
 
