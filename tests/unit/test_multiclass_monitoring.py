@@ -35,7 +35,7 @@ SPEC = FeatureSpec(
     merged=("charter",),
     id_column="id",
 )
-CONTRACT = parse_contract(
+CONTRACT_TEXT = (
     "dataset: fares\n"
     "target: {column: fare_class, kind: multiclass, rare_classes: other}\n"
     "id_column: id\n"
@@ -44,7 +44,9 @@ CONTRACT = parse_contract(
     "  fare_class: {type: string}\n"
     "  distance: {type: float}\n"
     "  channel: {type: category, categories: [web, app, desk]}\n"
+    "monitoring: {}\n"
 )
+CONTRACT = parse_contract(CONTRACT_TEXT)
 CFG = CONTRACT.monitoring
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 N_REF, N_WINDOW = 20_000, 3_000
