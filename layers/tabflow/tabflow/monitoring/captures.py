@@ -145,6 +145,9 @@ def class_probabilities(table: pa.Table, classes: int) -> np.ndarray:
     lists = table.column("_probabilities").combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
     whole = lengths == classes
+    if whole.all():  # the usual case: one flatten, no filter
+        values = pc.list_flatten(lists).to_numpy(zero_copy_only=False)
+        return values.astype(float, copy=False).reshape(-1, classes)
     if whole.any():
         kept = lists.filter(pa.array(whole))
         values = pc.list_flatten(kept).to_numpy(zero_copy_only=False).astype(float)
