@@ -288,7 +288,8 @@ def resolve_labels(
     A value that is neither class is not valid (y -1) and counted in ``invalid``: never
     taken as the negative class. Regression: numbers by the same rule (NaN when invalid).
     Multiclass: codes in the order of the model's ``classes`` (its feature spec); a class
-    ``merged`` into ``other`` at training counts as ``other``; any other value is not valid.
+    ``merged`` into ``other`` at training counts as ``other``; any other value is not valid
+    (every value, when the model has no classes: it was not trained as multiclass).
     Unlike ``resolve_target`` it never refuses: one batch of labels may hold one class."""
     name = contract.target.column
     texts, counts, parsed, spellings, missing, invalid = _observed(contract, values)
@@ -299,8 +300,8 @@ def resolve_labels(
             name, "regression", y, {}, spellings, missing=missing, invalid=invalid
         )
     if contract.target.kind == "multiclass":
-        if not classes:
-            raise ValueError("multiclass labels resolve to the model's classes: none given")
+        # no classes: the champion was not trained as multiclass (the contract changed since)
+        why = "not one of the model's classes" if classes else "the model has no classes"
         index = {c: i for i, c in enumerate(classes)}
         if OTHER in index:
             index.update({c: index[OTHER] for c in merged if c not in index})
@@ -309,7 +310,7 @@ def resolve_labels(
             codes[t] = -1 if p.value is None else index.get(to_text(p.value).strip(), -2)
             if codes[t] == -2:
                 codes[t] = -1
-                invalid[f"{t}: not one of the model's classes"] = counts[t]
+                invalid[f"{t}: {why}"] = counts[t]
         y = np.fromiter((codes[t] for t in texts), dtype=np.int16, count=len(texts))
         shown_classes = {c: int((y == i).sum()) for i, c in enumerate(classes)}
         return TargetResolution(
