@@ -23,6 +23,7 @@ from tabflow.monitoring.labels import read_labels
 from tabflow.monitoring.retrain import labelled_rows
 from tabflow.ports import ModelVersion
 from tabflow.targets import resolve_labels
+from tests.conftest import ROOT
 
 CLASSES = ("economy", "business", "first", "other")
 SPEC = FeatureSpec(
@@ -282,3 +283,105 @@ def test_binary_checks_are_unchanged():
     report = check_window(ref, spec, x[:2000], Monitoring(), scores=1 / (1 + np.exp(-x[:2000, 0])))
     assert report.score is not None and report.score.kind == "numeric"
     assert report.class_scores == [] and not report.score.moved
+
+
+# Real data: NYC flights, a LightGBM multiclass model of the origin airport (EWR, JFK, LGA)
+# trained on January-March; its served probabilities are the reference.
+FLIGHTS = ROOT.parent / "shared" / "data" / "flights_2013.csv.gz"
+ORIGINS = ("EWR", "JFK", "LGA")
+
+
+@pytest.fixture(scope="module")
+def flights():
+    if not FLIGHTS.exists():
+        pytest.skip("shared/data/flights_2013.csv.gz is not present")
+    import lightgbm as lgb
+    import pandas as pd
+
+    frame = pd.read_csv(FLIGHTS, usecols=["month", "carrier", "distance", "hour", "origin"])
+    frame = frame.dropna().reset_index(drop=True)
+    carriers = tuple(sorted(frame["carrier"].unique()))
+    spec = FeatureSpec(
+        (
+            Feature("carrier", "categorical", carriers),
+            Feature("distance", "numeric"),
+            Feature("hour", "numeric"),
+        ),
+        target="origin",
+        positive_label="",
+        negative_label="",
+        task="multiclass",
+        classes=ORIGINS,
+        id_column="id",
+    )
+    x = np.column_stack(
+        [
+            frame["carrier"].map({c: i for i, c in enumerate(carriers)}).to_numpy(float),
+            frame["distance"].to_numpy(float),
+            frame["hour"].to_numpy(float),
+        ]
+    )
+    y = frame["origin"].map({c: i for i, c in enumerate(ORIGINS)}).to_numpy()
+    winter = np.flatnonzero(frame["month"].to_numpy() <= 3)
+    order = np.random.default_rng(0).permutation(winter)
+    train, test, held = order[:12_000], order[12_000:16_000], order[16_000:]  # 24,243 rows
+    params = {"objective": "multiclass", "num_class": 3, "num_leaves": 15, "verbose": -1}
+    booster = lgb.train(
+        params | {"num_threads": 1, "seed": 1},
+        lgb.Dataset(x[train], y[train], categorical_feature=[0]),
+        num_boost_round=40,
+    )
+    reference = build_reference(spec, x[train], booster.predict(x[train]))
+    test_auc = multiclass_metrics(y[test], booster.predict(x[test]), ORIGINS)["auc"]
+    return frame, spec, x, y, booster, reference, held, test_auc
+
+
+def flight_window(frame, spec, x, booster, rows, at=NOW) -> pa.Table:
+    p = np.round(booster.predict(x[rows]), 6)
+    n = len(rows)
+    return pa.table(
+        {
+            "carrier": frame["carrier"].to_numpy()[rows].tolist(),
+            "distance": x[rows, 1],
+            "hour": x[rows, 2],
+            "_at": [at.isoformat()] * n,
+            "_model_version": [1] * n,
+            "_score": p.max(axis=1),
+            "_id": [f"f{k}" for k in rows],
+            "_probabilities": pa.array(p.tolist(), pa.list_(pa.float64())),
+        }
+    )
+
+
+def test_real_flights_unchanged_is_quiet_and_a_carrier_surge_moves_the_origin_shares(flights):
+    frame, spec, x, _, booster, reference, held, _ = flights
+    quiet = drift_check(
+        flight_window(frame, spec, x, booster, held[:4000]), spec, reference, CONTRACT
+    )
+    assert [c.feature for c in quiet.checks if c.moved] == []
+    # JetBlue (mostly out of JFK) doubles its flights: more JFK predicted
+    jetblue = held[4000:][frame["carrier"].to_numpy()[held[4000:]] == "B6"]
+    rows = np.concatenate([held[:4000], jetblue[:1000]])
+    report = drift_check(flight_window(frame, spec, x, booster, rows), spec, reference, CONTRACT)
+    moved = {c.feature: c.how for c in report.drifted}
+    assert "carrier" in moved and "score" in moved and "score:JFK" in moved
+    assert "'JFK'" in moved["score"] and moved["score"].startswith("predicted class shares")
+
+
+def test_real_flights_decay_is_macro_auc_against_the_test_macro_auc(flights):
+    frame, spec, x, y, booster, _, held, test_auc = flights
+    rows = held[:4000]
+    labels = {f"f{k}": int(y[k]) for k in rows}
+    old = NOW - timedelta(days=10)
+    table = flight_window(frame, spec, x, booster, rows, old)
+    champion = _champion(test_auc)
+    out = decay_check(table, labels, champion, CONTRACT, NOW, classes=ORIGINS)
+    assert out["window"] == "ok" and abs(out["auc"] - test_auc) < 0.02, out
+    # the model's answers no longer match their flights: macro AUC about 0.5, decay
+    shuffled = table.set_column(
+        table.column_names.index("_id"),
+        "_id",
+        pa.array([f"f{k}" for k in np.random.default_rng(1).permutation(rows)]),
+    )
+    out = decay_check(shuffled, labels, champion, CONTRACT, NOW, classes=ORIGINS)
+    assert out["window"] == "decay" and out["auc_high"] < test_auc - 0.05, out
