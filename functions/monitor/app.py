@@ -44,7 +44,8 @@ def _publish(dataset: str, result: dict[str, Any]) -> None:
     if (result.get("decay") or {}).get("auc") is not None:
         values.append(("LabelledAUC", result["decay"]["auc"], MetricUnit.NoUnit, {}))
     drift = result.get("drift") or {}
-    for check in drift.get("features", []) + ([drift["score"]] if drift.get("score") else []):
+    score = [drift["score"]] if drift.get("score") else []
+    for check in drift.get("features", []) + score + drift.get("class_scores", []):
         values.append(("PSI", check["psi"], MetricUnit.NoUnit, {"feature": check["feature"]}))
     for name, value, unit, dimensions in values:
         with single_metric(

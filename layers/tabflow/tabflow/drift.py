@@ -1,15 +1,15 @@
-"""Reference profiles (computed at training time, stored with the model) and the drift check.
+"""The drift check of a window against the training reference (reference profiles:
+monitoring/reference.py, re-exported here).
 
-A profile holds binned counts, category frequencies, missing counts, quantiles and a small
-raw sample per feature (for an exact KS statistic), so a drift check never reloads training
-data. The check is sample-size aware: every test's p-value goes through Benjamini-Hochberg
-across the window, and each test gives its effect with a confidence interval (low, high). A
-test shows drift when it is rejected and its LOWER bound passes the threshold; it shows that
-the change is gone when its UPPER bound falls below (the monitor's hysteresis,
+The check is sample-size aware: every test's p-value goes through Benjamini-Hochberg across
+the window, and each test gives its effect with a confidence interval (low, high). A test
+shows drift when it is rejected and its LOWER bound passes the threshold; it shows that the
+change is gone when its UPPER bound falls below (the monitor's hysteresis,
 monitoring/alerts.py). PSI and KS describe the observed values only; the missing rate is a
-test of its own. Pure numpy (stats.py)."""
+test of its own. The served score is checked like a numeric feature; a multiclass model's
+predicted class shares like a categorical feature (``score``) and each class's probability
+like a numeric one (``score:<class>``). Pure numpy (stats.py)."""
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
@@ -20,125 +20,32 @@ import numpy as np
 from tabflow import stats
 from tabflow.contract import Monitoring
 from tabflow.features import FeatureSpec
+from tabflow.monitoring.reference import (  # re-exported: the profiles are drift's inputs
+    QUANTILES,
+    REPORT_QUANTILES,
+    SAMPLE,
+    FeatureProfile,
+    ReferenceProfile,
+    build_reference,
+    predicted_classes,
+)
+from tabflow.monitoring.reference import bin_counts as _bin_counts
 
-QUANTILES = np.linspace(0.1, 0.9, 9)
-REPORT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-SAMPLE = 5000
+__all__ = [
+    "QUANTILES",
+    "REPORT_QUANTILES",
+    "SAMPLE",
+    "DriftReport",
+    "FeatureCheck",
+    "FeatureProfile",
+    "ReferenceProfile",
+    "TestResult",
+    "build_reference",
+    "check_window",
+    "psi",
+]
+
 EPS = 1e-4
-
-
-@dataclass(frozen=True)
-class FeatureProfile:
-    name: str
-    kind: str  # numeric | categorical
-    edges: tuple[float, ...]  # numeric: inner decile edges; categorical: empty
-    counts: tuple[int, ...]  # per bin (numeric) or per category code, missing excluded
-    missing: int
-    rows: int
-    sample: tuple[float, ...] = ()  # numeric: raw values (at most SAMPLE) for KS
-    quantiles: tuple[float, ...] = ()
-    importance: float = 0.0  # share of the model's total gain
-
-    @property
-    def shares(self) -> np.ndarray:
-        """Shares of the observed values per bin or category (missing values excluded: the
-        missing rate is a test of its own, and a missing bin would dominate PSI)."""
-        counts = np.asarray(self.counts, float)
-        return counts / max(float(counts.sum()), 1.0)
-
-
-@dataclass(frozen=True)
-class ReferenceProfile:
-    rows: int
-    features: tuple[FeatureProfile, ...]
-    score: FeatureProfile | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> "ReferenceProfile":
-        d = json.loads(text)
-
-        def fp(x: dict) -> FeatureProfile:
-            seqs = [tuple(x.get(k, ())) for k in ("edges", "counts", "sample", "quantiles")]
-            edges, counts, sample, quantiles = seqs
-            head = (x["name"], x["kind"], edges, counts, x["missing"], x["rows"])
-            return FeatureProfile(*head, sample, quantiles, x.get("importance", 0.0))
-
-        return cls(
-            rows=d["rows"],
-            features=tuple(fp(f) for f in d["features"]),
-            score=fp(d["score"]) if d.get("score") else None,
-        )
-
-
-def _numeric_profile(
-    name: str, col: np.ndarray, rng: np.random.Generator, importance: float = 0.0
-) -> FeatureProfile:
-    present = np.sort(col[~np.isnan(col)])
-    edges = (
-        tuple(float(e) for e in np.unique(np.quantile(present, QUANTILES))) if len(present) else ()
-    )
-    sample = (
-        rng.choice(present, size=min(SAMPLE, len(present)), replace=False)
-        if len(present)
-        else present
-    )
-    quantiles = (
-        tuple(float(q) for q in np.quantile(present, REPORT_QUANTILES)) if len(present) else ()
-    )
-    return FeatureProfile(
-        name,
-        "numeric",
-        edges,
-        tuple(int(c) for c in _bin_counts(present, edges)),
-        int(np.isnan(col).sum()),
-        len(col),
-        tuple(float(v) for v in sample),
-        quantiles,
-        importance,
-    )
-
-
-def build_reference(
-    spec: FeatureSpec,
-    x: np.ndarray,
-    scores: np.ndarray | None = None,
-    importance: dict[str, float] | None = None,
-    seed: int = 0,
-) -> ReferenceProfile:
-    rng = np.random.default_rng(seed)
-    importance = importance or {}
-    profiles = []
-    for j, feat in enumerate(spec.features):
-        col = x[:, j]
-        if feat.kind == "categorical":
-            present = col[~np.isnan(col)].astype(int)
-            counts = np.bincount(present, minlength=len(feat.categories))[: len(feat.categories)]
-            profiles.append(
-                FeatureProfile(
-                    feat.name,
-                    "categorical",
-                    (),
-                    tuple(int(c) for c in counts),
-                    int(np.isnan(col).sum()),
-                    len(col),
-                    importance=importance.get(feat.name, 0.0),
-                )
-            )
-        else:
-            profiles.append(_numeric_profile(feat.name, col, rng, importance.get(feat.name, 0.0)))
-    score = (
-        _numeric_profile("score", np.asarray(scores, float), rng) if scores is not None else None
-    )
-    return ReferenceProfile(rows=int(x.shape[0]), features=tuple(profiles), score=score)
-
-
-def _bin_counts(present: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
-    """Counts per bin (bin i holds edges[i-1] < x <= edges[i]) of SORTED values."""
-    cum = np.searchsorted(present, np.asarray(edges, float), side="right")
-    return np.diff(np.concatenate([[0], cum, [len(present)]]))
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -226,7 +133,8 @@ def _describe(t: TestResult, f: FeatureCheck) -> str:
         largest = [int(i) for i in np.argsort(-np.abs(diff))[:3]]  # up to 3 that moved most
         moved = [i for i in largest if abs(diff[i]) >= t.threshold / 2] or largest[:1]
         parts = [f"{labels[i]!r} {ref[i]:.1%} -> {now[i]:.1%} ({_pp(diff[i])})" for i in moved]
-        return "category shares moved: " + ", ".join(parts)
+        what = "predicted class shares" if f.feature == "score" else "category shares"
+        return f"{what} moved: " + ", ".join(parts)
     if t.test == "missing":
         ref, now = f.reference["missing_rate"], f.window["missing_rate"]
         return f"missing rate {ref:.1%} -> {now:.1%} ({_pp(now - ref)})"
@@ -237,11 +145,12 @@ def _describe(t: TestResult, f: FeatureCheck) -> str:
 class DriftReport:
     rows: int
     features: list[FeatureCheck]
-    score: FeatureCheck | None
+    score: FeatureCheck | None  # multiclass: the predicted class shares
+    class_scores: list[FeatureCheck] = field(default_factory=list)  # multiclass, per class
 
     @property
     def checks(self) -> list[FeatureCheck]:
-        return self.features + ([self.score] if self.score else [])
+        return self.features + ([self.score] if self.score else []) + self.class_scores
 
     @property
     def drifted(self) -> list[FeatureCheck]:
@@ -261,6 +170,7 @@ class DriftReport:
             "showing": [c.feature for c in self.checks if any(t.drifted for t in c.tests)],
             "features": [c.to_dict() for c in self.features],
             "score": self.score.to_dict() if self.score else None,
+            "class_scores": [c.to_dict() for c in self.class_scores],
         }
 
 
@@ -272,10 +182,13 @@ def check_window(
     *,
     unseen: dict[str, np.ndarray] | None = None,
     scores: np.ndarray | None = None,
+    probabilities: np.ndarray | None = None,
 ) -> DriftReport:
     """Compare a window with the training reference. ``x``: the feature matrix (rows x
     features) or its columns; ``unseen`` marks categorical values outside the known
-    categories, which the matrix encodes as missing."""
+    categories, which the matrix encodes as missing. ``scores``: the served scores;
+    ``probabilities``: a multiclass model's (rows x classes, NaN rows where a prediction
+    has none), checked as the predicted class shares and each class's probability."""
     unseen = unseen or {}
     columns = list(x.T) if isinstance(x, np.ndarray) else list(x)
     n = len(columns[0]) if columns else 0
@@ -289,17 +202,31 @@ def check_window(
             checks.append(_categorical_check(profile, col, unseen.get(profile.name), cfg))
         used = profile.importance > 0 or not known_importance or cfg.alert_on_unused_features
         checks[-1].eligible = used and profile.importance >= cfg.min_importance
-    score_check = None
-    if scores is not None and reference.score is not None:
+    score_check, class_checks = None, []
+    if reference.multiclass and probabilities is not None:
+        p = np.asarray(probabilities, float)
+        if p.shape[1:] != (len(reference.class_scores),):
+            raise ValueError(
+                f"probabilities of {p.shape[1:]} classes for a reference of "
+                f"{len(reference.class_scores)}"
+            )
+        assert reference.score is not None
+        score_check = _categorical_check(reference.score, predicted_classes(p), None, cfg)
+        class_checks = [
+            _numeric_check(profile, p[:, k], cfg)
+            for k, profile in enumerate(reference.class_scores)
+        ]
+    elif scores is not None and reference.score is not None and not reference.multiclass:
         score_check = _numeric_check(reference.score, np.asarray(scores, float), cfg)
-    every = [t for c in checks + ([score_check] if score_check else []) for t in c.tests]
+    report = DriftReport(n, checks, score_check, class_checks)
+    every = [t for c in report.checks for t in c.tests]
     for t, rejected in zip(
         every, stats.benjamini_hochberg([t.p_value for t in every], cfg.fdr), strict=True
     ):
         t.rejected = rejected
-    for c in checks + ([score_check] if score_check else []):
+    for c in report.checks:
         c.active = [t.test for t in c.tests if t.drifted]
-    return DriftReport(n, checks, score_check)
+    return report
 
 
 def _proportion_test(

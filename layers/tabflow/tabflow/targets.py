@@ -275,7 +275,11 @@ def _target_rule(contract: "Contract") -> ValueRule:
 
 
 def resolve_labels(
-    contract: "Contract", values: Sequence[Any], negative_label: str | None
+    contract: "Contract",
+    values: Sequence[Any],
+    negative_label: str | None,
+    classes: Sequence[str] = (),
+    merged: Sequence[str] = (),
 ) -> TargetResolution:
     """Delayed labels (a labels/ file's target column), typed exactly as training types its
     target: each value is parsed by the target column's rule (the same missing markers and
@@ -283,6 +287,9 @@ def resolve_labels(
     model was trained on (``positive_label``, and ``negative_label`` from its feature spec).
     A value that is neither class is not valid (y -1) and counted in ``invalid``: never
     taken as the negative class. Regression: numbers by the same rule (NaN when invalid).
+    Multiclass: codes in the order of the model's ``classes`` (its feature spec); a class
+    ``merged`` into ``other`` at training counts as ``other``; any other value is not valid
+    (every value, when the model has no classes: it was not trained as multiclass).
     Unlike ``resolve_target`` it never refuses: one batch of labels may hold one class."""
     name = contract.target.column
     texts, counts, parsed, spellings, missing, invalid = _observed(contract, values)
@@ -292,6 +299,24 @@ def resolve_labels(
         return TargetResolution(
             name, "regression", y, {}, spellings, missing=missing, invalid=invalid
         )
+    if contract.target.kind == "multiclass":
+        # no classes: the champion was not trained as multiclass (the contract changed since)
+        why = "not one of the model's classes" if classes else "the model has no classes"
+        index = {c: i for i, c in enumerate(classes)}
+        if OTHER in index:
+            index.update({c: index[OTHER] for c in merged if c not in index})
+        codes: dict[str, int] = {}
+        for t, p in parsed.items():
+            codes[t] = -1 if p.value is None else index.get(to_text(p.value).strip(), -2)
+            if codes[t] == -2:
+                codes[t] = -1
+                invalid[f"{t}: {why}"] = counts[t]
+        y = np.fromiter((codes[t] for t in texts), dtype=np.int16, count=len(texts))
+        shown_classes = {c: int((y == i).sum()) for i, c in enumerate(classes)}
+        return TargetResolution(
+            name, "multiclass", y, shown_classes, spellings, missing=missing, invalid=invalid,
+            merged=tuple(merged),
+        )  # fmt: skip
     positive = str(contract.target.positive_label)
     negative = None if not negative_label or negative_label == f"not {positive}" else negative_label
     code: dict[str, int] = {}
@@ -306,9 +331,12 @@ def resolve_labels(
             code[t] = -1
             invalid[f"{t}: neither {positive!r} nor {negative!r}"] = counts[t]
     y = np.fromiter((code[t] for t in texts), dtype=np.int8, count=len(texts))
-    classes = {positive: int((y == 1).sum()), negative or f"not {positive}": int((y == 0).sum())}
+    classes_seen = {
+        positive: int((y == 1).sum()),
+        negative or f"not {positive}": int((y == 0).sum()),
+    }
     return TargetResolution(
-        name, "binary", y, classes, spellings, positive, negative, missing, invalid
+        name, "binary", y, classes_seen, spellings, positive, negative, missing, invalid
     )
 
 

@@ -46,6 +46,11 @@ def read_captures(
             pa.field("_score", pa.float64()),
             pa.field("_id", pa.string()),
         ]
+        + (
+            [pa.field("_probabilities", pa.list_(pa.float64()))]
+            if spec.task == "multiclass"
+            else []
+        )
     )
     parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     tables = []
@@ -131,17 +136,52 @@ def at_served_precision(profile: FeatureProfile, digits: int = SCORE_DIGITS) -> 
     )
 
 
+def class_probabilities(table: pa.Table, classes: int) -> np.ndarray:
+    """The captured probabilities of a multiclass model (``_probabilities``), rows x classes;
+    a row without them, or with another number of them, is all NaN (counted as missing)."""
+    out = np.full((table.num_rows, classes), np.nan)
+    if "_probabilities" not in table.column_names or not table.num_rows:
+        return out
+    lists = table.column("_probabilities").combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+    whole = lengths == classes
+    if whole.all():  # the usual case: one flatten, no filter
+        values = pc.list_flatten(lists).to_numpy(zero_copy_only=False)
+        return values.astype(float, copy=False).reshape(-1, classes)
+    if whole.any():
+        kept = lists.filter(pa.array(whole))
+        values = pc.list_flatten(kept).to_numpy(zero_copy_only=False).astype(float)
+        out[whole] = values.reshape(-1, classes)
+    return out
+
+
 def drift_check(
     table: pa.Table, spec: FeatureSpec, reference: ReferenceProfile, contract: Contract
 ) -> DriftReport:
     columns, unseen = window_columns(table, spec)
     scores = table.column("_score").to_numpy(zero_copy_only=False).astype(float)
-    if reference.score is not None:  # API and batch captures, and the reference, alike
+    probabilities = None
+    if reference.multiclass:  # rounded as served, both sides (see at_served_precision)
+        probabilities = np.round(
+            class_probabilities(table, len(reference.class_scores)), SCORE_DIGITS
+        )
+        reference = replace(
+            reference, class_scores=tuple(at_served_precision(p) for p in reference.class_scores)
+        )
+    elif reference.score is not None:  # API and batch captures, and the reference, alike
         scores = np.round(scores, SCORE_DIGITS)
         reference = replace(reference, score=at_served_precision(reference.score))
     report = check_window(
-        reference, spec, columns, contract.monitoring, unseen=unseen, scores=scores
+        reference,
+        spec,
+        columns,
+        contract.monitoring,
+        unseen=unseen,
+        scores=scores,
+        probabilities=probabilities,
     )
+    if report.score is not None and reference.multiclass:
+        report.score.reference["labels"] = list(spec.classes)
     names = {f.name: list(f.categories) for f in spec.features if f.kind == "categorical"}
     for check in report.features:  # category names, for people reading the report and the email
         if check.feature in names:

@@ -90,13 +90,23 @@ def check_dataset(
             until=now,
             model_version=champion.version,
         )
-        delayed = read_labels(ctx.store, ctx.raw_bucket, dataset, contract, spec.negative_label)
+        delayed = read_labels(
+            ctx.store,
+            ctx.raw_bucket,
+            dataset,
+            contract,
+            spec.negative_label,
+            spec.classes,
+            spec.merged,
+        )
         labels = pii.label_ids(
             delayed.values, pii.policy(contract.columns).get(contract.id_column), ctx.pii_salt
         )
         regression = contract.target.kind == "regression"
         interval = served_interval(ctx.store, champion) if regression else None
-        result["decay"] = decay_check(everything, labels, champion, contract, now, interval)
+        result["decay"] = decay_check(
+            everything, labels, champion, contract, now, interval, classes=spec.classes
+        )
         result["decay"]["labels"] = delayed.summary()  # what was read, and what was not
 
     # One email when decay enters its state (hysteresis), none while it holds.

@@ -2,13 +2,15 @@
 
 Each check says what its labelled rows show, with the uncertainty of a finite sample (one-sided
 bounds at ``monitoring.confidence``): ``window`` is "decay" when the AUC's upper bound is below
-``test AUC - decay_tolerance`` (regression: RMSE's lower bound above ``test RMSE x (1 +
+``test AUC - decay_tolerance`` (multiclass: the macro one-vs-rest AUC of the captured class
+probabilities, against the test macro AUC; regression: RMSE's lower bound above ``test RMSE x (1 +
 tolerance)``), "ok" when the other bound is clear of that line, "unclear" in between. A
 regression champion's served interval is judged too: the share of labelled values inside it
 (Wilson bounds at the same confidence) against ``target.coverage - gates.coverage_tolerance``;
 either verdict of "decay" makes the window's. The decay state and its hysteresis are in
 alerts.py."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from statistics import NormalDist
 from typing import Any
@@ -17,10 +19,16 @@ import numpy as np
 import pyarrow as pa
 
 from tabflow.calibration import Calibrator
-from tabflow.contract import Contract
+from tabflow.contract import Contract, Monitoring
 from tabflow.evaluation.conformal import ConformalInterval, wilson_interval
-from tabflow.evaluation.intervals import auc_interval
-from tabflow.evaluation.metrics import confusion_counts, expected_calibration_error, roc_auc
+from tabflow.evaluation.intervals import Interval, auc_interval, macro_auc_interval
+from tabflow.evaluation.metrics import (
+    confusion_counts,
+    expected_calibration_error,
+    multiclass_metrics,
+    roc_auc,
+)
+from tabflow.monitoring.captures import class_probabilities
 from tabflow.ports import ModelVersion, ObjectStore
 
 
@@ -38,9 +46,12 @@ def decay_check(
     contract: Contract,
     now: datetime,
     interval: ConformalInterval | None = None,
+    *,
+    classes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``interval``: a regression champion's served interval, whose coverage of the labelled
-    values is reported and judged."""
+    values is reported and judged; ``classes``: a multiclass champion's classes (the order
+    of its probabilities and of the label codes)."""
     cfg = contract.monitoring
     mature_before = now - timedelta(days=cfg.label_maturity_days)
     ids = table.column("_id").to_pylist()
@@ -93,6 +104,8 @@ def decay_check(
             return result | {"status": "ok", "window": "unclear"}
         window = "decay" if "decay" in windows else "ok" if set(windows) == {"ok"} else "unclear"
         return result | {"window": window, "status": _status(window)}
+    if contract.target.kind == "multiclass":
+        return _multiclass(result, table, rows, [labels[ids[i]] for i in rows], classes, cfg)
     y = np.array([labels[ids[i]] for i in rows])
     s = scores[rows]
     auc = roc_auc(y, s)
@@ -118,12 +131,69 @@ def decay_check(
     if auc is None:
         return result | {"status": "one_class"}
     bounds = auc_interval(y, s, confidence=2 * cfg.confidence - 1)  # each side one-sided
+    return _judged(result, bounds, cfg)
+
+
+def _judged(result: dict[str, Any], bounds: Interval, cfg: Monitoring) -> dict[str, Any]:
+    """The window's verdict from the AUC's bounds and the test AUC minus the tolerance."""
     result.update(auc_low=bounds.low, auc_high=bounds.high)
+    test_auc = result["test_auc"]
     if test_auc is None:
         return result | {"status": "ok", "window": "unclear"}
     line = test_auc - cfg.decay_tolerance
     window = "decay" if bounds.high < line else "ok" if bounds.low >= line else "unclear"
     return result | {"threshold": line, "window": window, "status": _status(window)}
+
+
+def _multiclass(
+    result: dict[str, Any],
+    table: pa.Table,
+    rows: list[int],
+    truth: list[int],
+    classes: Sequence[str],
+    cfg: Monitoring,
+) -> dict[str, Any]:
+    """Macro AUC of the captured probabilities against the label codes; rows captured
+    without their probabilities are counted and left out."""
+    if not classes:
+        raise ValueError("a multiclass decay check needs the model's classes")
+    p = class_probabilities(table, len(classes))[rows]
+    y = np.asarray(truth, dtype=np.int64)
+    scored = ~np.isnan(p).any(axis=1)
+    if not scored.all():
+        result["without_probabilities"] = int((~scored).sum())
+        p, y = p[scored], y[scored]
+        if len(y) < cfg.min_rows:
+            return result | {"status": "insufficient_labels"}
+    metrics = multiclass_metrics(y, p, list(classes))
+    per_class = metrics["per_class"].values()
+    recalls = [c["recall"] for c in per_class if c["recall"] is not None]
+    result.update(
+        auc=metrics["auc"],  # macro one-vs-rest, as the test AUC of a multiclass model
+        weighted_auc=metrics["weighted_auc"],
+        log_loss=metrics["log_loss"],
+        accuracy=metrics["accuracy"],
+        precision=float(np.mean([c["precision"] for c in per_class])),  # macro means
+        recall=float(np.mean(recalls)) if recalls else 0.0,
+        brier=metrics["brier"],
+        ece=metrics["ece"],
+        per_class=metrics["per_class"],
+        confusion_matrix=metrics["confusion_matrix"],
+    )
+    at = table.column("_at").to_pylist()
+    days = np.array([at[i][:10] for i in rows])[scored]
+    result["by_day"] = [
+        {
+            "day": d,
+            "labelled": int((days == d).sum()),
+            "auc": multiclass_metrics(y[days == d], p[days == d], list(classes))["auc"],
+        }
+        for d in sorted(set(days.tolist()))
+    ]
+    if metrics["auc"] is None:
+        return result | {"status": "one_class"}
+    bounds = macro_auc_interval(y, p, confidence=2 * cfg.confidence - 1)  # one-sided sides
+    return _judged(result, bounds, cfg)
 
 
 def _coverage(

@@ -1,10 +1,12 @@
 """Delayed labels: labels/<dataset>/* files (CSV, JSON Lines, Parquet) holding the id and the
 target column, resolved exactly as training resolves its target (targets.resolve_labels:
-the target column's value rule, then the model's two classes). ``yes``, ``Y``, ``TRUE`` and
-`` Yes `` are the positive label "Yes"; a value that is neither class is counted and reported
-with its reason, never taken as the negative class."""
+the target column's value rule, then the model's two classes, or a multiclass model's
+classes). ``yes``, ``Y``, ``TRUE`` and `` Yes `` are the positive label "Yes"; a value that
+is no class of the model is counted and reported with its reason, never taken as the
+negative class (or as any class)."""
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +21,9 @@ from tabflow.values import to_text
 
 @dataclass
 class DelayedLabels:
-    values: dict[str, Any]  # id -> True/False (binary) or a number (regression)
+    # id -> True/False (binary), a class code (multiclass: the model's class order) or a
+    # number (regression)
+    values: dict[str, Any]
     files: int = 0
     rows: int = 0  # label rows with an id
     missing: int = 0  # rows whose label is empty or a missing marker (no truth yet)
@@ -52,9 +56,12 @@ def read_labels(
     dataset: str,
     contract: Contract,
     negative_label: str | None = None,
+    classes: Sequence[str] = (),
+    merged: Sequence[str] = (),
 ) -> DelayedLabels:
     """Every label file of the dataset, in listing order (a later label of an id wins).
-    ``negative_label``: the champion's negative class (its feature spec)."""
+    ``negative_label``: the champion's negative class; ``classes`` and ``merged``: a
+    multiclass champion's classes and the rare ones merged into ``other`` (its feature spec)."""
     labels = DelayedLabels({})
     invalid: Counter[str] = Counter()
     id_col, target = contract.id_column, contract.target.column
@@ -71,7 +78,9 @@ def read_labels(
         ids = [to_text(i).strip() for i in raw.table.column(raw.columns.index(id_col)).to_pylist()]
         keep = [k for k, i in enumerate(ids) if i]
         values = raw.table.column(raw.columns.index(target)).to_pylist()
-        resolution = resolve_labels(contract, [values[k] for k in keep], negative_label)
+        resolution = resolve_labels(
+            contract, [values[k] for k in keep], negative_label, classes, merged
+        )
         labels.files += 1
         labels.rows += len(keep)
         labels.missing += resolution.missing
@@ -81,7 +90,7 @@ def read_labels(
                 if y == y:  # not NaN
                     labels.values[ids[k]] = float(y)
             elif y >= 0:
-                labels.values[ids[k]] = bool(y)
+                labels.values[ids[k]] = int(y) if resolution.kind == "multiclass" else bool(y)
     labels.invalid = dict(invalid.most_common())
     if labels.invalid or labels.skipped_files:
         logger.warning(

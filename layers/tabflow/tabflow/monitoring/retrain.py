@@ -82,6 +82,9 @@ def labelled_rows(
     truth = [labels[i] for i in out[contract.id_column]]
     if contract.target.kind == "regression":
         out[contract.target.column] = truth
+    elif contract.target.kind == "multiclass":  # codes in the model's class order
+        # (a label of a class merged into "other" at training comes back as "other")
+        out[contract.target.column] = [spec.classes[int(t)] for t in truth]
     else:
         negatives = [
             c
