@@ -329,7 +329,9 @@ class Contract(BaseModel):
             for low, high in ((col.min, col.max), (col.warn_min, col.warn_max)):
                 if low is not None and high is not None and low > high:
                     raise ValueError(f"column {name!r}: min {low} is above max {high}")
-        _check_spellings(self.columns)
+        from tabflow.field_names import check_spellings
+
+        check_spellings({name: (name, *col.aliases) for name, col in self.columns.items()})
         return self
 
     @property
@@ -373,21 +375,6 @@ def _check_positive_label(target: Target, column: Column) -> None:
             f"positive_label {target.positive_label!r} is not a valid {column.type.value} "
             f"value ({parsed.problem or 'a missing marker'})"
         )
-
-
-def _check_spellings(columns: dict[str, Column]) -> None:
-    """Header matching ignores case, spaces and punctuation: two columns (or aliases) that
-    would match the same header are a mistake."""
-    from tabflow.field_names import name_key
-
-    owner: dict[str, str] = {}
-    for name, col in columns.items():
-        for spelling in {name_key(s) for s in (name, *col.aliases)}:
-            other = owner.setdefault(spelling, name)
-            if other != name:
-                raise ValueError(
-                    f"columns {other!r} and {name!r} match the same header spelling {spelling!r}"
-                )
 
 
 def parse_contract(text: str | bytes, *, source: str = "contract") -> Contract:

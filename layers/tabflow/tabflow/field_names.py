@@ -53,3 +53,16 @@ def canonical_fields(
     """A record with its field names replaced by the columns they spell (unknown names kept)."""
     mapping, clashes = match_names(list(record), lookup)
     return {mapping[k]: v for k, v in record.items() if k in mapping}, clashes
+
+
+def check_spellings(spellings: Mapping[str, Iterable[str]]) -> None:
+    """Header matching ignores case, spaces and punctuation: two columns (or aliases) that
+    would match the same header are a mistake. ``spellings``: column -> its name and aliases."""
+    owner: dict[str, str] = {}
+    for name, names in spellings.items():
+        for spelling in {name_key(s) for s in names}:
+            other = owner.setdefault(spelling, name)
+            if other != name:
+                raise ValueError(
+                    f"columns {other!r} and {name!r} match the same header spelling {spelling!r}"
+                )

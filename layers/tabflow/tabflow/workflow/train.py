@@ -24,6 +24,8 @@ from tabflow.workflow.payloads import CandidateOutput, Json, TrainRun
 from tabflow.workflow.select import select
 
 REFERENCE_ROWS = 20_000  # rows the drift reference is profiled on (quantiles, shares, a KS sample)
+# rows whose explanations give a multiclass model's importance: TreeSHAP costs one pass per class
+MULTICLASS_IMPORTANCE_ROWS = 2_000
 CANDIDATES = ("lightgbm", "linear")  # what `train` fits when run outside the state machine
 
 
@@ -167,7 +169,8 @@ def served_reference(
         else np.sort(np.random.default_rng(seed).choice(train_idx, REFERENCE_ROWS, replace=False))
     )
     sample = x[rows]
-    weight = np.abs(np.nan_to_num(served.contributions(sample))).mean(axis=0)
+    explained = sample[:MULTICLASS_IMPORTANCE_ROWS] if spec.task == "multiclass" else sample
+    weight = np.abs(np.nan_to_num(served.contributions(explained))).mean(axis=0)
     total = float(weight.sum())
     importance = {
         n: float(w / total) if total else 0.0 for n, w in zip(spec.names, weight, strict=True)
