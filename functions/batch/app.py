@@ -12,6 +12,7 @@ The object is read at the event's version (or, without one, only while its ETag 
 an overwrite between the event and the read never scores other bytes under this event."""
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.idempotency import (
@@ -71,6 +72,7 @@ idempotency = IdempotencyConfig(
     response_hook=skipped_duplicate,
 )
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+OBJECT_KEY = "Records[0].s3.object.key"  # S3 sends one record per event (URL-encoded key)
 
 
 class NotRemembered(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -110,14 +112,14 @@ def process_once(obj: dict[str, Any]) -> dict[str, Any]:
         return done.outcome
     except IdempotencyAlreadyInProgressError:
         # Being scored by another invocation right now: Lambda retries this event later.
-        logger.warning(
-            "duplicate event while the first is still in progress: retried later",
-            extra={"file": f"s3://{obj['bucket']}/{obj['key']}", "etag": obj["etag"]},
-        )
+        logger.warning("duplicate event while the first is still in progress: retried later")
         raise
 
 
-@logger.inject_lambda_context(log_event=False)
+# The object key is the logs' correlation id (present on AWS and in moto's events alike); each
+# record's file and etag are appended keys, so every line logged for it names the object.
+# clear_state=True: no key of the previous invocation survives in a warm environment.
+@logger.inject_lambda_context(log_event=False, correlation_id_path=OBJECT_KEY, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 @metrics.log_metrics
 @event_source(data_class=S3Event)
@@ -126,6 +128,9 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     results = []
     for record in event.records:
         obj = record.s3.get_object
+        logger.append_keys(
+            file=f"s3://{record.s3.bucket.name}/{unquote_plus(obj.key)}", etag=obj.etag
+        )
         results.append(
             process_once(
                 {

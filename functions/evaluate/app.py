@@ -20,12 +20,16 @@ tables = WranglerTables()
 registry = DynamoRegistry(settings.registry_table)
 
 
-@logger.inject_lambda_context(log_event=False)
+# The run_id of the run state is the logs' correlation id; clear_state: no key of the
+# previous invocation survives in a warm environment.
+@logger.inject_lambda_context(log_event=False, correlation_id_path="run_id", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = parse(event, model=EvaluateInput)
+    logger.append_keys(dataset=run.dataset)
     out = evaluate(
-        parse(event, model=EvaluateInput),
+        run,
         store=store,
         tables=tables,
         lake_bucket=settings.lake_bucket,

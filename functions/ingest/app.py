@@ -19,6 +19,7 @@ one only while its ETag still matches: an overwrite between the event and the re
 processed under this event's run (the newer object's own event processes it)."""
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.idempotency import (
@@ -82,6 +83,7 @@ idempotency = IdempotencyConfig(
     response_hook=skipped_duplicate,
 )
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+OBJECT_KEY = "Records[0].s3.object.key"  # S3 sends one record per event (URL-encoded key)
 
 
 class NotRemembered(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -121,14 +123,14 @@ def process_once(obj: dict[str, Any]) -> dict[str, Any]:
     except IdempotencyAlreadyInProgressError:
         # The same object is being processed by another invocation right now. Raising makes
         # Lambda retry this event later: by then the first is remembered (accepted) or not.
-        logger.warning(
-            "duplicate event while the first is still in progress: retried later",
-            extra={"file": f"s3://{obj['bucket']}/{obj['key']}", "etag": obj["etag"]},
-        )
+        logger.warning("duplicate event while the first is still in progress: retried later")
         raise
 
 
-@logger.inject_lambda_context(log_event=False)
+# The object key is the logs' correlation id (present on AWS and in moto's events alike); each
+# record's file and etag are appended keys, so every line logged for it names the object.
+# clear_state=True: no key of the previous invocation survives in a warm environment.
+@logger.inject_lambda_context(log_event=False, correlation_id_path=OBJECT_KEY, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 @metrics.log_metrics
 @event_source(data_class=S3Event)
@@ -136,12 +138,15 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
     outcomes = []
     for record in event.records:
+        obj = record.s3.get_object
+        logger.append_keys(
+            file=f"s3://{record.s3.bucket.name}/{unquote_plus(obj.key)}", etag=obj.etag
+        )
         if record.s3.bucket.name != settings.raw_bucket:
             logger.warning(
                 "event from an unexpected bucket", extra={"bucket": record.s3.bucket.name}
             )
             continue
-        obj = record.s3.get_object
         outcomes.append(
             process_once(
                 {

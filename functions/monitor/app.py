@@ -3,6 +3,7 @@
 
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -57,13 +58,19 @@ def _publish(dataset: str, result: dict[str, Any]) -> None:
                 metric.add_dimension(name=key, value=dim[:1024])
 
 
-@logger.inject_lambda_context(log_event=False)
+# A scheduled event's id is the logs' correlation id (a direct call has none); the dataset
+# being checked is an appended key. clear_state=True: no key of the previous invocation
+# survives in a warm environment.
+@logger.inject_lambda_context(
+    log_event=False, correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True
+)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     datasets = event.get("datasets") or ctx.registry.datasets()
     results = []
     for dataset in datasets:
+        logger.append_keys(dataset=dataset)
         # A scheduled event checks the datasets that are due; a direct call (datasets named,
         # or `make fire`) checks now.
         due_only = event.get("source") == "aws.events" and not event.get("force")

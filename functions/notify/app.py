@@ -17,11 +17,15 @@ store = S3Store()
 mailer = SesMailer(settings.sender_email)
 
 
-@logger.inject_lambda_context(log_event=False)
+# The run's run_id ({"kind": ..., "run": state}) is the logs' correlation id; clear_state:
+# no key of the previous invocation survives in a warm environment.
+@logger.inject_lambda_context(log_event=False, correlation_id_path="run.run_id", clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    message = parse(event, model=NotifyInput)
+    logger.append_keys(dataset=message.run.dataset, kind=message.kind)
     return notify(
-        parse(event, model=NotifyInput),
+        message,
         store=store,
         mailer=mailer,
         recipients=settings.alert_recipients,

@@ -97,6 +97,7 @@ def openapi() -> dict[str, Any]:
 @tracer.capture_method(capture_response=False)
 def predict(dataset: str) -> dict[str, Any]:
     check_dataset_name(dataset)  # 404 before a name can reach a DynamoDB or S3 key
+    logger.append_keys(dataset=dataset)
     event = app.current_event
     body = read_json_body(
         event.body,
@@ -128,7 +129,8 @@ def _explain_flag(value: str | None) -> bool:
 
 @app.get("/v1/datasets/<dataset>/model")
 def model(dataset: str) -> dict[str, Any]:
-    return predictor.model_info(check_dataset_name(dataset))
+    logger.append_keys(dataset=check_dataset_name(dataset))
+    return predictor.model_info(dataset)
 
 
 # An error echoes what the client sent (a value, a key); cut, so that an answer stays far
@@ -206,7 +208,7 @@ def unexpected(exc: Exception) -> Response:
     """Anything not foreseen: logged with its traceback, answered as a 500 that carries the
     request id to quote (the logs carry it as their correlation id), never Lambda's 502."""
     request_id = app.current_event.request_context.request_id or "local"
-    logger.exception("unexpected error", extra={"request_id": request_id})
+    logger.exception("unexpected error")  # the request id is the correlation id
     return Response(
         status_code=500,
         content_type=content_types.APPLICATION_JSON,
@@ -225,8 +227,10 @@ def unknown_route(exc: NotFoundError) -> Response:
     )
 
 
+# The request id is the logs' correlation id; clear_state=True: the dataset a request
+# appended is gone before the next request of a warm environment.
 @logger.inject_lambda_context(
-    log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST
+    log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 @metrics.log_metrics

@@ -17,11 +17,15 @@ store = S3Store()
 registry = DynamoRegistry(settings.registry_table)
 
 
-@logger.inject_lambda_context(log_event=False)
+# The run_id of the run state is the logs' correlation id; clear_state: no key of the
+# previous invocation survives in a warm environment.
+@logger.inject_lambda_context(log_event=False, correlation_id_path="run_id", clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = parse(event, model=PromoteInput)
+    logger.append_keys(dataset=run.dataset)
     return promote(
-        parse(event, model=PromoteInput),
+        run,
         store=store,
         registry=registry,
         model_bucket=settings.model_bucket,

@@ -20,12 +20,20 @@ settings = TrainingSettings()  # type: ignore[call-arg]
 store = S3Store()
 tables = WranglerTables()
 
+# Every log line of a task carries the run it works for: the run_id as the correlation id
+# (a JMESPath on the task's input), the dataset and the task's own item as appended keys;
+# clear_state=True drops the previous invocation's keys in a warm environment.
+RUN_ID = "run_id"  # Prepare and Trial get the run state's fields at the top
+CANDIDATE_RUN_ID = "run.run_id"  # Train gets {"candidate": ..., "run": state}
 
-@logger.inject_lambda_context(log_event=False)
+
+@logger.inject_lambda_context(log_event=False, correlation_id_path=RUN_ID, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = parse(event, model=Run)
+    logger.append_keys(dataset=run.dataset)
     return prepare(
-        parse(event, model=Run),
+        run,
         store=store,
         tables=tables,
         lake_bucket=settings.lake_bucket,
@@ -34,25 +42,28 @@ def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     )
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, correlation_id_path=RUN_ID, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return container_jobs.run(
-        "trial", parse(event, model=TrialInput), store=store, tables=tables, settings=settings
-    )
+    trial = parse(event, model=TrialInput)
+    logger.append_keys(dataset=trial.dataset, trial=trial.trial.trial)
+    return container_jobs.run("trial", trial, store=store, tables=tables, settings=settings)
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(
+    log_event=False, correlation_id_path=CANDIDATE_RUN_ID, clear_state=True
+)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One candidate ({"candidate": "lightgbm" | "linear", "run": state}); the workflow runs
     the candidates in parallel branches. The same call as a Batch job's (tabflow.container_jobs)."""
-    return container_jobs.run(
-        "train", parse(event, model=CandidateInput), store=store, tables=tables, settings=settings
-    )
+    candidate = parse(event, model=CandidateInput)
+    logger.append_keys(dataset=candidate.run.dataset, candidate=candidate.candidate)
+    return container_jobs.run("train", candidate, store=store, tables=tables, settings=settings)
 
 
-@logger.inject_lambda_context(log_event=False)
+# Select's input is the candidates' results only (no run_id to correlate on).
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def select_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return select(parse(event, model=SelectInput).results, store)

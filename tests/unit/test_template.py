@@ -2,6 +2,7 @@
 read from the template as CloudFormation sees it (after the SAM transform)."""
 
 import ast
+import importlib.util
 import json
 import re
 
@@ -36,6 +37,50 @@ def test_state_machine_substitutions_cover_every_placeholder():
     placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(ASL)))
     machine = RESOURCES["TrainingStateMachine"]["Properties"]
     assert placeholders == set(machine["DefinitionSubstitutions"])
+
+
+def _asl_source():
+    path = ROOT / "statemachines" / "training_asl.py"
+    spec = importlib.util.spec_from_file_location("training_asl", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_asl_is_what_its_source_generates():
+    """training.asl.json is generated (ASL cannot share a retry block or a branch): an edit of
+    the JSON alone, or of the source without regenerating, is caught here."""
+    source = _asl_source()
+    assert source.render() == (ROOT / "statemachines" / "training.asl.json").read_text(), (
+        "statemachines/training.asl.json is stale: run python statemachines/training_asl.py"
+    )
+
+
+def test_every_lambda_task_carries_the_one_retry_policy_and_every_candidate_a_branch():
+    source = _asl_source()
+    lambda_tasks = {
+        name: s
+        for name, s in _all_states(ASL["States"]).items()
+        if s["Type"] == "Task" and s["Resource"].endswith("FunctionArn}")
+    }
+    # Prepare, Trial, one per candidate, Select, Evaluate, Promote, three Notify
+    assert len(lambda_tasks) == 10
+    for name, state in lambda_tasks.items():
+        if name != "NotifyFailure":  # retries anything: the failure email must go out
+            assert state["Retry"][0] == source.LAMBDA_RETRY, name
+    branches = ASL["States"]["Train"]["Branches"]
+    kinds = [b["States"][f"Train{b['StartAt'].removesuffix('Engine')}"] for b in branches]
+    assert [k["Parameters"]["candidate"] for k in kinds] == list(source.CANDIDATES)
+
+
+def _all_states(states: dict) -> dict:
+    out = dict(states)
+    for state in states.values():
+        for branch in state.get("Branches", []):
+            out.update(_all_states(branch["States"]))
+        if "ItemProcessor" in state:
+            out.update(_all_states(state["ItemProcessor"]["States"]))
+    return out
 
 
 def test_every_task_retries_transient_errors_and_failures_reach_the_notification():
