@@ -24,6 +24,7 @@ import pyarrow as pa
 import yaml
 
 from tabflow.contract import parse_contract
+from tabflow.draft_classes import multiclass_target, rare_comment
 from tabflow.field_names import name_key
 from tabflow.readers import normalise_header, read_table
 from tabflow.targets import MAX_CLASSES, resolve_target, shown
@@ -45,7 +46,6 @@ MAX_CATEGORIES = 50  # above: kept as a category without a declared list
 MAX_LEVELS = 1000  # above: free text, reported
 NEAR_UNIQUE = 0.98
 INT_CLASSES = 10  # an int target with 3 to 10 values is drafted as classes, more: a regression
-SHOWN = 10  # rare classes named in the draft's comment
 
 
 class DraftError(ValueError):
@@ -97,14 +97,29 @@ def draft_contract(
         doc["format"] = {"decimal": decimal}
     doc["columns"] = columns
     doc["gates"] = {"min_r2": 0.0} if doc_target.get("kind") == "regression" else {"min_auc": 0.7}
-    while True:  # twice at most: a multiclass draft with rare classes merges them
+    left_out: tuple[str, ...] = ()
+    while True:  # 3 times at most: a multiclass draft merges rare classes, or leaves them out
         text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
         contract = parse_contract(text, source=f"draft of {name}")
         check = validate(raw, contract, file=name)
         trained = resolve_target(contract, check.curated[target_col].tolist())
         least = contract.target.min_class_rows
         rare = [c for c, n in trained.classes.items() if n < least]
-        if trained.kind != "multiclass" or not rare or "rare_classes" in doc_target:
+        target_doc = columns[target_col]
+        if trained.merged and trained.errors and "categories" in target_doc:
+            # Even merged, the rare classes are too few to learn: their rows are quarantined
+            # instead (left out of the categories), with the reason, and training goes on.
+            left_out = trained.merged
+            target_doc["categories"] = [c for c in target_doc["categories"] if c not in left_out]
+            target_doc["unseen"] = "reject"
+            doc_target.pop("rare_classes")
+            notes.append(
+                f"target {target_col!r}: the classes {list(left_out)} have fewer than {least} "
+                "rows even together: left out of the categories, so ingest quarantines their "
+                "rows (with the reason)"
+            )
+            continue
+        if trained.kind != "multiclass" or not rare or "rare_classes" in doc_target or left_out:
             break
         if len(trained.classes) - len(rare) < 2:  # with ``other``: fewer than 3 classes
             raise DraftError(
@@ -116,7 +131,7 @@ def draft_contract(
             )
         doc_target["rare_classes"] = "other"  # the rows training sees decide, not the file's
     if trained.merged:
-        text = _rare_comment(text, trained, least, name)
+        text = rare_comment(text, trained, least, name)
     if trained.errors:
         raise DraftError(f"{name}: {trained.message()}")
     seen = resolve_target(contract, frame[target_col].tolist())
@@ -301,7 +316,7 @@ def _target(
             )
         return {"column": col, "kind": "regression"}
     if positive is None and 3 <= levels <= MAX_CLASSES:
-        return _multiclass(columns, prof, col, spec, coded, notes)
+        return multiclass_target(columns, prof, col, spec, coded, notes)
     if levels != 2:
         raise DraftError(
             f"target {col!r} has {levels} distinct values: a binary target needs 2, a "
@@ -314,33 +329,6 @@ def _target(
         columns[col]["ignore_case"] = True
     guess = next((c for c in classes if c.lower() in POSITIVE_WORDS), classes[-1])
     return {"column": col, "positive_label": positive or guess}
-
-
-def _multiclass(
-    columns: dict[str, dict], prof: _Profile, col: str, spec: dict, coded: bool, notes: list[str]
-) -> dict[str, Any]:
-    """A target of 3 to MAX_CLASSES values: whole numbers naming classes, or a category (a
-    class a later file brings is kept, ``unseen: keep``, and counted by training)."""
-    if coded:
-        columns[col] = {"type": "int", "nullable": False}
-        notes.append(f"target {col!r}: {len(prof.groups)} whole numbers, drafted as classes; "
-                     "if it is a quantity, write kind: regression")  # fmt: skip
-        return {"column": col, "kind": "multiclass"}
-    columns[col] = {"type": "category", "categories": sorted(prof.spelling.values()),
-                    "unseen": "keep", "nullable": False}  # fmt: skip
-    if len(prof.counts) > len(prof.groups):
-        columns[col]["ignore_case"] = True
-    return {"column": col, "kind": "multiclass"}
-
-
-def _rare_comment(text: str, trained: Any, rows: int, name: str) -> str:
-    merged = ", ".join(repr(c) for c in trained.merged[:SHOWN])
-    more = f" and {len(trained.merged) - SHOWN} more" if len(trained.merged) > SHOWN else ""
-    why = (
-        f"  # {len(trained.merged)} class(es) have fewer than {rows} of the rows training sees "
-        f"in {name} ({merged}{more}): merged into 'other'; remove this line to refuse training"
-    )
-    return text.replace("  rare_classes: other\n", f"  rare_classes: other{why}\n", 1)
 
 
 def _guess_id(

@@ -222,6 +222,14 @@ def _resolve_classes(
         merged = tuple(sorted(rare))
         label_of = {t: OTHER if c in merged else c for t, c in label_of.items()}
         observed[OTHER] += sum(observed.pop(c) for c in merged)
+        if observed[OTHER] < target.min_class_rows:  # still too few to learn, or to monitor
+            errors.append(
+                f"target {name!r}: the rare classes merged into {OTHER!r} ("
+                + ", ".join(map(repr, merged))
+                + f") have {observed[OTHER]} rows together, fewer than min_class_rows "
+                f"{target.min_class_rows}; leave them out of the column's categories (ingest "
+                "then quarantines their rows with the reason) or collect more rows"
+            )
     elif rare:
         errors.append(
             f"target {name!r}: class(es) with fewer than {target.min_class_rows} rows: "

@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 
 from tabflow.contract import Contract
+from tabflow.evaluation.intervals import macro_auc_interval
 from tabflow.evaluation.metrics import multiclass_metrics, roc_auc
 
 
@@ -38,5 +39,8 @@ def slice_metrics(
                 "positives": int(y[mask].sum()) if scores.ndim == 1 else None,
                 "auc": None if auc is None else round(auc, 6),
             }
+            if auc is not None and scores.ndim == 2:  # multiclass: how sure the group's AUC is
+                interval = macro_auc_interval(y[mask], scores[mask])
+                groups[value] |= {"low": round(interval.low, 6), "high": round(interval.high, 6)}
         out[column] = groups
     return out
