@@ -153,5 +153,17 @@ def test_hotel_room_types_train_gate_promote_and_the_api_serves_class_probabilit
     assert [p["label"] for p in answer] == [spec.classes[i] for i in offline.argmax(axis=1)]
     assert [p["score"] for p in answer] == list(np.round(offline.max(axis=1), 6))
     assert all(len(p["top_features"]) == 3 for p in answer)
+    info = load_handler("PredictFunction").lambda_handler(
+        api_event(
+            "GET",
+            "/v1/datasets/hotel_rooms/model",
+            "/v1/datasets/{dataset}/model",
+            {"dataset": "hotel_rooms"},
+            None,
+        ),
+        Context(),
+    )
+    model_info = json.loads(info["body"])
+    assert model_info["task"] == "multiclass" and model_info["classes"] == list(spec.classes)
     truth = rows["reserved_room_type"].astype(str).to_numpy()
     assert np.mean([p["label"] == t for p, t in zip(answer, truth, strict=True)]) > 0.5

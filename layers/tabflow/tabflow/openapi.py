@@ -90,6 +90,10 @@ class ModelInfo(BaseModel):
     version: int
     kind: str
     threshold: float
+    task: str = Field("binary", description="binary, multiclass or regression")
+    classes: list[str] = Field(
+        [], description="multiclass: the classes, in the order the model learned them"
+    )
     metrics: dict[str, Any]
     gates: list[dict[str, Any]] = []
     run_id: str

@@ -121,6 +121,8 @@ class Predictor:
             "version": v.version,
             "kind": v.kind,
             "threshold": v.threshold,
+            "task": champion.spec.task,
+            "classes": list(champion.spec.classes),
             "metrics": v.metrics,
             "run_id": v.run_id,
             "created_at": v.created_at.isoformat(),
