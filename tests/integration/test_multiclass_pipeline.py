@@ -167,3 +167,17 @@ def test_hotel_room_types_train_gate_promote_and_the_api_serves_class_probabilit
     assert model_info["task"] == "multiclass" and model_info["classes"] == list(spec.classes)
     truth = rows["reserved_room_type"].astype(str).to_numpy()
     assert np.mean([p["label"] == t for p, t in zip(answer, truth, strict=True)]) > 0.5
+
+    # A batch file of the same rows: the predicted class, its probability and one column per
+    # class, equal to the API's answers; the captures carry the probabilities for the monitor.
+    batch_file = rows.drop(columns=["reserved_room_type"]).to_csv(index=False).encode()
+    (scored,) = load_handler("BatchFunction").lambda_handler(
+        put(aws.ref("RawBucket"), "batch/hotel_rooms/week.csv", batch_file), Context()
+    )["files"]
+    assert scored["status"] == "scored", scored
+    out = pd.read_csv(io.BytesIO(_get(scored["predictions_uri"])))
+    assert out["label"].tolist() == [p["label"] for p in answer]
+    np.testing.assert_allclose(
+        out[[f"p_{c}" for c in spec.classes]].to_numpy(), served, rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(out["score"], [p["score"] for p in answer], rtol=0, atol=1e-9)

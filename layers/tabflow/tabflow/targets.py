@@ -168,6 +168,7 @@ def resolve_target(contract: "Contract", values: Sequence[Any]) -> TargetResolut
         errors.append(
             f"target {name!r} resolves to {len(classes)} class(es) after normalisation; "
             "a binary target needs exactly 2"
+            + (" (for 3 to 50 classes write target.kind: multiclass)" if len(classes) > 2 else "")
         )
     elif mixed:
         others = [str(v) for v in classes if not isinstance(v, bool)]
