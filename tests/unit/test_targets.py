@@ -67,7 +67,7 @@ def test_three_classes_are_refused_with_every_observed_value_and_its_count():
     )
     assert resolution.errors == [
         "target 'churn' resolves to 3 class(es) after normalisation; a binary target needs "
-        "exactly 2"
+        "exactly 2 (for 3 to 50 classes write target.kind: multiclass)"
     ]
     message = resolution.message()
     for value, n in [("No", 100), ("yes", 25), ("Maybe", 7)]:
