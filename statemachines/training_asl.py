@@ -2,17 +2,18 @@
 
 ASL (JSON) cannot share a block, so the retry policy every Lambda task carries and the
 per-candidate branches of Train would be written out by hand many times. Here each is written
-once: ``LAMBDA_RETRY`` and ``task`` for the tasks, ``candidate_branch`` for one candidate (its
-Lambda task or, with engine batch, its AWS Batch job), ``caught`` for the Pass state that
-names the failed step. template.yaml deploys the generated JSON (DefinitionUri, with the
+once: ``LAMBDA_RETRY`` and ``task`` for the tasks, ``train`` for the Map over the candidates
+(each its Lambda task or, with engine batch, its AWS Batch job), ``caught`` for the Pass state
+that names the failed step. template.yaml deploys the generated JSON (DefinitionUri, with the
 ``${...}`` DefinitionSubstitutions left as they are); tests/unit/test_template.py fails when
 the committed JSON differs from what this file generates.
 
     python statemachines/training_asl.py          # rewrite training.asl.json
     python statemachines/training_asl.py --check  # exit 1 when it is stale
 
-Adding a model kind is one entry in CANDIDATES (the Train task's Lambda already takes the kind
-by name); the workflow's payloads are typed in tabflow.workflow.payloads."""
+Adding a model kind changes nothing here: Prepare lists the kinds (tabflow.models.base.KINDS)
+and the Train Map runs one item per kind; the workflow's payloads are typed in
+tabflow.workflow.payloads."""
 
 import json
 import sys
@@ -22,10 +23,6 @@ from typing import Any
 State = dict[str, Any]
 
 TARGET = Path(__file__).with_name("training.asl.json")
-
-# The candidates, trained side by side: kind (the Train task's ``candidate``) -> the prefix of
-# its branch's state names (TrainLightGBM, LightGBMJob, ...).
-CANDIDATES = {"lightgbm": "LightGBM", "linear": "Linear"}
 
 # What every Lambda task retries: the Lambda service's transient errors and the adapters'
 # TransientError (throttling that botocore's own retries did not absorb).
@@ -175,40 +172,55 @@ def tune() -> State:
     }
 
 
-def candidate_branch(kind: str, prefix: str) -> State:
-    """One candidate: the Train Lambda with ``candidate`` = kind, or its Batch job."""
+def train() -> State:
+    """The candidates side by side: a Map over the kinds Prepare lists (tabflow.models.KINDS),
+    each item the Train Lambda with ``candidate`` = kind, or (engine batch) its Batch job."""
     job_input = {
         "Type": "Pass",
         "Comment": "Only what the task reads, so the job's environment stays small.",
         "Parameters": {
-            "candidate": kind,
+            "candidate.$": "$.candidate",
             "run": {
-                "dataset.$": "$.dataset",
-                "run_id.$": "$.run_id",
-                "curated_uri.$": "$.curated_uri",
-                "contract_uri.$": "$.contract_uri",
-                "prepare": {"split_uri.$": "$.prepare.split_uri"},
-                "trials.$": "$.trials",
+                "dataset.$": "$.run.dataset",
+                "run_id.$": "$.run.run_id",
+                "curated_uri.$": "$.run.curated_uri",
+                "contract_uri.$": "$.run.contract_uri",
+                "prepare": {"split_uri.$": "$.run.prepare.split_uri"},
+                "trials.$": "$.run.trials",
             },
-            "result": {"result_uri.$": result_uri(f"{kind}.json", "$.dataset", "$.run_id")},
+            "result": {
+                "result_uri.$": result_uri(
+                    "{}.json", "$.run.dataset", "$.run.run_id", "$.candidate"
+                )
+            },
         },
-        "Next": f"{prefix}Job",
+        "Next": "CandidateJob",
     }
     return {
-        "StartAt": f"{prefix}Engine",
-        "States": {
-            f"{prefix}Engine": engine_choice(
-                "$.prepare.engine", f"{prefix}JobInput", f"Train{prefix}"
-            ),
-            f"Train{prefix}": {
-                **task("${TrainFunctionArn}", Parameters={"candidate": kind, "run.$": "$"}),
-                "End": True,
+        "Type": "Map",
+        "Comment": (
+            "The candidates train side by side, each in its own Lambda or (engine batch) AWS"
+            " Batch job; a new model kind is a new module, not a new branch."
+        ),
+        "ItemsPath": "$.prepare.candidates",
+        "ItemSelector": {"candidate.$": "$$.Map.Item.Value", "run.$": "$"},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "CandidateEngine",
+            "States": {
+                "CandidateEngine": engine_choice(
+                    "$.run.prepare.engine", "CandidateJobInput", "TrainCandidate"
+                ),
+                "TrainCandidate": {**task("${TrainFunctionArn}"), "End": True},
+                "CandidateJobInput": job_input,
+                "CandidateJob": batch_job(
+                    "States.Format('{}-{}-{}', $.run.dataset, $.run.run_id, $.candidate)", "train"
+                ),
             },
-            f"{prefix}JobInput": job_input,
-            f"{prefix}Job": batch_job(
-                f"States.Format('{{}}-{{}}-{kind}', $.run.dataset, $.run.run_id)", "train"
-            ),
         },
+        "ResultPath": "$.candidates",
+        "Catch": catch("Train"),
+        "Next": "Select",
     }
 
 
@@ -225,7 +237,7 @@ def definition() -> State:
     return {
         "Comment": (
             "Prepare (split, trials) -> tune (Map of cross-validated trials) -> train candidates"
-            " (Parallel) -> select on validation rows -> evaluate on held-out rows -> gate ->"
+            " (Map over the model kinds) -> select on validation rows -> evaluate on held-out rows -> gate ->"
             " promote or reject -> notify. Trials and candidates run in Lambda or, for data past"
             " Lambda's limits, as AWS Batch jobs of the same code (engine chosen by Prepare)."
             " Payloads carry S3 URIs and small summaries, never data. Generated from"
@@ -237,17 +249,7 @@ def definition() -> State:
                 "Prepare", "${PrepareFunctionArn}", ResultPath="$.prepare", next_="Tune"
             ),
             "Tune": tune(),
-            "Train": {
-                "Type": "Parallel",
-                "Comment": (
-                    "The candidates train side by side, each in its own Lambda or (engine"
-                    " batch) AWS Batch job."
-                ),
-                "Branches": [candidate_branch(k, p) for k, p in CANDIDATES.items()],
-                "ResultPath": "$.candidates",
-                "Catch": catch("Train"),
-                "Next": "Select",
-            },
+            "Train": train(),
             "Select": caught_task(
                 "Select",
                 "${SelectFunctionArn}",

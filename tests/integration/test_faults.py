@@ -48,6 +48,7 @@ def mail_subjects(run_id: str) -> list[str]:
         email.message_from_string(m.raw_data, policy=email.policy.default)
         for m in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
     ]
+
     def text(m: Any) -> str:
         return " ".join(p.get_content() for p in m.walk() if p.get_content_maintype() == "text")
 

@@ -22,7 +22,10 @@ EVENTS = ROOT / "tests" / "events" / "workflow"
 # The model of the input each state sees; every other state sees the run state.
 INPUT_OF = {
     **dict.fromkeys(("TrialEngine", "Trial", "TrialJobResult", "TrialJob"), p.TrialInput),
-    **dict.fromkeys(("LightGBMJob", "LinearJob"), p.CandidateInput),
+    **dict.fromkeys(
+        ("CandidateEngine", "TrainCandidate", "CandidateJobInput", "CandidateJob"),
+        p.CandidateInput,
+    ),
 }
 # The model of what a Task's (or a Map/Parallel item's) Parameters build: the task's input.
 TASK_INPUT = {
@@ -30,7 +33,10 @@ TASK_INPUT = {
     "${SelectFunctionArn}": p.SelectInput,
     "${NotifyFunctionArn}": p.NotifyInput,
 }
-PASS_BUILDS = {"LightGBMJobInput": p.CandidateInput, "LinearJobInput": p.CandidateInput}
+PASS_BUILDS = {"CandidateJobInput": p.CandidateInput}
+# The Map states: what their ItemSelector builds (the items' task input) and what the list
+# they iterate over holds.
+MAP_ITEMS = {"Tune": (p.TrialInput, p.TrialSpec), "Train": (p.CandidateInput, str)}
 # The output each task state writes at its ResultPath.
 OUTPUT_OF = {
     "Prepare": p.PrepareOutput,
@@ -134,9 +140,11 @@ def test_every_path_of_the_state_is_a_field_of_its_model(name):
         written = resolve(source, state["ResultPath"])
         if name in OUTPUT_OF:
             assert OUTPUT_OF[name] in _models(written), (name, written)
-    if "ItemSelector" in state:  # the Map's items are the trial tasks' input
-        _check_parameters(state["ItemSelector"], p.TrialInput, source)
-        assert p.TrialSpec in _models(resolve(source, state["ItemsPath"]))
+    if "ItemSelector" in state:  # the Map's items are its tasks' input
+        built, item = MAP_ITEMS[name]
+        _check_parameters(state["ItemSelector"], built, source)
+        items = resolve(source, state["ItemsPath"])
+        assert item in _models(items) or typing.get_args(items) == (item,), (name, items)
     if "Parameters" in state:
         built = PASS_BUILDS.get(name) or TASK_INPUT.get(state.get("Resource", ""))
         if state.get("Resource", "").startswith("arn:aws:states:::batch"):

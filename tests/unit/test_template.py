@@ -63,14 +63,14 @@ def test_every_lambda_task_carries_the_one_retry_policy_and_every_candidate_a_br
         for name, s in _all_states(ASL["States"]).items()
         if s["Type"] == "Task" and s["Resource"].endswith("FunctionArn}")
     }
-    # Prepare, Trial, one per candidate, Select, Evaluate, Promote, three Notify
-    assert len(lambda_tasks) == 10
+    # Prepare, Trial, Train (one Map item per candidate), Select, Evaluate, Promote, 3 Notify
+    assert len(lambda_tasks) == 9
     for name, state in lambda_tasks.items():
         if name != "NotifyFailure":  # retries anything: the failure email must go out
             assert state["Retry"][0] == source.LAMBDA_RETRY, name
-    branches = ASL["States"]["Train"]["Branches"]
-    kinds = [b["States"][f"Train{b['StartAt'].removesuffix('Engine')}"] for b in branches]
-    assert [k["Parameters"]["candidate"] for k in kinds] == list(source.CANDIDATES)
+    train = ASL["States"]["Train"]
+    assert train["ItemsPath"] == "$.prepare.candidates"
+    assert train["ItemSelector"]["candidate.$"] == "$$.Map.Item.Value"
 
 
 def _all_states(states: dict) -> dict:
@@ -94,7 +94,7 @@ def test_every_task_retries_transient_errors_and_failures_reach_the_notification
         "NotifyRejected",
         "NotifyFailure",
     } <= set(tasks)
-    assert ASL["States"]["Tune"]["Type"] == "Map" and ASL["States"]["Train"]["Type"] == "Parallel"
+    assert ASL["States"]["Tune"]["Type"] == "Map" and ASL["States"]["Train"]["Type"] == "Map"
     assert ASL["States"]["Train"]["Catch"][0]["Next"] == "TrainFailed"
     for name, state in tasks.items():
         assert state.get("Retry"), f"{name} has no Retry"

@@ -119,6 +119,7 @@ class PrepareOutput(Payload):
     split: str  # "time", "stratified" or "random"
     engine: str  # "lambda" or "batch"
     trials: list[TrialSpec]
+    candidates: list[str] = ["lightgbm", "linear"]  # the model kinds the Train Map fits
 
 
 class TrialInput(RunRef):
@@ -144,6 +145,7 @@ class TrialOutput(Payload):
 
 class SplitRef(State):
     split_uri: str
+    engine: str | None = None  # read by the Train Map's engine choice, not by the task
 
 
 class TrainRun(RunRef):
@@ -154,7 +156,7 @@ class TrainRun(RunRef):
 
 
 class CandidateInput(State):
-    """One branch of the Train Parallel state."""
+    """One item of the Train Map (a model kind and the run state)."""
 
     candidate: str
     run: TrainRun

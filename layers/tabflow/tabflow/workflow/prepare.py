@@ -4,6 +4,7 @@ the tuning trials and their folds, and choose where the training runs (Lambda or
 import numpy as np
 
 from tabflow.errors import TargetUnresolved
+from tabflow.models.base import KINDS
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, TableStore
 from tabflow.targets import resolve_target
@@ -87,4 +88,5 @@ def prepare(
         split=split["kind"],
         engine=chosen,
         trials=[TrialSpec(trial=i, params=p) for i, p in enumerate(trials)],
+        candidates=list(KINDS),
     ).dump()

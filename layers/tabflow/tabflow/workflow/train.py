@@ -1,5 +1,5 @@
 """Train: fit one candidate on the fit rows, calibrate it and choose its threshold on the
-validation rows (the workflow trains the candidates in parallel branches). Each candidate
+validation rows (the workflow's Train Map runs one item per model kind). Each candidate
 writes its own drift reference, profiled on what it will serve (calibrated scores, its own
 importance), so whichever wins, the monitor compares like with like. The branch of the kind
 that describes the run (LightGBM) also writes the feature spec, the feature importance shown
@@ -26,7 +26,6 @@ from tabflow.workflow.select import select
 REFERENCE_ROWS = 20_000  # rows the drift reference is profiled on (quantiles, shares, a KS sample)
 # rows whose explanations give a multiclass model's importance: TreeSHAP costs one pass per class
 MULTICLASS_IMPORTANCE_ROWS = 2_000
-CANDIDATES = ("lightgbm", "linear")  # what `train` fits when run outside the state machine
 
 
 def train_candidate(
@@ -198,7 +197,7 @@ def train(
                 model_bucket=model_bucket,
                 lake_bucket=lake_bucket,
             )
-            for name in CANDIDATES
+            for name in KINDS
         ],
         store,
     )
