@@ -169,3 +169,56 @@ def test_each_candidate_learns_explains_and_reloads_a_multiclass_model(kind):
         np.testing.assert_allclose(
             contributions.sum(axis=1) + expected, raw[np.arange(300), chosen], atol=1e-9
         )
+
+
+def _scores(y: np.ndarray, strength: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(len(y), 3))
+    z[np.arange(len(y)), y] += strength
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_multiclass_gates_compare_on_the_same_rows_and_fall_back_to_the_baseline():
+    from tabflow.contract import Gates
+    from tabflow.gates import HeldOut
+    from tabflow.multiclass_gates import decide_multiclass
+
+    y = np.random.default_rng(0).integers(0, 3, 900)
+    weak, good, better = _scores(y, 0.3, 1), _scores(y, 1.5, 2), _scores(y, 3.0, 3)
+    metrics = {n: multiclass_metrics(y, s, ["a", "b", "c"]) for n, s in
+               {"lightgbm": weak, "linear": good}.items()}  # fmt: skip
+    # LightGBM is under the floor and below the baseline: the baseline passes and wins.
+    decision = decide_multiclass(
+        "lightgbm",
+        metrics,
+        Gates(min_auc=0.7),
+        held_out=HeldOut(y, {"lightgbm": weak, "linear": good}),
+    )
+    assert decision.promote and decision.winner == "linear"
+    assert {"auc_floor", "beats_baseline"} <= set(decision.passed_over["failed"])
+    # A champion far better on the same rows keeps its place (the whole interval is below).
+    champion = {
+        "version": 3,
+        "comparable": True,
+        "auc": multiclass_metrics(y, better, "abc")["auc"],
+    }
+    kept = decide_multiclass(
+        "linear",
+        {"linear": metrics["linear"]},
+        Gates(min_auc=0.7),
+        champion=champion,
+        held_out=HeldOut(y, {"linear": good}, better),
+    )
+    assert not kept.promote and kept.failed == ["not_worse_than_champion"]
+    gate = next(g for g in kept.gates if g.name == "not_worse_than_champion")
+    assert gate.interval is not None and gate.interval.high < -0.01
+    # The same model as the champion passes, however few the rows.
+    same = decide_multiclass(
+        "linear",
+        {"linear": metrics["linear"]},
+        Gates(min_auc=0.7),
+        champion=champion | {"auc": metrics["linear"]["auc"]},
+        held_out=HeldOut(y, {"linear": good}, good),
+    )
+    assert same.promote, same.to_dict()

@@ -169,52 +169,17 @@ def _decide_binary(
                 f"{chosen} held-out PR-AUC {pr} vs floor {config.min_pr_auc}",
             )
         )
-    if config.beat_baseline and chosen != BASELINE and BASELINE in candidates:
-        base = candidates[BASELINE].get("auc") or 0.0
-        theirs = held_out.scores.get(BASELINE) if held_out else None
-        diff = auc_difference(y, mine, theirs) if mine is not None and theirs is not None else None
-        gates.append(
-            _comparison(
-                "beats_baseline",
-                auc,
-                base,
-                f"{chosen} AUC {auc} vs {BASELINE} baseline {base}",
-                (auc or 0.0) >= base,
-                diff,
-                diff is not None and diff.high >= 0.0,
-                "the whole interval is below 0",
-                n,
-            )
-        )
-    if champion and champion.get("comparable"):
-        tolerance = config.champion_tolerance
-        floor = round((champion["auc"] or 0.0) - tolerance, 6)
-        theirs = held_out.champion if held_out else None
-        diff = auc_difference(y, mine, theirs) if mine is not None and theirs is not None else None
-        gates.append(
-            _comparison(
-                "not_worse_than_champion",
-                auc,
-                floor,
-                f"AUC {auc} vs champion v{champion['version']} {champion['auc']} "
-                f"(tolerance {tolerance})",
-                (auc or 0.0) >= floor,
-                diff,
-                diff is not None and diff.high >= -tolerance,
-                f"the whole interval is below -{tolerance}",
-                n,
-            )
-        )
-    elif champion:
-        gates.append(
-            GateResult(
-                "not_worse_than_champion",
-                True,
-                None,
-                None,
-                f"champion v{champion['version']} not comparable: {champion.get('reason')}",
-            )
-        )
+    gates += auc_comparisons(
+        chosen,
+        candidates,
+        config,
+        champion,
+        mine,
+        held_out.scores.get(BASELINE) if held_out else None,
+        held_out.champion if held_out else None,
+        lambda a, b: auc_difference(y, a, b),
+        n,
+    )
     if config.max_ece is not None:
         ece = m.get("ece")
         ece_iv = (
@@ -235,6 +200,74 @@ def _decide_binary(
         )
     gates += _slice_gates(slices, config)
     return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))
+
+
+def auc_comparisons(
+    chosen: str,
+    candidates: dict[str, dict[str, Any]],
+    config: Gates,
+    champion: dict[str, Any] | None,
+    mine: np.ndarray | None,
+    baseline: np.ndarray | None,
+    champion_scores: np.ndarray | None,
+    difference: Callable[[np.ndarray, np.ndarray], Interval],
+    rows: int,
+    measure: str = "AUC",
+) -> list[GateResult]:
+    """Beat the linear baseline and not be worse than the champion: by the paired interval
+    ``difference(mine, theirs)`` of the AUC (multiclass: macro AUC) on the same rows, when
+    both score them, else by the point values."""
+    auc = candidates[chosen].get("auc")
+    gates = []
+
+    def diff(theirs: np.ndarray | None) -> Interval | None:
+        return difference(mine, theirs) if mine is not None and theirs is not None else None
+
+    if config.beat_baseline and chosen != BASELINE and BASELINE in candidates:
+        base = candidates[BASELINE].get("auc") or 0.0
+        d = diff(baseline)
+        gates.append(
+            _comparison(
+                "beats_baseline",
+                auc,
+                base,
+                f"{chosen} {measure} {auc} vs {BASELINE} baseline {base}",
+                (auc or 0.0) >= base,
+                d,
+                d is not None and d.high >= 0.0,
+                "the whole interval is below 0",
+                rows,
+            )
+        )
+    if champion and champion.get("comparable"):
+        tolerance = config.champion_tolerance
+        floor = round((champion["auc"] or 0.0) - tolerance, 6)
+        d = diff(champion_scores)
+        gates.append(
+            _comparison(
+                "not_worse_than_champion",
+                auc,
+                floor,
+                f"{measure} {auc} vs champion v{champion['version']} {champion['auc']} "
+                f"(tolerance {tolerance})",
+                (auc or 0.0) >= floor,
+                d,
+                d is not None and d.high >= -tolerance,
+                f"the whole interval is below -{tolerance}",
+                rows,
+            )
+        )
+    elif champion:
+        gates.append(
+            GateResult(
+                "not_worse_than_champion",
+                True,
+                None,
+                None,
+                f"champion v{champion['version']} not comparable: {champion.get('reason')}",
+            )
+        )
+    return gates
 
 
 def _comparison(

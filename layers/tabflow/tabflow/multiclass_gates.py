@@ -20,14 +20,7 @@ import numpy as np
 
 from tabflow.contract import Gates
 from tabflow.evaluation.intervals import ece_interval, macro_auc_difference, macro_auc_interval
-from tabflow.gates import (
-    BASELINE,
-    Decision,
-    GateResult,
-    HeldOut,
-    _comparison,
-    _with_fallback,
-)
+from tabflow.gates import BASELINE, Decision, GateResult, HeldOut, _with_fallback, auc_comparisons
 
 
 def decide_multiclass(
@@ -87,52 +80,18 @@ def _decide(
                 f"{chosen} held-out log loss {loss} on {n} rows vs ceiling {config.max_log_loss}",
             )
         )
-    if config.beat_baseline and chosen != BASELINE and BASELINE in candidates:
-        base = candidates[BASELINE].get("auc") or 0.0
-        theirs = held_out.scores.get(BASELINE)
-        diff = macro_auc_difference(y, mine, theirs) if theirs is not None and two_classes else None
-        gates.append(
-            _comparison(
-                "beats_baseline",
-                auc,
-                base,
-                f"{chosen} macro AUC {auc} vs {BASELINE} baseline {base}",
-                (auc or 0.0) >= base,
-                diff,
-                diff is not None and diff.high >= 0.0,
-                "the whole interval is below 0",
-                n,
-            )
-        )
-    if champion and champion.get("comparable"):
-        tolerance = config.champion_tolerance
-        floor = round((champion["auc"] or 0.0) - tolerance, 6)
-        theirs = held_out.champion
-        diff = macro_auc_difference(y, mine, theirs) if theirs is not None and two_classes else None
-        gates.append(
-            _comparison(
-                "not_worse_than_champion",
-                auc,
-                floor,
-                f"macro AUC {auc} vs champion v{champion['version']} {champion['auc']} "
-                f"(tolerance {tolerance})",
-                (auc or 0.0) >= floor,
-                diff,
-                diff is not None and diff.high >= -tolerance,
-                f"the whole interval is below -{tolerance}",
-                n,
-            )
-        )
-    elif champion:
-        gates.append(
-            GateResult(
-                "not_worse_than_champion",
-                True,
-                None,
-                None,
-                f"champion v{champion['version']} not comparable: {champion.get('reason')}",
-            )
-        )
+    gates += auc_comparisons(
+        chosen,
+        candidates,
+        config,
+        champion,
+        mine if two_classes else None,
+        held_out.scores.get(BASELINE),
+        held_out.champion,
+        lambda a, b: macro_auc_difference(y, a, b),
+        n,
+        "macro AUC",
+    )
     if config.max_ece is not None and n:
         correct = mine.argmax(axis=1) == y
         ece_iv = ece_interval(correct, mine.max(axis=1), seed=held_out.seed)

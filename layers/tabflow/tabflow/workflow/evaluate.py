@@ -101,24 +101,12 @@ def evaluate(
             slices_by_candidate=slices_by,
         )
         slices = slices_by[decision.winner]
-    elif multiclass:  # the binary rules on the macro AUC, log loss and top-label calibration
-        by_candidate = {
-            n: slice_metrics(contract, frame.iloc[test_rows], y, s) for n, s in scores.items()
-        }
-        decision = decide_multiclass(
-            trained.chosen,
-            results,
-            contract.gates,
-            champion=champion,
-            held_out=HeldOut(y, scores, champion_scores, seed=contract.training.seed),
-            slices_by_candidate=by_candidate,
-        )
-        slices = by_candidate[decision.winner]
     else:  # paired comparisons on these rows; the other candidate may win if the chosen fails
         by_candidate = {
             n: slice_metrics(contract, frame.iloc[test_rows], y, s) for n, s in scores.items()
         }
-        decision = decide(
+        # multiclass: the binary rules on the macro AUC, log loss and top-label calibration
+        decision = (decide_multiclass if multiclass else decide)(
             trained.chosen,
             results,
             contract.gates,
