@@ -243,6 +243,7 @@ def test_a_messy_hotel_export_drafts_a_regression_contract_that_ingests_it(tmp_p
     assert code == 0, err
     contract = parse_contract(path.read_text())
     assert contract.target.kind == "regression" and contract.format.decimal == ","
+    assert "coverage: 0.9" in path.read_text()  # written out: the user sees what is served
     assert contract.columns["country"].type == "category"  # > 50 values, kept
     result = validate(read_table(export.data, name=export.name), contract, file=export.name)
     assert result.counts["curated"] == export.unique_rows

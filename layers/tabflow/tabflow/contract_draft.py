@@ -314,7 +314,7 @@ def _target(
                 f"target {col!r}: {levels} whole numbers, drafted as a regression; if they "
                 "are classes, write kind: multiclass"
             )
-        return {"column": col, "kind": "regression"}
+        return {"column": col, "kind": "regression", "coverage": 0.9}  # the served interval
     if positive is None and 3 <= levels <= MAX_CLASSES:
         return multiclass_target(columns, prof, col, spec, coded, notes)
     if levels != 2:
