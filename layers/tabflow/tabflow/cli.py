@@ -49,7 +49,8 @@ def contract_main(argv: list[str] | None = None) -> int:
 
 def _check(path: Path, sample: Path | None) -> int:
     """Exit 1 when the contract is invalid, or when the sample would be rejected, or its
-    target does not resolve to exactly two classes with rows for the positive label."""
+    target does not resolve: a binary one to exactly two classes with rows for the positive
+    label, a multiclass one to 3 to 50 classes with min_class_rows rows each (or merged)."""
     from tabflow.contract import parse_contract
 
     try:
