@@ -222,3 +222,19 @@ def test_multiclass_gates_compare_on_the_same_rows_and_fall_back_to_the_baseline
         held_out=HeldOut(y, {"linear": good}, good),
     )
     assert same.promote, same.to_dict()
+
+
+def test_contract_check_refuses_a_sample_whose_rare_class_cannot_be_learned(tmp_path, capsys):
+    from tabflow.cli import contract_main
+
+    (tmp_path / "plans.yaml").write_text(BASE.format(extra="", type="category"))
+    rows = ["gold"] * 40 + ["silver"] * 40 + ["bronze"] * 40 + ["platinum"] * 3
+    (tmp_path / "plans.csv").write_text(
+        "plan,x\n" + "".join(f"{p},{i}\n" for i, p in enumerate(rows))
+    )
+    code = contract_main(
+        ["check", str(tmp_path / "plans.yaml"), "--sample", str(tmp_path / "plans.csv")]
+    )
+    err = capsys.readouterr()
+    assert code == 1
+    assert "'platinum' 3" in err.err + err.out and "rare_classes: other" in err.err + err.out
