@@ -147,28 +147,12 @@ def _decide_binary(
     n = len(y)
     rows = f" on {n} rows" if held_out else ""
     auc_iv = auc_interval(y, mine) if mine is not None else None
-    gates = [
-        GateResult(
-            "auc_floor",
-            auc is not None and auc >= config.min_auc,
-            auc,
-            config.min_auc,
-            f"{chosen} held-out AUC {auc_iv.text() if auc_iv else auc}{rows} vs floor "
-            f"{config.min_auc}",
-            auc_iv,
-        )
-    ]
+    what = f"{chosen} held-out AUC {auc_iv.text() if auc_iv else auc}{rows}"
+    gates = [limit_gate("auc_floor", auc, config.min_auc, what, interval=auc_iv)]
     if config.min_pr_auc is not None:
         pr = m.get("pr_auc")
-        gates.append(
-            GateResult(
-                "pr_auc_floor",
-                pr is not None and pr >= config.min_pr_auc,
-                pr,
-                config.min_pr_auc,
-                f"{chosen} held-out PR-AUC {pr} vs floor {config.min_pr_auc}",
-            )
-        )
+        what = f"{chosen} held-out PR-AUC {pr}"
+        gates.append(limit_gate("pr_auc_floor", pr, config.min_pr_auc, what))
     gates += auc_comparisons(
         chosen,
         candidates,
@@ -200,6 +184,22 @@ def _decide_binary(
         )
     gates += _slice_gates(slices, config)
     return Decision(winner=chosen, promote=all(g.passed for g in gates), gates=tuple(gates))
+
+
+def limit_gate(
+    name: str,
+    value: float | None,
+    limit: float,
+    what: str,
+    *,
+    ceiling: bool = False,
+    interval: Interval | None = None,
+) -> GateResult:
+    """A floor (or a ceiling) on a point value: what a model must reach states a level, and
+    the point estimate is unbiased; its interval, when known, is shown."""
+    passed = value is not None and (value <= limit if ceiling else value >= limit)
+    side = "ceiling" if ceiling else "floor"
+    return GateResult(name, passed, value, limit, f"{what} vs {side} {limit}", interval)
 
 
 def auc_comparisons(

@@ -20,7 +20,15 @@ import numpy as np
 
 from tabflow.contract import Gates
 from tabflow.evaluation.intervals import ece_interval, macro_auc_difference, macro_auc_interval
-from tabflow.gates import BASELINE, Decision, GateResult, HeldOut, _with_fallback, auc_comparisons
+from tabflow.gates import (
+    BASELINE,
+    Decision,
+    GateResult,
+    HeldOut,
+    _with_fallback,
+    auc_comparisons,
+    limit_gate,
+)
 
 
 def decide_multiclass(
@@ -58,28 +66,12 @@ def _decide(
     mine = held_out.scores[chosen]
     two_classes = len(np.unique(y)) > 1
     auc_iv = macro_auc_interval(y, mine) if two_classes else None
-    gates = [
-        GateResult(
-            "auc_floor",
-            auc is not None and auc >= config.min_auc,
-            auc,
-            config.min_auc,
-            f"{chosen} held-out macro AUC {auc_iv.text() if auc_iv else auc} on {n} rows vs "
-            f"floor {config.min_auc}",
-            auc_iv,
-        )
-    ]
+    what = f"{chosen} held-out macro AUC {auc_iv.text() if auc_iv else auc} on {n} rows"
+    gates = [limit_gate("auc_floor", auc, config.min_auc, what, interval=auc_iv)]
     if config.max_log_loss is not None:
         loss = m.get("log_loss")
-        gates.append(
-            GateResult(
-                "log_loss_ceiling",
-                loss is not None and loss <= config.max_log_loss,
-                loss,
-                config.max_log_loss,
-                f"{chosen} held-out log loss {loss} on {n} rows vs ceiling {config.max_log_loss}",
-            )
-        )
+        what = f"{chosen} held-out log loss {loss} on {n} rows"
+        gates.append(limit_gate("log_loss_ceiling", loss, config.max_log_loss, what, ceiling=True))
     gates += auc_comparisons(
         chosen,
         candidates,
