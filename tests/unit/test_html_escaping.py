@@ -1,14 +1,18 @@
-"""User data in the evaluation report is shown as text, never run as markup: the templates'
-environment escapes every value (tabflow/rendering.py). Each document is built from hostile
-values where users put them: dataset and column names, class labels, gate details."""
+"""User data in the reports (evaluation, validation, monitoring) is shown as text, never run
+as markup: the templates' environment escapes every value (tabflow/rendering.py). Each
+document is built from hostile values where users put them: dataset, file and column names,
+category values and class labels, gate details."""
 
 import numpy as np
 import pytest
 
+from tabflow.contract import parse_contract
 from tabflow.evaluation.metrics import multiclass_metrics
 from tabflow.evaluation.summary import class_balance
+from tabflow.readers import read_table
 from tabflow.rendering import environment
-from tabflow.reports import evaluation_html
+from tabflow.reports import evaluation_html, monitoring_html, validation_html
+from tabflow.validation import validate
 from tests.html_checks import HOSTILE, assert_shown_as_text
 
 SCRIPT, IMG = HOSTILE
@@ -79,6 +83,39 @@ def test_the_evaluation_report_shows_hostile_values_as_text(make):
     html = evaluation_html(make())
     assert_shown_as_text(html, SCRIPT, IMG)
     assert "<svg" in html and "<h2>Gates</h2>" in html  # the charts and gates are markup
+
+
+def test_the_validation_report_shows_hostile_values_as_text():
+    contract = parse_contract(
+        "dataset: shop\ntarget: {column: label, positive_label: 'yes'}\nid_column: id\n"
+        "columns:\n  id: {type: string, nullable: false}\n"
+        "  label: {type: category, categories: ['yes', 'no']}\nmax_bad_row_share: 0.9\n"
+    )
+    rows = "\n".join(f"r{i},{'yes' if i % 2 else 'no'},x" for i in range(10))
+    data = f'id,label,"{IMG.replace(chr(34), chr(34) * 2)}"\n{rows}\nbad,{SCRIPT},x\n'.encode()
+    result = validate(read_table(data, name="f.csv"), contract, file=IMG)
+    report = {
+        "file": IMG, "dataset": "shop", "run_id": SCRIPT, "status": "rejected",
+        "problems": [f"row 12: {SCRIPT}"], "counts": result.counts, "columns": result.columns,
+        "ignored_columns": result.ignored_columns, "renamed_headers": {SCRIPT: "label"},
+        "warnings": result.warnings, "format": {"type": "csv", "encoding": "utf-8",
+                                                "delimiter": IMG},
+        "quarantine_uri": f"s3://raw/quarantine/{SCRIPT}", "not_emailed_to": [IMG],
+    }  # fmt: skip
+    assert IMG in result.ignored_columns  # the hostile header reached the report's data
+    assert any(SCRIPT in repr(e["value"]) for e in result.columns["label"]["invalid_examples"])
+    html = validation_html(report)
+    assert_shown_as_text(html, SCRIPT, IMG, f"{SCRIPT!r}: ")
+
+
+def test_the_monitoring_report_shows_hostile_values_as_text():
+    feature = {"feature": SCRIPT, "drifted": True, "psi": 0.4, "how": IMG,
+               "tests": [{"test": "chi2", "p_value": 0.001, "effect": 0.3, "drifted": True}]}  # fmt: skip
+    result = {"dataset": SCRIPT, "model_version": 2, "status": "drift", "rows": 500,
+              "window": [IMG, "2026-01-02"], "decay": {"per_class": {SCRIPT: {"recall": 0.5}}},
+              "drift": {"features": [feature]}}  # fmt: skip
+    html = monitoring_html(result)
+    assert_shown_as_text(html, SCRIPT, IMG, "chi2 p=0.001 effect=0.300 DRIFT")
 
 
 def test_one_environment_escapes_and_refuses_a_missing_value():
