@@ -1,14 +1,15 @@
-"""User data in the reports (evaluation, validation, monitoring) is shown as text, never run
-as markup: the templates' environment escapes every value (tabflow/rendering.py). Each
-document is built from hostile values where users put them: dataset, file and column names,
-category values and class labels, gate details."""
+"""User data in every HTML document tabflow writes is shown as text, never run as markup:
+the templates' environment escapes every value (tabflow/rendering.py). Each document is
+built from hostile values where users put them: dataset, file and column names, category
+values and class labels, gate details, errors."""
 
 import numpy as np
 import pytest
 
+from tabflow import emails
 from tabflow.contract import parse_contract
 from tabflow.evaluation.metrics import multiclass_metrics
-from tabflow.evaluation.summary import class_balance
+from tabflow.evaluation.summary import class_balance, summary
 from tabflow.readers import read_table
 from tabflow.rendering import environment
 from tabflow.reports import evaluation_html, monitoring_html, validation_html
@@ -116,6 +117,36 @@ def test_the_monitoring_report_shows_hostile_values_as_text():
               "drift": {"features": [feature]}}  # fmt: skip
     html = monitoring_html(result)
     assert_shown_as_text(html, SCRIPT, IMG, "chi2 p=0.001 effect=0.300 DRIFT")
+
+
+def _emails() -> list:
+    metrics = summary(multiclass_metrics(np.array([0, 1, 1, 0]),
+                                         np.array([[0.7, 0.3], [0.2, 0.8], [0.4, 0.6], [0.6, 0.4]]),
+                                         (SCRIPT, IMG)))  # fmt: skip
+    drifted = {"feature": SCRIPT, "how": IMG, "psi": 0.5, "importance": 0.3, "kind": "categorical",
+               "reference": {"shares": [0.5, 0.5], "labels": [SCRIPT, IMG]},
+               "window": {"shares": [0.9, 0.1]}}  # fmt: skip
+    decay = {"auc": 0.6, "test_auc": 0.8, "tolerance": 0.05, "labelled": 300,
+             "per_class": {SCRIPT: {"recall": 0.4, "rows": 100}, IMG: {"recall": 0.7, "rows": 200}},
+             "labels": {"unresolved": 1, "unresolved_values": SCRIPT}}  # fmt: skip
+    return [
+        emails.model_promoted(SCRIPT, 2, "lightgbm", metrics, GATES, "s3://m", IMG,
+                              previous_version=1, passed_over={"candidate": SCRIPT, "failed": [IMG]}),
+        emails.model_rejected(SCRIPT, "lightgbm", metrics, GATES, IMG, "s3://e",
+                              champion_version=None),
+        emails.run_failed(SCRIPT, "r-1", "Train", IMG, SCRIPT),
+        emails.file_rejected(SCRIPT, f"s3://raw/{IMG}", [SCRIPT, IMG], "s3://r"),
+        emails.drift_alert(SCRIPT, 2, [drifted], 500, f"s3://{IMG}", unused=[drifted]),
+        emails.decay_alert(SCRIPT, 2, decay, IMG),
+        emails.model_load_failed(SCRIPT, 3, None, IMG),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_every_email_html_shows_hostile_values_as_text(index):
+    email = _emails()[index]
+    assert_shown_as_text(email.html, SCRIPT, IMG)
+    assert SCRIPT in email.text  # the plain-text part is text: unescaped, as before
 
 
 def test_one_environment_escapes_and_refuses_a_missing_value():
