@@ -1,8 +1,8 @@
 """Rendering of the emails the pipeline sends. Computing happens elsewhere; these functions
-only turn results into a subject, a plain-text body and an HTML body."""
+only turn results into a subject, a plain-text body and an HTML body (the templates
+email.html.j2 and drift_alert.html.j2, which escape every value)."""
 
 import unicodedata
-from html import escape
 from typing import Any
 
 from tabflow import multiclass_report as multiclass
@@ -13,6 +13,7 @@ from tabflow.evaluation.summary import (
     label_text,
 )
 from tabflow.ports import Email
+from tabflow.rendering import render
 
 SUBJECT_LIMIT = 200
 PROBLEM_LIMIT = 2000
@@ -39,25 +40,11 @@ def _bounded(text: str, limit: int = PROBLEM_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
-def _table(rows: list[tuple[str, Any]]) -> str:
-    cells = "".join(
-        f"<tr><th style='text-align:left;padding:2px 8px'>{escape(str(k))}</th>"
-        f"<td style='padding:2px 8px'>{escape(str(v))}</td></tr>"
-        for k, v in rows
-    )
-    return f"<table style='border-collapse:collapse;font-family:sans-serif'>{cells}</table>"
-
-
 def _email(subject: str, intro: str, rows: list[tuple[str, Any]], footer: str = "") -> Email:
     text = "\n".join(
         [intro, ""] + [f"{k}: {v}" for k, v in rows] + ([f"\n{footer}"] if footer else [])
     )
-    html = (
-        f"<html><body><h2 style='font-family:sans-serif'>{escape(subject)}</h2>"
-        f"<p style='font-family:sans-serif'>{escape(intro)}</p>{_table(rows)}"
-        + (f"<p style='font-family:sans-serif'>{escape(footer)}</p>" if footer else "")
-        + "</body></html>"
-    )
+    html = render("email.html.j2", subject=subject, intro=intro, rows=rows, footer=footer)
     return Email(subject=subject, text=text, html=html)
 
 
@@ -205,34 +192,6 @@ def file_rejected(
     )
 
 
-def _bars(reference: list[float], window: list[float], labels: list[str]) -> str:
-    """Small inline bar chart (HTML tables and CSS only: email clients render no SVG/JS)."""
-    rows = ""
-    for label, r, w in zip(labels, reference, window, strict=False):
-        rows += (
-            f"<tr><td style='font:11px sans-serif;padding:0 6px'>{escape(str(label))}</td>"
-            f"<td style='width:160px'><div style='background:#9bb;height:6px;width:{max(1, int(r * 160))}px'></div>"
-            f"<div style='background:#d55;height:6px;width:{max(1, int(w * 160))}px'></div></td>"
-            f"<td style='font:11px sans-serif;padding:0 6px'>{r:.1%} &rarr; {w:.1%}</td></tr>"
-        )
-    return f"<table style='border-collapse:collapse'>{rows}</table>"
-
-
-def _feature_chart(f: dict[str, Any]) -> str:
-    ref, win = f.get("reference", {}), f.get("window", {})
-    if f["kind"] == "categorical" and ref.get("shares"):
-        labels = ref.get("labels") or [str(i) for i in range(len(ref["shares"]))]
-        return _bars(ref["shares"], win.get("shares", []), labels)
-    rq, wq = ref.get("quantiles") or [], win.get("quantiles") or []
-    if rq and wq:
-        cells = "".join(
-            f"<td style='font:11px sans-serif;padding:0 6px'>p{int(q * 100)}: {a:.4g} &rarr; {b:.4g}</td>"
-            for q, a, b in zip((0.05, 0.25, 0.5, 0.75, 0.95), rq, wq, strict=False)
-        )
-        return f"<table><tr>{cells}</tr></table>"
-    return ""
-
-
 def drift_alert(
     dataset: str,
     version: int,
@@ -263,24 +222,13 @@ def drift_alert(
         f"Full report: {report_uri}",
         "Check the upstream data; retrain if the change is real and lasting.",
     ]
-    table = "".join(
-        f"<tr><td style='padding:4px 8px;font-weight:bold'>{escape(f['feature'])}</td>"
-        f"<td style='padding:4px 8px'>{escape(f['how'])}<br>{_feature_chart(f)}</td>"
-        f"<td style='padding:4px 8px'>PSI {f['psi']:.3f}</td>"
-        f"<td style='padding:4px 8px'>importance {f.get('importance', 0):.0%}</td></tr>"
-        for f in moved
-    )
-    also = "".join(f"<li>{escape(f['feature'])}: {escape(f['how'])}</li>" for f in unused)
-    html = (
-        f"<html><body style='font-family:sans-serif'><h2>{escape(subject)}</h2><p>{escape(intro)}</p>"
-        f"<table style='border-collapse:collapse' border='1'>{table}</table>"
-        + (
-            f"<p>Also moved, but the model does not use them (no alert on their own):</p><ul>{also}</ul>"
-            if unused
-            else ""
-        )
-        + f"<p>Full report: <code>{escape(report_uri)}</code></p>"
-        "<p>Check the upstream data; retrain if the change is real and lasting.</p></body></html>"
+    html = render(
+        "drift_alert.html.j2",
+        subject=subject,
+        intro=intro,
+        moved=moved,
+        unused=unused,
+        report_uri=report_uri,
     )
     return Email(subject=subject, text="\n".join(text_lines), html=html)
 

@@ -1,7 +1,8 @@
-"""The multiclass parts of the evaluation report and the model card: macro and weighted
-one-vs-rest AUC, log loss, accuracy, the per-class table, the confusion matrix and the class
-balance (training and test rows beside the mean served probability). Rendering only: the
-figures come from the evaluation document. Class labels are user data: always escaped."""
+"""The multiclass parts of the model card and the emails: macro and weighted one-vs-rest AUC,
+log loss, accuracy, each class's recall. The HTML report's multiclass sections (the per-class
+table, the confusion matrix, the class balance) are templates/multiclass.html.j2. Rendering
+only: the figures come from the evaluation document. Class labels are user data: always
+escaped (the HTML by the template environment, the Markdown card by ``_md``)."""
 
 from html import escape
 from typing import Any
@@ -16,126 +17,6 @@ METRICS = (
     ("brier", "Brier"),
     ("ece", "top-class calibration error"),
 )
-
-
-def _cell(v: Any) -> str:
-    return "" if v is None else escape(str(v))
-
-
-def _share(n: int, total: int) -> str:
-    return f"{n / total:.1%}" if total else ""
-
-
-def metrics_html(ev: dict[str, Any]) -> str:
-    """Each candidate's held-out metrics (and the champion's, when it read the test rows)."""
-    head = "".join(f"<th>{name}</th>" for _, name in METRICS)
-    rows = "".join(
-        f"<tr><th>{escape(n)}{' (chosen)' if n == ev['chosen'] else ''}</th>"
-        + "".join(f"<td>{_cell(m.get(k))}</td>" for k, _ in METRICS)
-        + "</tr>"
-        for n, m in ev["candidates"].items()
-    )
-    champion = ev.get("champion") or {}
-    if champion.get("comparable"):
-        rows += f"<tr><th>champion v{_cell(champion.get('version'))}</th>" + "".join(
-            f"<td>{_cell(champion.get(k))}</td>" for k, _ in METRICS
-        ) + "</tr>"  # fmt: skip
-    elif champion:
-        rows += (
-            f"<tr><th>champion v{_cell(champion.get('version'))}</th>"
-            f"<td colspan='{len(METRICS)}'>not comparable: {_cell(champion.get('reason'))}</td></tr>"
-        )
-    how = "".join(
-        f"<li>{escape(n)}: {escape(str(t.get('reason', '')))}; calibration "
-        f"{escape(str(t.get('calibration', '')))}</li>"
-        for n, t in (ev.get("thresholds") or {}).items()
-    )
-    return (
-        f"<h2>Held-out metrics</h2><table><tr><th></th>{head}</tr>{rows}</table>"
-        "<p>AUC is one-vs-rest per class: macro is their plain mean (what the gates read), "
-        "weighted is their mean weighted by the class's test rows.</p>"
-        + (f"<p>Predicted class:</p><ul>{how}</ul>" if how else "")
-    )
-
-
-def per_class_html(m: dict[str, Any]) -> str:
-    """The chosen model's precision, recall and one-vs-rest AUC for each class."""
-    rows = "".join(
-        f"<tr><td>{escape(str(label))}</td><td>{_cell(c.get('rows'))}</td>"
-        f"<td>{_cell(c.get('precision'))}</td><td>{_cell(c.get('recall'))}</td>"
-        f"<td>{_cell(c.get('auc'))}</td></tr>"
-        for label, c in (m.get("per_class") or {}).items()
-    )
-    return (
-        "<h2>By class (chosen model, test rows)</h2><table><tr><th>class</th><th>rows</th>"
-        f"<th>precision</th><th>recall</th><th>AUC (one-vs-rest)</th></tr>{rows}</table>"
-    )
-
-
-def confusion_html(cm: dict[str, Any]) -> str:
-    """Rows: the true class; columns: the predicted (most probable) class; the diagonal is
-    what the model got right."""
-    labels = [escape(str(c)) for c in cm.get("labels", [])]
-    head = "".join(f"<th>{c}</th>" for c in labels)
-    body = ""
-    for i, (label, counts) in enumerate(zip(labels, cm.get("counts", []), strict=False)):
-        cells = "".join(
-            f"<td style='font-weight:bold;background:#eef'>{n}</td>" if i == j else f"<td>{n}</td>"
-            for j, n in enumerate(counts)
-        )
-        body += f"<tr><th>{label}</th>{cells}</tr>"
-    return (
-        "<h2>Confusion matrix (chosen model, test rows)</h2>"
-        "<p>Rows: the true class; columns: the predicted class.</p>"
-        f"<table><tr><th>true \\ predicted</th>{head}</tr>{body}</table>"
-    )
-
-
-def balance_html(labels: dict[str, Any] | None) -> str:
-    """Rows per class in training and test beside the mean probability served on the test
-    rows: for a calibrated model the mean probability is close to the test share."""
-    if not labels or "mean_probability" not in labels:
-        return ""
-    train, test = labels.get("train") or {}, labels.get("test") or {}
-    n_train, n_test = sum(train.values()), sum(test.values())
-    rows = "".join(
-        f"<tr><td>{escape(str(c))}</td><td>{train.get(c, 0)}</td>"
-        f"<td>{_share(train.get(c, 0), n_train)}</td><td>{test.get(c, 0)}</td>"
-        f"<td>{_share(test.get(c, 0), n_test)}</td><td>{_cell(p)}</td></tr>"
-        for c, p in labels["mean_probability"].items()
-    )
-    return (
-        "<h2>Classes</h2><p>The classes the model learned from, beside the mean probability "
-        "it serves for each on the test rows; for a calibrated model each is close to the "
-        "class's test share.</p><table><tr><th>class</th><th>train rows</th><th>train share</th>"
-        "<th>test rows</th><th>test share</th><th>mean served probability</th></tr>"
-        f"{rows}</table>"
-    )
-
-
-def slices_html(ev: dict[str, Any]) -> str:
-    rows = ""
-    for column, groups in (ev.get("slices") or {}).items():
-        if "error" in groups:
-            rows += f"<tr><td>{escape(column)}</td><td colspan='3'>{escape(str(groups['error']))}</td></tr>"
-            continue
-        for value, g in groups.items():
-            rows += (
-                f"<tr><td>{escape(column)}</td><td>{escape(str(value))}</td>"
-                f"<td>{_cell(g.get('rows'))}</td><td>{_cell(g.get('auc'))}</td></tr>"
-            )
-    if not rows:
-        return ""
-    return (
-        "<h2>Slices</h2><table><tr><th>column</th><th>group</th><th>rows</th><th>macro AUC</th>"
-        f"</tr>{rows}</table>"
-    )
-
-
-def multiclass_sections(ev: dict[str, Any]) -> str:
-    """The report's body between the gates and the importance charts."""
-    m = ev["candidates"][ev["chosen"]]
-    return per_class_html(m) + confusion_html(m.get("confusion_matrix") or {}) + slices_html(ev)
 
 
 NAMES = {"auc": "macro AUC", "weighted_auc": "weighted AUC", "log_loss": "log loss",
