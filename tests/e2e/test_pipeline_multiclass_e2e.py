@@ -120,6 +120,9 @@ def test_a_multiclass_model_is_served_captured_and_watched(stack):
     text = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
     plain = text.get_body(preferencelist=("plain",)).get_content()
     assert "predicted class shares" in plain and "percentage points" in plain, plain
+    bucket, key = result["report_uri"].removeprefix("s3://").split("/", 1)
+    report = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert "score:" in report  # each class's probability has its row in the monitoring report
     again = check(stack)
     assert again["status"] == "drift" and len(drift_mails(stack)) == 1
     assert stack.runtime.errors[errors_before:] == []

@@ -34,9 +34,15 @@ def validation_html(report: dict[str, Any]) -> str:
 
 
 def monitoring_html(result: dict[str, Any]) -> str:
-    """The monitor's report: status, window, decay and each feature's drift tests."""
+    """The monitor's report: status, window, decay and each feature's drift tests (and the
+    score's: for a multiclass champion the predicted class shares and each class's
+    probability)."""
     drift = result.get("drift") or {}
-    features = drift.get("features", []) + ([drift["score"]] if drift.get("score") else [])
+    features = (
+        drift.get("features", [])
+        + ([drift["score"]] if drift.get("score") else [])
+        + drift.get("class_scores", [])
+    )
     return render(
         "monitoring.html.j2", result=result, decay=result.get("decay") or {}, features=features
     )
