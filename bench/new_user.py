@@ -38,11 +38,14 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-# The shared datasets sit beside the repository (../shared/data) or beside the directory
-# that holds it (a git worktree one level deeper).
-SHARED = next(
-    (p / "shared" / "data" for p in ROOT.parents[:2] if (p / "shared" / "data").exists()),
-    ROOT.parent / "shared" / "data",
+# The shared datasets: the folder TABFLOW_SHARED_DATA names, or ../shared/data beside the
+# repository or beside the directory that holds it (a git worktree one level deeper).
+SHARED = Path(
+    os.environ.get("TABFLOW_SHARED_DATA")
+    or next(
+        (p / "shared" / "data" for p in ROOT.parents[:2] if (p / "shared" / "data").exists()),
+        ROOT.parent / "shared" / "data",
+    )
 )
 REGION = "us-east-1"
 MARKERS = ["NA", "?", "", "none", " ", "N/A"]
