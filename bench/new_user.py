@@ -96,9 +96,11 @@ def _flights_carrier(rows: int | None) -> pd.DataFrame:
     numbering) and ``tailnum`` (an aircraft belongs to one carrier's fleet), which would name
     the answer; the actual times, delays and ``air_time`` (known only after the flight);
     ``year`` (constant) and ``time_hour`` (the date and hour again). The scheduled times and
-    the route remain strong clues (carriers own routes and slots): that is the real task."""
+    the route remain strong clues (carriers own routes and slots): that is the real task.
+    8,000 rows by default: tuning boosts a tree per class per round (14 carriers), and 20,000
+    rows took over 25 minutes on a loaded 2-core machine, 8,000 about 7."""
     frame = pd.read_csv(SHARED / "flights_2013.csv.gz", dtype=str, keep_default_na=False)
-    frame = frame.sample(n=min(rows or 20_000, len(frame)), random_state=5)
+    frame = frame.sample(n=min(rows or 8_000, len(frame)), random_state=5)
     keep = ["flight_id", "month", "day", "hour", "minute", "sched_dep_time", "sched_arr_time"]
     return frame[[*keep, "origin", "dest", "distance", "carrier"]].reset_index(drop=True)
 
