@@ -1,6 +1,7 @@
 """The new-user check (issue 11), on the shared datasets, through the real handlers under moto.
 
-For each dataset: hold out a random 20% of the source rows; make the other 80% a messy
+For each dataset: hold out a random 20% of the source rows (the latest 20% for a case
+that names a time column: ``latest``); make the other 80% a messy
 export (target spelled Yes/yes/Y/TRUE..., missing markers, duplicate rows, rows without an
 id, a constant export column, renamed headers, a BOM and a ``;`` delimiter); run
 ``contract infer FILE --target T --positive P --id ID`` with no hand edit; drop the export
