@@ -67,6 +67,13 @@ def test_declared_classes_fix_the_order_and_other_values_are_not_valid():
     )
     assert list(r.classes) == ["low", "mid", "high"] and r.y.tolist()[:4] == [2, 0, 1, -1]
     assert r.invalid == {"huge: not one of the declared classes": 5}
+    merged = resolve_target(
+        contract(", classes: [low, mid, high, top, peak], min_class_rows: 5, rare_classes: other"),
+        ["high"] * 9 + ["low"] * 9 + ["mid"] * 9 + ["top"] * 3 + ["peak"] * 3,
+    )
+    assert not merged.errors, merged.errors
+    assert merged.classes == {"low": 9, "mid": 9, "high": 9, "other": 6}
+    assert merged.y.tolist()[-6:] == [3] * 6
 
 
 def test_a_multiclass_contract_names_its_mistakes():

@@ -239,6 +239,8 @@ def _resolve_classes(
             f"target.rare_classes: other to merge them into {OTHER!r}"
         )
     order = [c for c in declared if c in observed] if declared else sorted(observed)
+    if merged and OTHER not in order:  # declared classes name the others, not ``other``
+        order.append(OTHER)
     if OTHER in order:  # ``other`` last, after the named classes
         order = [c for c in order if c != OTHER] + [OTHER]
     if not errors and len(order) < 3:
