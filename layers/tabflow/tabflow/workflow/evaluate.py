@@ -157,11 +157,11 @@ def evaluate(
         "test_positives": None if regression or multiclass else int(y.sum()),
         "labels": None
         if regression
-        else class_balance(
+        else class_balance(  # arrays: counted per class at once, not row by row
             spec.classes,
-            y_all[np.asarray(split["train_rows"], dtype=np.int64)].tolist(),
-            y.tolist(),
-            scores[chosen].tolist(),
+            y_all[np.asarray(split["train_rows"], dtype=np.int64)],
+            y,
+            scores[chosen],
         )
         if multiclass
         else label_balance(
