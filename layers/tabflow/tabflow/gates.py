@@ -88,9 +88,15 @@ class HeldOut:
 
 
 def _with_fallback(
-    chosen: str, names: list[str], decide_one: Callable[[str], Decision]
+    chosen: str,
+    candidates: dict[str, Any],
+    held_out: HeldOut | None,
+    decide_one: Callable[[str], Decision],
 ) -> Decision:
+    """Gate ``chosen``; if it fails, each other candidate scored on the held-out rows (none
+    without them) is gated the same way and wins if it passes."""
     first = decide_one(chosen)
+    names = [n for n in candidates if n in held_out.scores] if held_out is not None else []
     if first.promote:
         return first
     for other in (n for n in names if n != chosen):
@@ -125,10 +131,7 @@ def decide(
         s = (slices_by_candidate or {}).get(name, slices if name == chosen else None)
         return _decide_binary(name, candidates, config, champion, s, held_out)
 
-    if held_out is None:
-        return one(chosen)
-    names = [n for n in candidates if n in held_out.scores]
-    return _with_fallback(chosen, names, one)
+    return _with_fallback(chosen, candidates, held_out, one)
 
 
 def _decide_binary(

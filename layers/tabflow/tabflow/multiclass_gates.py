@@ -47,8 +47,7 @@ def decide_multiclass(
         slices = (slices_by_candidate or {}).get(name)
         return _decide(name, candidates, config, champion, held_out, slices)
 
-    names = [n for n in candidates if n in held_out.scores]
-    return _with_fallback(chosen, names, one)
+    return _with_fallback(chosen, candidates, held_out, one)
 
 
 def _decide(

@@ -39,10 +39,7 @@ def decide_regression(
         slices = (slices_by_candidate or {}).get(name)
         return _decide_regression(name, candidates, config, baseline, champion, held_out, slices)
 
-    if held_out is None:
-        return one(chosen)
-    names = [n for n in candidates if n in held_out.scores]
-    return _with_fallback(chosen, names, one)
+    return _with_fallback(chosen, candidates, held_out, one)
 
 
 def _decide_regression(
