@@ -322,7 +322,7 @@ def test_an_unexpected_error_while_validating_is_a_rejection_with_its_email(monk
     def broken(*args, **kwargs):
         raise RuntimeError("a bug met a file")
 
-    monkeypatch.setattr("tabflow.ingestion.validate", broken)
+    monkeypatch.setattr("tabflow.intake.validate", broken)
     store, mailer = MemoryStore(), MemoryMailer()
     outcome = _ingest(store, mailer)
     assert outcome.status == "rejected" and "RuntimeError: a bug met a file" in outcome.problems[0]

@@ -9,7 +9,6 @@ the predictions, the captured rows and the report hold no raw PII value; each pr
 carries the ``line`` of its row in the dropped file (the row number in a Parquet file), to join
 it back whatever the id."""
 
-import hashlib
 import io
 import json
 from collections.abc import Callable
@@ -21,47 +20,27 @@ from urllib.parse import unquote_plus
 import numpy as np
 import pandas as pd
 
-from tabflow import emails, pii
-from tabflow.contract import Contract
-from tabflow.errors import (
-    ContractError,
-    InvalidDatasetName,
-    ModelNotFound,
-    ModelUnavailable,
-    ObjectChanged,
-    SchemaError,
-    TabflowError,
-)
-from tabflow.ingestion import (
-    load_contract,
-    reject_file,
-    report_prefix,
-    size_problem,
-    skipped_replaced,
-    unexpected_problem,
+from tabflow import emails
+from tabflow.errors import ModelNotFound, ModelUnavailable, ObjectChanged
+from tabflow.intake import (
+    Drop,
+    DropConfig,
+    DroppedObject,
+    Refused,
+    open_drop,
+    take_in,
+    write_report,
 )
 from tabflow.models.base import prediction_interval
-from tabflow.naming import check_dataset_name, shown
 from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, Registry, s3_uri
-from tabflow.quarantine import write_quarantine
-from tabflow.readers import DEFAULT_MAX_BYTES, read_table
-from tabflow.recipients import RecipientPolicy
-from tabflow.reports import validation_html
 from tabflow.serving.cache import ChampionCache, Incident
 from tabflow.serving.capture import CaptureWriter
 from tabflow.training import frame_columns
-from tabflow.validation import validate
 
 
 @dataclass(frozen=True)
-class BatchConfig:
-    raw_bucket: str
-    lake_bucket: str
-    recipients: list[str]
-    max_file_bytes: int
-    max_decompressed_bytes: int = DEFAULT_MAX_BYTES
-    allowed_domains: tuple[str, ...] = ()
+class BatchConfig(DropConfig):
     model_bucket: str | None = None  # where the dataset's model files must be (verification)
 
 
@@ -79,98 +58,39 @@ def score_object(
 ) -> dict[str, Any]:
     """``pii_salt`` is called only when the contract hashes a column (it reads a secret).
     ``version``/``etag``: the object the event names is read, never a later overwrite
-    (ingestion.ingest_object)."""
-    key = unquote_plus(key)
-    parts = key.split("/")
-    if len(parts) < 3 or parts[0] != "batch" or not parts[-1]:
-        return {"status": "ignored", "key": key}
-    dataset, name = parts[1], parts[-1]
-    run_id = "b-" + hashlib.sha256(f"{key}|{etag}".encode()).hexdigest()[:20]
-    raw_uri = s3_uri(config.raw_bucket, key)
-    report_uri = s3_uri(
-        config.lake_bucket, f"{report_prefix(dataset)}/batch={run_id}/validation.json"
-    )
-    report: dict[str, Any] = {
-        "dataset": dataset,
-        "file": raw_uri,
-        "run_id": run_id,
-        "kind": "batch scoring",
-        "received_at": datetime.now(UTC).isoformat(),
-        "size_bytes": size,
-        **({"version_id": version} if version else {}),
-    }
-
-    def reject(problems: list[str], contract: Contract | None = None) -> dict[str, Any]:
-        policy = RecipientPolicy.of(config.recipients, config.allowed_domains)
-        reject_file(
-            store=store,
-            mailer=mailer,
-            policy=policy,
-            report=report,
-            report_uri=report_uri,
-            problems=problems,
-            contract=contract,
-        )
+    (tabflow.intake)."""
+    obj = DroppedObject(key, etag, size, version)
+    drop = open_drop(obj, "batch", config, store, mailer)
+    if drop is None:
+        return {"status": "ignored", "key": unquote_plus(key)}
+    try:
+        return _score(drop, registry, pii_salt)
+    except Refused as refused:
         return {
             "status": "rejected",
-            "dataset": report["dataset"],
-            "problems": problems,
-            "report_uri": report_uri,
+            "dataset": drop.report["dataset"],
+            "problems": refused.problems,
+            "report_uri": drop.report_uri,
         }
-
-    try:
-        check_dataset_name(dataset)
-    except InvalidDatasetName as exc:
-        report["dataset"] = shown(dataset)
-        return reject([f"{shown(key, 200)}: {exc}"])
-    try:
-        contract = load_contract(store, config.raw_bucket, dataset)
-    except ContractError as exc:
-        return reject([str(exc)])
-    too_big = size_problem(key, size, config.max_file_bytes, config.max_decompressed_bytes)
-    if too_big:
-        return reject([too_big], contract)
-    try:
-        data = store.get_exact(raw_uri, version=version, etag=etag or None)
     except ObjectChanged:
-        log = {"dataset": dataset, "run_id": run_id}
-        return skipped_replaced(raw_uri, etag, log).to_dict() | {"kind": "batch scoring"}
-    try:
-        raw = read_table(
-            data,
-            name=key,
-            encoding=contract.format.encoding,
-            delimiter=contract.format.delimiter,
-            max_bytes=config.max_decompressed_bytes,
-        )
-        del data
-        scoring_contract = contract.model_copy(
-            update={"duplicates": "keep"}
-        )  # every row gets its score
-        salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
-        result = validate(raw, scoring_contract, file=key, salt=salt, for_scoring=True)
-    except SchemaError as exc:
-        return reject(exc.problems, contract)
-    except TabflowError:
-        raise
-    except Exception as exc:  # deterministic on these bytes: a retry would fail the same way
-        logger.exception("batch file could not be read or validated", extra={"file": raw_uri})
-        return reject([unexpected_problem(key, exc)], contract)
-    report.update(
-        counts=result.counts,
-        columns=pii.redact_summaries(result.columns, pii.policy(contract.columns)),
-        warnings=result.warnings,
-    )
-    report.update(
-        write_quarantine(
-            store,
-            s3_uri(config.raw_bucket, f"quarantine/{dataset}/batch={run_id}"),
-            result.quarantined,
-            result.duplicates,
-        )
-    )
+        return drop.skipped().to_dict() | {"kind": "batch scoring"}
+
+
+def _score(drop: Drop, registry: Registry, pii_salt: Callable[[], str]) -> dict[str, Any]:
+    taken = take_in(drop, pii_salt)
+    contract, result, raw = taken.contract, taken.result, taken.raw
     if result.counts["curated"] == 0:
-        return reject(["no valid rows to score"], contract)
+        raise drop.refuse(["no valid rows to score"], contract=contract)
+    config = drop.config
+    assert isinstance(config, BatchConfig)
+    dataset, run_id, report, store, mailer = (
+        drop.dataset,
+        drop.run_id,
+        drop.report,
+        drop.store,
+        drop.mailer,
+    )
+    name = drop.key.split("/")[-1]
 
     def alert(incident: Incident) -> None:  # once per incident across every process
         mailer.send(
@@ -186,9 +106,9 @@ def score_object(
     try:  # the file is checked first: its problems are reported even before a model exists
         champion = cache.get(dataset)
     except ModelUnavailable as exc:  # nothing loads: a report and an email, not a crash
-        return reject(exc.problems, contract)
+        raise drop.refuse(exc.problems, contract=contract) from None
     except ModelNotFound as exc:
-        return reject([str(exc)], contract)
+        raise drop.refuse([str(exc)], contract=contract) from None
     if champion.fallback is not None:  # the champion does not load: an older version scores
         report["model_fallback"] = {
             "champion": champion.fallback.champion,
@@ -259,7 +179,7 @@ def score_object(
     report.update(
         status="scored", predictions_uri=predictions_uri, model_version=champion.version.version
     )
-    _write_report(store, report_uri, report)
+    write_report(store, drop.report_uri, report)
     logger.info(
         "batch scored", extra={"dataset": dataset, "rows": len(out), "counts": result.counts}
     )
@@ -269,7 +189,7 @@ def score_object(
         "predictions_uri": predictions_uri,
         "counts": result.counts,
         "model_version": champion.version.version,
-        "report_uri": report_uri,
+        "report_uri": drop.report_uri,
         **({"model_fallback": report["model_fallback"]} if champion.fallback else {}),
     }
 
@@ -283,8 +203,3 @@ def _plain(value: Any, feature: Any) -> Any:
     if feature.kind == "numeric":
         return None if value != value else float(value)
     return value
-
-
-def _write_report(store: ObjectStore, uri: str, report: dict[str, Any]) -> None:
-    store.put(uri, json.dumps(report, indent=1, default=str).encode(), "application/json")
-    store.put(uri.removesuffix(".json") + ".html", validation_html(report).encode(), "text/html")
