@@ -92,21 +92,16 @@ def start_payload(
     trigger: str | None = None,
     labelled_rows_added: int | None = None,
 ) -> Json:
-    """The input of a training execution: the one place it is built."""
-    retrain = {} if trigger is None else {"trigger": trigger}
-    if labelled_rows_added is not None:
-        retrain["labelled_rows_added"] = labelled_rows_added  # type: ignore[assignment]
-    return Run(
-        dataset=dataset,
-        run_id=run_id,
-        curated_uri=curated_uri,
-        contract_uri=contract_uri,
-        report_uri=report_uri,
-        source_uri=source_uri,
-        source_sha256=source_sha256,
-        counts=counts,
-        **retrain,  # type: ignore[arg-type]
-    ).dump()
+    """The input of a training execution: the one place it is built. The source fields are
+    always on the wire (null when a retraining has no one file); a retraining adds its
+    trigger and labelled rows."""
+    source = dict(
+        report_uri=report_uri, source_uri=source_uri, source_sha256=source_sha256, counts=counts
+    )
+    retrain = dict(trigger=trigger, labelled_rows_added=labelled_rows_added)
+    source |= {k: v for k, v in retrain.items() if v is not None}
+    ref = RunRef(dataset=dataset, run_id=run_id, curated_uri=curated_uri, contract_uri=contract_uri)
+    return Run(**ref.model_dump(), **source).dump()
 
 
 class TrialSpec(Payload):
@@ -182,20 +177,14 @@ class Candidate(Payload):
     validation: dict[str, int | float | None]  # metrics, and a regression's row count
 
 
-class CandidateOutput(Payload):
+class CandidateOutput(Candidate):
+    """A Train item's output: the candidate, and what the run's later tasks read of it."""
+
     name: str
     # written by the candidate that describes the run (LightGBM) only
     spec_uri: str | None = None
     importance: dict[str, float] | None = None
     baseline: Json | None = None  # a regression's seasonal baseline
-    model_uri: str
-    calibration_uri: str
-    reference_uri: str
-    params: Json
-    calibration: str
-    threshold: float
-    threshold_reason: str
-    validation: dict[str, int | float | None]  # metrics, and a regression's row count
     split_uri: str
     split: str
     task: str

@@ -15,7 +15,7 @@ import json
 import random
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tabflow.errors import ConcurrentUpdate, PromotionConflict, RunAlreadyPromoted
 from tabflow.observability import logger
@@ -24,6 +24,13 @@ from tabflow.workflow.common import load_contract
 from tabflow.workflow.payloads import Json, PromoteInput, Promotion
 
 ATTEMPTS = 8  # in-place tries before PromotionConflict hands the retry to the state machine
+
+
+class Copied(NamedTuple):
+    """A file copied into the release folder: where, and the SHA-256 of its bytes."""
+
+    uri: str
+    sha256: str
 
 
 def release_prefix(dataset: str, run_id: str) -> str:
@@ -99,25 +106,20 @@ def _write_release(
     contract = load_contract(store, state.contract_uri)
     prefix = release_prefix(dataset, run_id)
 
-    def copy(source_uri: str, name: str, content_type: str) -> tuple[str, bytes]:
+    def copy(source_uri: str, name: str, content_type: str) -> Copied:
         data = store.get(source_uri)
         uri = s3_uri(model_bucket, f"{prefix}/{name}")
         store.put(uri, data, content_type)
-        return uri, data
+        return Copied(uri, hashlib.sha256(data).hexdigest())
 
     # the file name the candidate's kind gave it (model.txt, model.json)
     model_file = chosen.model_uri.rsplit("/", 1)[-1]
-    model_uri, model_bytes = copy(chosen.model_uri, model_file, "application/octet-stream")
-    spec_uri, spec_bytes = copy(trained.spec_uri, "features.json", "application/json")
-    reference_uri, _ = copy(chosen.reference_uri, "reference.json", "application/json")
-    calibration_uri, calibration_bytes = copy(
-        chosen.calibration_uri, "calibration.json", "application/json"
-    )
-    report_uri, _ = copy(evaluation.report_uri, "report.html", "text/html")
-    card_uri, _ = copy(evaluation.model_card_uri, "model_card.md", "text/markdown")
-    model_sha = hashlib.sha256(model_bytes).hexdigest()
-    spec_sha = hashlib.sha256(spec_bytes).hexdigest()
-    calibration_sha = hashlib.sha256(calibration_bytes).hexdigest()
+    model = copy(chosen.model_uri, model_file, "application/octet-stream")
+    spec = copy(trained.spec_uri, "features.json", "application/json")
+    reference = copy(chosen.reference_uri, "reference.json", "application/json")
+    calibration = copy(chosen.calibration_uri, "calibration.json", "application/json")
+    report = copy(evaluation.report_uri, "report.html", "text/html")
+    card = copy(evaluation.model_card_uri, "model_card.md", "text/markdown")
     # Deterministic for the run (no timestamp: the registry records when it was promoted),
     # so a retried Promote rewrites the same bytes. The version number is the registry's.
     metadata = {
@@ -129,7 +131,7 @@ def _write_release(
             "source_sha256": state.source_sha256,
             "curated_uri": state.curated_uri,
             "contract_sha256": contract.fingerprint(),
-            "feature_spec_sha256": spec_sha,
+            "feature_spec_sha256": spec.sha256,
             "code_version": code_version,
         },
         "params": chosen.params,
@@ -139,10 +141,10 @@ def _write_release(
         "threshold": evaluation.threshold,
         "threshold_reason": chosen.threshold_reason,
         "calibration": chosen.calibration,
-        "report_uri": report_uri,
-        "model_card_uri": card_uri,
-        "model_sha256": model_sha,
-        "calibration_sha256": calibration_sha,
+        "report_uri": report.uri,
+        "model_card_uri": card.uri,
+        "model_sha256": model.sha256,
+        "calibration_sha256": calibration.sha256,
         "rows": trained.rows.model_dump(),
     }
     metadata_uri = s3_uri(model_bucket, f"{prefix}/metadata.json")
@@ -151,15 +153,15 @@ def _write_release(
         dataset=dataset,
         version=0,  # allocated at registration
         kind=winner,
-        model_uri=model_uri,
-        sha256=model_sha,
-        spec_uri=spec_uri,
-        spec_sha256=spec_sha,
-        reference_uri=reference_uri,
+        model_uri=model.uri,
+        sha256=model.sha256,
+        spec_uri=spec.uri,
+        spec_sha256=spec.sha256,
+        reference_uri=reference.uri,
         metadata_uri=metadata_uri,
         threshold=evaluation.threshold,
-        calibration_uri=calibration_uri,
-        calibration_sha256=calibration_sha,
+        calibration_uri=calibration.uri,
+        calibration_sha256=calibration.sha256,
         metrics=evaluation.metrics,
         run_id=run_id,
         created_at=_now(),
