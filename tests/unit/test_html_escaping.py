@@ -14,6 +14,7 @@ from tabflow.readers import read_table
 from tabflow.rendering import environment
 from tabflow.reports import evaluation_html, monitoring_html, validation_html
 from tabflow.validation import validate
+from tabflow.workflow.payloads import Evaluation, Promotion
 from tests.html_checks import HOSTILE, assert_shown_as_text
 
 SCRIPT, IMG = HOSTILE
@@ -129,11 +130,31 @@ def _emails() -> list:
     decay = {"auc": 0.6, "test_auc": 0.8, "tolerance": 0.05, "labelled": 300,
              "per_class": {SCRIPT: {"recall": 0.4, "rows": 100}, IMG: {"recall": 0.7, "rows": 200}},
              "labels": {"unresolved": 1, "unresolved_values": SCRIPT}}  # fmt: skip
+    evaluation = Evaluation(
+        promote=True,
+        winner="lightgbm",
+        metrics=metrics,
+        all_metrics={"lightgbm": metrics},
+        gates=GATES,
+        failed_gates=[],
+        passed_over={"candidate": SCRIPT, "failed": [IMG]},
+        threshold=0.5,
+        evaluation_uri="s3://e",
+        report_uri=IMG,
+        model_card_uri=SCRIPT,
+    )
+    promotion = Promotion(
+        version=2,
+        run_id=IMG,
+        model_uri="s3://m",
+        metadata_uri="s3://m",
+        report_uri=IMG,
+        model_card_uri=SCRIPT,
+        previous_version=1,
+    )
     return [
-        emails.model_promoted(SCRIPT, 2, "lightgbm", metrics, GATES, "s3://m", IMG,
-                              previous_version=1, passed_over={"candidate": SCRIPT, "failed": [IMG]}),
-        emails.model_rejected(SCRIPT, "lightgbm", metrics, GATES, IMG, "s3://e",
-                              champion_version=None),
+        emails.model_promoted(SCRIPT, IMG, evaluation, promotion),
+        emails.model_rejected(SCRIPT, IMG, evaluation.model_copy(update={"passed_over": None})),
         emails.run_failed(SCRIPT, "r-1", "Train", IMG, SCRIPT),
         emails.file_rejected(SCRIPT, f"s3://raw/{IMG}", [SCRIPT, IMG], "s3://r"),
         emails.drift_alert(SCRIPT, 2, [drifted], 500, f"s3://{IMG}", unused=[drifted]),

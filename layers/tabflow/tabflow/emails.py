@@ -14,6 +14,7 @@ from tabflow.evaluation.summary import (
 )
 from tabflow.ports import Email
 from tabflow.rendering import render
+from tabflow.workflow.payloads import Evaluation, Promotion
 
 SUBJECT_LIMIT = 200
 PROBLEM_LIMIT = 2000
@@ -77,37 +78,28 @@ def _label_rows(labels: dict[str, Any] | None) -> list[tuple[str, Any]]:
 
 
 def model_promoted(
-    dataset: str,
-    version: int,
-    winner: str,
-    metrics: dict[str, Any],
-    gates: list[dict[str, Any]],
-    model_uri: str,
-    run_id: str,
-    report_uri: str = "",
-    card_uri: str = "",
-    *,
-    previous_version: int | None,
-    passed_over: dict[str, Any] | None = None,
-    labels: dict[str, Any] | None = None,
+    dataset: str, run_id: str, evaluation: Evaluation, promotion: Promotion
 ) -> Email:
-    """``previous_version``: the champion this one replaces (None: the dataset's first);
-    ``passed_over``: the candidate chosen on validation rows when it failed and this one won."""
+    """``promotion.previous_version``: the champion this one replaces (None: the dataset's
+    first); ``evaluation.passed_over``: the candidate chosen on validation rows when it failed
+    and this one won."""
+    version, winner, previous = promotion.version, evaluation.winner, promotion.previous_version
     rows = [("dataset", dataset), ("version", f"v{version}"), ("model", winner), ("run", run_id)]
-    rows.append(("replaces", f"v{previous_version}" if previous_version else "nothing (first)"))
-    if passed_over:
+    rows.append(("replaces", f"v{previous}" if previous else "nothing (first)"))
+    if evaluation.passed_over:
+        passed_over = evaluation.passed_over
         failed = ", ".join(passed_over["failed"])
         rows.append(("passed over", f"{passed_over['candidate']} (failed: {failed})"))
-    rows += _label_rows(labels)
-    rows += _metric_and_gate_rows(metrics, gates)
+    rows += _label_rows(evaluation.labels)
+    rows += _metric_and_gate_rows(evaluation.metrics, evaluation.gates)
     rows += [
-        ("model files", model_uri),
-        ("evaluation report", report_uri),
-        ("model card", card_uri),
+        ("model files", promotion.model_uri),
+        ("evaluation report", promotion.report_uri),
+        ("model card", promotion.model_card_uri),
     ]
     serves = (
-        f"replaces v{previous_version} and now serves predictions."
-        if previous_version
+        f"replaces v{previous} and now serves predictions."
+        if previous
         else "is its first champion and now serves predictions."
     )
     return _email(
@@ -117,29 +109,22 @@ def model_promoted(
     )
 
 
-def model_rejected(
-    dataset: str,
-    winner: str,
-    metrics: dict[str, Any],
-    gates: list[dict[str, Any]],
-    run_id: str,
-    evaluation_uri: str,
-    report_uri: str = "",
-    *,
-    champion_version: int | None,
-    labels: dict[str, Any] | None = None,
-) -> Email:
-    """``champion_version``: the champion that keeps serving, or None when there is none."""
-    failed = [g for g in gates if not g["passed"]]
-    rows = [("dataset", dataset), ("best candidate", winner), ("run", run_id)]
-    rows.append(("serving", f"v{champion_version}" if champion_version else "no model"))
-    rows += _label_rows(labels)
-    rows += _metric_and_gate_rows(metrics, gates)
-    rows += [("evaluation", evaluation_uri), ("evaluation report", report_uri)]
-    names = ", ".join(g["name"] for g in failed) or "none"
+def model_rejected(dataset: str, run_id: str, evaluation: Evaluation) -> Email:
+    """``evaluation.champion_version``: the champion that keeps serving, or None when there is
+    none."""
+    champion = evaluation.champion_version
+    rows = [("dataset", dataset), ("best candidate", evaluation.winner), ("run", run_id)]
+    rows.append(("serving", f"v{champion}" if champion else "no model"))
+    rows += _label_rows(evaluation.labels)
+    rows += _metric_and_gate_rows(evaluation.metrics, evaluation.gates)
+    rows += [
+        ("evaluation", evaluation.evaluation_uri),
+        ("evaluation report", evaluation.report_uri),
+    ]
+    names = ", ".join(g["name"] for g in evaluation.gates if not g["passed"]) or "none"
     serving = (
-        f"champion v{champion_version} keeps serving."
-        if champion_version
+        f"champion v{champion} keeps serving."
+        if champion
         else "there is no champion yet, so the prediction API has no model for it "
         "(404) until a candidate passes."
     )

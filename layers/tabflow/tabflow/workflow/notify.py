@@ -24,33 +24,9 @@ def notify(
         pass
     if kind == "promoted":
         ev, pr = _need(run.evaluation, "evaluation"), _need(run.promotion, "promotion")
-        email = emails.model_promoted(
-            dataset,
-            pr.version,
-            ev.winner,
-            ev.metrics,
-            ev.gates,
-            pr.model_uri,
-            run_id,
-            pr.report_uri,
-            pr.model_card_uri,
-            previous_version=pr.previous_version,
-            passed_over=ev.passed_over,
-            labels=ev.labels,
-        )
+        email = emails.model_promoted(dataset, run_id, ev, pr)
     elif kind == "rejected":
-        ev = _need(run.evaluation, "evaluation")
-        email = emails.model_rejected(
-            dataset,
-            ev.winner,
-            ev.metrics,
-            ev.gates,
-            run_id,
-            ev.evaluation_uri,
-            ev.report_uri,
-            champion_version=ev.champion_version,
-            labels=ev.labels,
-        )
+        email = emails.model_rejected(dataset, run_id, _need(run.evaluation, "evaluation"))
     elif kind == "failed":
         err = run.error or TaskError()
         cause: Any = err.Cause
