@@ -15,7 +15,7 @@ candidate is gated the same way and wins if it passes every gate. So a new datas
 first champion, the linear baseline if need be, whenever one candidate passes."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -87,20 +87,39 @@ class HeldOut:
     seed: int = 0  # of the bootstrap resamples
 
 
+@dataclass(frozen=True)
+class Judging:
+    """What each candidate is gated against: every candidate's held-out metrics, the gates,
+    the champion's metrics, the held-out rows (every candidate's scores on the same rows) and
+    each candidate's slices."""
+
+    candidates: dict[str, dict[str, Any]]
+    config: Gates
+    champion: dict[str, Any] | None = None
+    held_out: HeldOut | None = None
+    slices_by_candidate: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def slices(self, name: str) -> dict[str, Any] | None:
+        return self.slices_by_candidate.get(name)
+
+    def parts(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], Gates, dict[str, Any] | None, HeldOut | None]:
+        return self.candidates, self.config, self.champion, self.held_out
+
+
 def _with_fallback(
-    chosen: str,
-    candidates: dict[str, Any],
-    held_out: HeldOut | None,
-    decide_one: Callable[[str], Decision],
+    chosen: str, judging: Judging, decide_one: Callable[[str, Judging], Decision]
 ) -> Decision:
     """Gate ``chosen``; if it fails, each other candidate scored on the held-out rows (none
     without them) is gated the same way and wins if it passes."""
-    first = decide_one(chosen)
-    names = [n for n in candidates if n in held_out.scores] if held_out is not None else []
+    first = decide_one(chosen, judging)
+    held_out = judging.held_out
+    names = [n for n in judging.candidates if n in held_out.scores] if held_out else []
     if first.promote:
         return first
     for other in (n for n in names if n != chosen):
-        alternative = decide_one(other)
+        alternative = decide_one(other, judging)
         if alternative.promote:
             return Decision(
                 other,
@@ -127,21 +146,14 @@ def decide(
     if chosen not in candidates:
         raise ValueError(f"no metrics for the chosen candidate {chosen!r}")
 
-    def one(name: str) -> Decision:
-        s = (slices_by_candidate or {}).get(name, slices if name == chosen else None)
-        return _decide_binary(name, candidates, config, champion, s, held_out)
-
-    return _with_fallback(chosen, candidates, held_out, one)
+    by_candidate = ({chosen: slices} if slices is not None else {}) | (slices_by_candidate or {})
+    judging = Judging(candidates, config, champion, held_out, by_candidate)
+    return _with_fallback(chosen, judging, _decide_binary)
 
 
-def _decide_binary(
-    chosen: str,
-    candidates: dict[str, dict[str, Any]],
-    config: Gates,
-    champion: dict[str, Any] | None,
-    slices: dict[str, Any] | None,
-    held_out: HeldOut | None,
-) -> Decision:
+def _decide_binary(chosen: str, judging: Judging) -> Decision:
+    candidates, config, champion, held_out = judging.parts()
+    slices = judging.slices(chosen)
     m = candidates[chosen]
     auc = m.get("auc")
     y = np.asarray(held_out.y).astype(bool) if held_out else np.zeros(0, dtype=bool)

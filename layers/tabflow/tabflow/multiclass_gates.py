@@ -25,6 +25,7 @@ from tabflow.gates import (
     Decision,
     GateResult,
     HeldOut,
+    Judging,
     _with_fallback,
     auc_comparisons,
     limit_gate,
@@ -43,21 +44,14 @@ def decide_multiclass(
     """Gate the chosen candidate on the held-out rows (``held_out.y``: class codes; its
     scores: rows x classes probabilities); the other candidate may win if the chosen fails."""
 
-    def one(name: str) -> Decision:
-        slices = (slices_by_candidate or {}).get(name)
-        return _decide(name, candidates, config, champion, held_out, slices)
-
-    return _with_fallback(chosen, candidates, held_out, one)
+    judging = Judging(candidates, config, champion, held_out, slices_by_candidate or {})
+    return _with_fallback(chosen, judging, _decide)
 
 
-def _decide(
-    chosen: str,
-    candidates: dict[str, dict[str, Any]],
-    config: Gates,
-    champion: dict[str, Any] | None,
-    held_out: HeldOut,
-    slices: dict[str, Any] | None,
-) -> Decision:
+def _decide(chosen: str, judging: Judging) -> Decision:
+    candidates, config, champion, held_out = judging.parts()
+    slices = judging.slices(chosen)
+    assert held_out is not None  # multiclass gates always have the held-out rows
     m = candidates[chosen]
     auc = m.get("auc")
     y = np.asarray(held_out.y, dtype=np.int64)

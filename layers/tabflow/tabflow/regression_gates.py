@@ -18,7 +18,7 @@ import numpy as np
 
 from tabflow.contract import Gates
 from tabflow.evaluation.intervals import Interval, error_difference
-from tabflow.gates import Decision, GateResult, HeldOut, _comparison, _with_fallback
+from tabflow.gates import Decision, GateResult, HeldOut, Judging, _comparison, _with_fallback
 
 
 def decide_regression(
@@ -35,22 +35,13 @@ def decide_regression(
     rows, and when the chosen candidate fails the other is gated and may win. A candidate's
     metrics carry its interval's coverage on the test rows (``interval``) when it has one."""
 
-    def one(name: str) -> Decision:
-        slices = (slices_by_candidate or {}).get(name)
-        return _decide_regression(name, candidates, config, baseline, champion, held_out, slices)
-
-    return _with_fallback(chosen, candidates, held_out, one)
+    judging = Judging(candidates, config, champion, held_out, slices_by_candidate or {})
+    return _with_fallback(chosen, judging, lambda n, j: _decide_regression(n, j, baseline))
 
 
-def _decide_regression(
-    chosen: str,
-    candidates: dict[str, dict[str, Any]],
-    config: Gates,
-    baseline: dict[str, Any],
-    champion: dict[str, Any] | None,
-    held_out: HeldOut | None,
-    slices: dict[str, Any] | None,
-) -> Decision:
+def _decide_regression(chosen: str, judging: Judging, baseline: dict[str, Any]) -> Decision:
+    candidates, config, champion, held_out = judging.parts()
+    slices = judging.slices(chosen)
     m = candidates[chosen]
     rmse = m["rmse"]
     mine = held_out.scores.get(chosen) if held_out else None
