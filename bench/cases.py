@@ -404,11 +404,11 @@ def _champion_in_moto(root: Path):
         Body=(root / "datasets/telco_churn.yaml").read_bytes(),
     )
     data = (root / "datasets/telco_churn.csv").read_bytes()
-    s3.put_object(Bucket=raw, Key="incoming/telco_churn/t.csv", Body=data)
+    put = s3.put_object(Bucket=raw, Key="incoming/telco_churn/t.csv", Body=data)
     store, tables, workflow = S3Store(), WranglerTables(), MemoryWorkflow()
     out = ingest_object(
         key="incoming/telco_churn/t.csv",
-        etag="e",
+        etag=put["ETag"].strip('"'),  # the object is read only while its ETag still matches
         size=len(data),
         config=IngestConfig(raw, lake, ["a@b.c"], 1 << 30),
         store=store,
@@ -416,6 +416,7 @@ def _champion_in_moto(root: Path):
         workflow=workflow,
         mailer=MemoryMailer(),
     )
+    assert out.status == "accepted", out
     state = dict(workflow.started[out.run_id])
     state["train"] = train(state, store=store, tables=tables, model_bucket=models, lake_bucket=lake)
     registry = DynamoRegistry(dep.ref("RegistryTable"))
