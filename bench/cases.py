@@ -302,6 +302,7 @@ def train_300k_rows() -> dict:
     import lightgbm as lgb
 
     from tabflow.adapters.memory import MemoryStore, MemoryTables
+    from tabflow.workflow.payloads import CandidateOutput
     from tabflow.workflow.prepare import prepare
     from tabflow.workflow.train import train_candidate
     from tabflow.workflow.trial import trial
@@ -318,19 +319,20 @@ def train_300k_rows() -> dict:
         "curated_uri": "s3://lake/curated/bench/data.parquet",
         "contract_uri": "s3://raw/contracts/bench.yaml",
     }
-    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake")
-    defaults = state["prepare"]["trials"][0]
+    prepared = prepare(state, store=store, tables=tables, lake_bucket="lake")
+    state["prepare"] = prepared.dump()  # the run state holds each task's output as JSON
+    defaults = prepared.trials[0]
     # Tuning excluded from the timing: one real trial (the defaults) gives the rounds.
     state["trials"] = [
         trial(
-            {**state, "trial": defaults, "split_uri": state["prepare"]["split_uri"]},
+            {**state, "trial": defaults, "split_uri": prepared.split_uri},
             store=store,
             tables=tables,
-        )
+        ).dump()
     ]
 
     # The LightGBM candidate's task (the linear baseline trains in a parallel branch).
-    def lightgbm_task() -> dict:
+    def lightgbm_task() -> CandidateOutput:
         return train_candidate(
             state, "lightgbm", store=store, tables=tables, model_bucket="models", lake_bucket="lake"
         )
@@ -342,9 +344,9 @@ def train_300k_rows() -> dict:
         state, "linear", store=store, tables=tables, model_bucket="models", lake_bucket="lake"
     )
     linear_s = time.perf_counter() - started
-    params = {k: v for k, v in lgbm["params"].items() if k != "num_boost_round"}
-    rounds = lgbm["params"]["num_boost_round"]
-    split = _json.loads(store.get(state["prepare"]["split_uri"]))
+    params = {k: v for k, v in lgbm.params.items() if k != "num_boost_round"}
+    rounds = lgbm.params["num_boost_round"]
+    split = _json.loads(store.get(prepared.split_uri))
     from tabflow.contract import parse_contract
     from tabflow.training import build_feature_spec, frame_columns, target_vector
 
@@ -418,11 +420,13 @@ def _champion_in_moto(root: Path):
     )
     assert out.status == "accepted", out
     state = dict(workflow.started[out.run_id])
-    state["train"] = train(state, store=store, tables=tables, model_bucket=models, lake_bucket=lake)
+    state["train"] = train(
+        state, store=store, tables=tables, model_bucket=models, lake_bucket=lake
+    ).dump()
     registry = DynamoRegistry(dep.ref("RegistryTable"))
     state["evaluation"] = evaluate(
         state, store=store, tables=tables, lake_bucket=lake, model_bucket=models, registry=registry
-    )
+    ).dump()
     promote(state, store=store, registry=registry, model_bucket=models, code_version="bench")
     spec = dep.function_by_logical("PredictFunction")
     os.environ.update(spec.environment)

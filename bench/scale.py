@@ -67,10 +67,11 @@ def setup(rows: int, folder: Path) -> dict:
     tables.write_parquet(frame, STATE["curated_uri"])
     del frame
     state = dict(STATE)
-    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake")
+    # the run state as the state machine holds it (each output's JSON): the children read it
+    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake").dump()
     state["train"] = train(
         state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
-    )
+    ).dump()
     _dump(store, folder)
     return state
 

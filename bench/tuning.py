@@ -40,17 +40,19 @@ def _one(seed: int) -> dict:
         "curated_uri": "s3://lake/curated/wide/run=1/part.parquet",
     }
     started = time.perf_counter()
-    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake")
-    uri = state["prepare"]["split_uri"]
+    prepared = prepare(state, store=store, tables=tables, lake_bucket="lake")
+    state["prepare"] = prepared.dump()  # the run state holds each task's output as JSON
+    uri = prepared.split_uri
     state["trials"] = [
-        trial({**state, "trial": t, "split_uri": uri}, store=store, tables=tables)
-        for t in state["prepare"]["trials"]
+        trial({**state, "trial": t, "split_uri": uri}, store=store, tables=tables).dump()
+        for t in prepared.trials
     ]
     cand = train_candidate(
         state, "lightgbm", store=store, tables=tables, model_bucket="m", lake_bucket="lake"
     )
     seconds = time.perf_counter() - started
-    model = load_stored(store, "lightgbm", cand["model_uri"], None)
+    tuning = cand.tuning or {}
+    model = load_stored(store, "lightgbm", cand.model_uri, None)
     split = json.loads(store.get(uri))
     train_rows, test = np.asarray(split["train_rows"]), np.asarray(split["test_rows"])
     untuned = lgb.train(
@@ -65,9 +67,9 @@ def _one(seed: int) -> dict:
         "untuned_test": round(roc_auc(y[test], untuned.predict(x[test])), 4),
         "tuned_fresh": round(roc_auc(fresh_y, model.predict(fresh_x)), 4),
         "untuned_fresh": round(roc_auc(fresh_y, untuned.predict(fresh_x)), 4),
-        "rounds": cand["params"]["num_boost_round"],
-        "trial": cand["tuning"]["trial"],
-        "selection": cand["tuning"]["selection"],
+        "rounds": cand.params["num_boost_round"],
+        "trial": tuning["trial"],
+        "selection": tuning["selection"],
         "tuning_s": round(seconds, 1),
     }
 

@@ -37,6 +37,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         registry=registry,
     )
     metrics.add_metric(
-        name="ModelsPromoted" if out["promote"] else "ModelsRejected", unit="Count", value=1
+        name="ModelsPromoted" if out.promote else "ModelsRejected", unit="Count", value=1
     )
-    return out
+    return out.dump()

@@ -29,4 +29,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         store=store,
         mailer=mailer,
         recipients=settings.alert_recipients,
-    )
+    ).dump()

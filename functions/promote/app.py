@@ -30,4 +30,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         registry=registry,
         model_bucket=settings.model_bucket,
         code_version=settings.code_version,
-    )
+    ).dump()

@@ -1,6 +1,9 @@
 """Step Functions tasks of the training workflow, one handler each (same code and layers):
 prepare (split, folds, trials) -> trial (one cross-validated parameter set, fanned out by a
-Map state) -> train (one candidate per parallel branch) -> select (on validation rows)."""
+Map state) -> train (one candidate per parallel branch) -> select (on validation rows).
+
+Each handler parses its event into its input model (workflow.payloads), calls the task, and
+returns the task's output model dumped to the JSON the state machine passes on."""
 
 from typing import Any
 
@@ -39,7 +42,7 @@ def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
         lake_bucket=settings.lake_bucket,
         engine=settings.training_engine,
         batch_switch_cells=settings.batch_switch_cells,
-    )
+    ).dump()
 
 
 @logger.inject_lambda_context(log_event=False, correlation_id_path=RUN_ID, clear_state=True)
@@ -47,7 +50,7 @@ def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 def trial_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trial = parse(event, model=TrialInput)
     logger.append_keys(dataset=trial.dataset, trial=trial.trial.trial)
-    return container_jobs.run("trial", trial, store=store, tables=tables, settings=settings)
+    return container_jobs.run("trial", trial, store=store, tables=tables, settings=settings).dump()
 
 
 @logger.inject_lambda_context(
@@ -59,11 +62,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     the candidates in parallel branches. The same call as a Batch job's (tabflow.container_jobs)."""
     candidate = parse(event, model=CandidateInput)
     logger.append_keys(dataset=candidate.run.dataset, candidate=candidate.candidate)
-    return container_jobs.run("train", candidate, store=store, tables=tables, settings=settings)
+    result = container_jobs.run("train", candidate, store=store, tables=tables, settings=settings)
+    return result.dump()
 
 
 # Select's input is the candidates' results only (no run_id to correlate on).
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # large payloads stay out of traces
 def select_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return select(parse(event, model=SelectInput).results, store)
+    return select(parse(event, model=SelectInput).results, store).dump()

@@ -130,14 +130,14 @@ frame = validate(read_table(open({DATA!r}, 'rb').read(), name='t.csv'), parse_co
 tables.write_parquet(frame, 's3://lake/curated/telco_churn/t.parquet')
 state = dict(dataset='telco_churn', run_id='r1', curated_uri='s3://lake/curated/telco_churn/t.parquet',
              contract_uri='s3://raw/contracts/telco_churn.yaml')
-state['prepare'] = prepare(state, store=store, tables=tables, lake_bucket='lake', engine='batch')
+prepared = prepare(state, store=store, tables=tables, lake_bucket='lake', engine='batch')
+state['prepare'] = prepared.dump()
 settings = Settings(raw_bucket='raw', lake_bucket='lake', model_bucket='models', registry_table='t')
-first = state['prepare']['trials'][0]
-trial = jobs.run('trial', dict(state, trial=first, split_uri=state['prepare']['split_uri']),
+trial = jobs.run('trial', dict(state, trial=prepared.trials[0].dump(), split_uri=prepared.split_uri),
                  store=store, tables=tables, settings=settings)
-state['trials'] = [trial]
+state['trials'] = [trial.dump()]
 model = jobs.run('train', dict(candidate='lightgbm', run=state), store=store, tables=tables, settings=settings)
-print(state['prepare']['engine'], trial['score'], model['validation']['auc'], jobs.main([]))
+print(prepared.engine, trial.score, model.validation['auc'], jobs.main([]))
 """,
         tmp_path,
     )

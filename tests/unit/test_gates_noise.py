@@ -272,20 +272,23 @@ def test_a_first_dataset_gets_a_champion_when_the_gap_to_the_baseline_is_noise()
     world.store.put("s3://raw/contracts/noisy.yaml", text.encode())
     outcome = world.ingest(noisy_first_dataset(7), key="incoming/noisy/export.csv")
     state = world.run_training(world.workflow.started[outcome.run_id])
-    ev = state["evaluation"]
-    aucs = {n: m["auc"] for n, m in ev["all_metrics"].items()}
-    assert state["train"]["chosen"] == "lightgbm" and aucs["lightgbm"] < aucs["linear"]
-    point_rule = decide("lightgbm", ev["all_metrics"], Gates(min_auc=0.6, max_ece=None))
+    ev = state.evaluation
+    aucs = {n: m["auc"] for n, m in ev.all_metrics.items()}
+    assert state.train.chosen == "lightgbm" and aucs["lightgbm"] < aucs["linear"]
+    point_rule = decide("lightgbm", ev.all_metrics, Gates(min_auc=0.6, max_ece=None))
     assert point_rule.failed == ["beats_baseline"]  # what used to happen
 
-    assert ev["promote"] and ev["winner"] == "lightgbm" and ev["champion_version"] is None
-    g = next(g for g in ev["gates"] if g["name"] == "beats_baseline")
+    assert ev.promote and ev.winner == "lightgbm" and ev.champion_version is None
+    g = next(g for g in ev.gates if g["name"] == "beats_baseline")
     assert g["passed"] and g["interval"]["low"] < g["interval"]["point"] < 0 < g["interval"]["high"]
     assert world.registry.champion("noisy").kind == "lightgbm"
-    report = world.store.get(ev["report_uri"]).decode()
+    report = world.store.get(ev.report_uri).decode()
     assert "95% interval" in report and "(delong)" in report
     notify(
-        {"kind": "promoted", "run": state}, store=world.store, mailer=world.mailer, recipients=[]
+        {"kind": "promoted", "run": state.dump()},
+        store=world.store,
+        mailer=world.mailer,
+        recipients=[],
     )
     text = world.mailer.sent[-1][0].text
     assert "first champion" in text and "difference" in text
@@ -342,19 +345,19 @@ def test_regression_runs_compare_with_the_baseline_and_the_champion_on_paired_in
         outcome = world.ingest(prices(seed), key=f"incoming/prices/{seed}.csv", etag=f"p{seed}")
         states.append(world.run_training(world.workflow.started[outcome.run_id]))
         notify(
-            {"kind": "promoted" if "promotion" in states[-1] else "rejected", "run": states[-1]},
+            {"kind": "promoted" if states[-1].promotion else "rejected", "run": states[-1].dump()},
             store=world.store,
             mailer=world.mailer,
             recipients=[],
         )
-    first, second = (s["evaluation"] for s in states)
-    assert first["promote"] and first["champion_version"] is None
-    beats = next(g for g in first["gates"] if g["name"] == "beats_baseline")
+    first, second = (s.evaluation for s in states)
+    assert first.promote and first.champion_version is None
+    beats = next(g for g in first.gates if g["name"] == "beats_baseline")
     assert beats["passed"] and beats["interval"]["high"] < 0  # clearly better than the mean
-    assert second["champion_version"] == 1
-    vs = next(g for g in second["gates"] if g["name"] == "not_worse_than_champion")
+    assert second.champion_version == 1
+    vs = next(g for g in second.gates if g["name"] == "not_worse_than_champion")
     assert vs["interval"]["method"] == "bootstrap" and "ratio" in vs["detail"]
     assert vs["passed"] == (vs["interval"]["low"] <= 1.0) and vs["passed"]
-    assert second["promote"] and states[1]["promotion"]["version"] == 2
+    assert second.promote and states[1].promotion.version == 2
     texts = [email.text for email, _ in world.mailer.sent[-2:]]
     assert "is its first champion" in texts[0] and "replaces v1" in texts[1]

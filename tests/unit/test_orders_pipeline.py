@@ -18,6 +18,7 @@ from tabflow.ingestion import IngestConfig, ingest_object
 from tabflow.serving.cache import ChampionCache
 from tabflow.serving.predictor import Predictor
 from tabflow.workflow.evaluate import evaluate
+from tabflow.workflow.payloads import RunState
 from tabflow.workflow.promote import promote
 from tabflow.workflow.train import train
 from tests.conftest import ROOT
@@ -66,10 +67,11 @@ def run():
         pii_salt=lambda: "pepper",
     )
     state = dict(workflow.started[outcome.run_id])
+    # the run state as the state machine holds it: each task's output as its JSON (dump())
     state["train"] = train(
         state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
-    )
-    state["evaluation"] = evaluate(
+    ).dump()
+    evaluation = evaluate(
         state,
         store=store,
         tables=tables,
@@ -77,16 +79,17 @@ def run():
         model_bucket="models",
         registry=registry,
     )
+    state["evaluation"] = evaluation.dump()
     state["promotion"] = promote(
         state, store=store, registry=registry, model_bucket="models", code_version="t"
-    )
-    return frame, outcome, state, store, registry, tables
+    ).dump()
+    return frame, outcome, RunState.of(state), store, registry, tables
 
 
 def test_the_messy_export_is_curated_to_the_clean_values(run):
     frame, outcome, state, store, _, tables = run
     assert outcome.counts == {"rows_in": 1500, "curated": 1500, "quarantined": 0, "duplicates": 0}
-    curated = tables.read_parquet(state["curated_uri"]).set_index("order_id").loc[frame["order_id"]]
+    curated = tables.read_parquet(state.curated_uri).set_index("order_id").loc[frame["order_id"]]
     np.testing.assert_allclose(curated["amount"], frame["amount"])
     np.testing.assert_allclose(curated["discount"], frame["discount"])
     assert (curated["ordered_at"].to_numpy() == frame["ordered_at"].to_numpy()).all()
@@ -95,13 +98,13 @@ def test_the_messy_export_is_curated_to_the_clean_values(run):
 
 def test_a_timestamped_dataset_is_split_in_time_and_trains(run):
     frame, _, state, store, registry, tables = run
-    assert state["train"]["split"] == "time"
-    curated = tables.read_parquet(state["curated_uri"])
-    test_rows = json.loads(store.get(state["train"]["split_uri"]))["test_rows"]
+    assert state.train.split == "time"
+    curated = tables.read_parquet(state.curated_uri)
+    test_rows = json.loads(store.get(state.train.split_uri))["test_rows"]
     test_times = curated["ordered_at"].iloc[test_rows]
     train_times = curated["ordered_at"].drop(index=test_rows)
     assert train_times.max() <= test_times.min()  # train on the past, test on the future
-    assert state["evaluation"]["metrics"]["auc"] > 0.7
+    assert state.evaluation.metrics["auc"] > 0.7
     assert registry.champion("orders").version == 1
 
 

@@ -2,12 +2,17 @@
 agree with: every JSONPath of the state machine (statemachines/training.asl.json) names a field
 of the model of the state it reads or writes, and real payloads of a run (recorded from the task
 handlers on Telco churn and, for a regression, from the tasks on hotel rates, both before the
-models existed: tests/events/workflow) parse and dump back to the same JSON."""
+models existed: tests/events/workflow) parse and dump back to the same JSON. And the handlers
+(functions/*/app.py) run in the state machine's order: each returns the dump() of the model its
+task returns, which parses whole as the next task's input."""
 
+import functools
+import importlib.util
 import json
 import re
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -253,3 +258,268 @@ def test_a_failed_run_state_parses_for_the_failure_email():
     assert p.RunState.of(run).dump() == run
     # a start payload so broken that it has no ids still gets its failure email
     assert p.NotifyInput.of({"kind": "failed", "run": {}}).run.dataset == "?"
+
+
+# The handlers: each parses its event, calls its task, which returns the task's output model,
+# and returns that model's dump(); the state machine puts that JSON at the state's ResultPath
+# and the next task parses it. Run here through the real handlers (functions/*/app.py) and
+# tasks on a small dataset, with the in-memory adapters in place of the AWS ones, the events
+# built from the ASL's own ItemSelector, Parameters and ResultPath.
+
+STATE = dict(STATES)
+# The task each handler runs, and the model its task returns (its return annotation).
+TASK_OUTPUT = {
+    "Prepare": p.PrepareOutput,
+    "Trial": p.TrialOutput,
+    "TrainCandidate": p.CandidateOutput,
+    "Select": p.Selection,
+    "Evaluate": p.Evaluation,
+    "Promote": p.Promotion,
+    "NotifyPromoted": p.NotifyOutput,
+}
+# Where the state machine puts a task's output (the ResultPath of the state holding it: the
+# Map's for the Map items), and the part of the next task's parsed input that holds it.
+FLOWS_INTO = {
+    "Prepare": ("Prepare", "TrainCandidate", lambda m: m.run.prepare),
+    "Trial": ("Tune", "TrainCandidate", lambda m: m.run.trials),
+    "TrainCandidate": ("Train", "Select", lambda m: m.results),
+    "Select": ("Select", "Evaluate", lambda m: m.train),
+    "Evaluate": ("Evaluate", "Promote", lambda m: m.evaluation),
+    "Promote": ("Promote", "NotifyPromoted", lambda m: m.run.promotion),
+    "NotifyPromoted": ("NotifyPromoted", None, None),
+}
+INPUT_MODEL = {
+    "Prepare": p.Run,
+    "Trial": p.TrialInput,
+    "TrainCandidate": p.CandidateInput,
+    "Select": p.SelectInput,
+    "Evaluate": p.EvaluateInput,
+    "Promote": p.PromoteInput,
+    "NotifyPromoted": p.NotifyInput,
+}
+
+
+@dataclass
+class _Context:
+    function_name: str = "test"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = "req-1"
+    log_group_name: str = "/aws/lambda/test"
+    log_stream_name: str = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+class _Spy:
+    """The real function, remembering what it returned."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn, self.returned = fn, []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.fn(*args, **kwargs)
+        self.returned.append(out)
+        return out
+
+
+def _at(doc: Any, path: str) -> Any:
+    return doc if path == "$" else functools.reduce(lambda d, k: d[k], path[2:].split("."), doc)
+
+
+def _built(template: dict[str, Any], state: Any, item: Any = None) -> dict[str, Any]:
+    """What an ItemSelector or Parameters block builds from ``state`` (and the Map item)."""
+    out = {}
+    for key, value in template.items():
+        if key.endswith(".$"):
+            out[key[:-2]] = item if value == "$$.Map.Item.Value" else _at(state, value)
+        else:
+            out[key] = _built(value, state, item) if isinstance(value, dict) else value
+    return out
+
+
+def _asl_event(name: str, state: dict[str, Any], item: Any = None) -> dict[str, Any]:
+    """The input the state ``name`` gives its task (JSON, as Step Functions passes it)."""
+    template = STATE[name].get("ItemSelector") or STATE[name].get("Parameters")
+    return json.loads(json.dumps(_built(template, state, item) if template else state))
+
+
+def _with_result(name: str, state: dict[str, Any], value: Any) -> dict[str, Any]:
+    key = STATE[name]["ResultPath"]
+    assert key.startswith("$.") and "." not in key[2:], key
+    return {**state, key[2:]: value}
+
+
+def _load_app(folder: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        f"handler_{folder}_payloads", ROOT / "functions" / folder / "app.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def handled():
+    """A run through the task handlers in the state machine's order: for each task, the events
+    it got, what its handler returned and the model its task returned; and the final state."""
+    from tabflow import container_jobs
+    from tabflow.adapters.clients import client
+    from tabflow.adapters.memory import MemoryMailer, MemoryRegistry
+    from tests.unit.test_gates_noise import NOISY_CONTRACT, noisy_first_dataset
+    from tests.unit.test_pipeline import World
+
+    text = NOISY_CONTRACT % "\n".join(f"  x{i}: {{type: float}}" for i in range(6))
+    world = World(text)
+    world.store.put("s3://raw/contracts/noisy.yaml", text.encode())
+    outcome = world.ingest(noisy_first_dataset(7), key="incoming/noisy/export.csv")
+    state = json.loads(json.dumps(world.workflow.started[outcome.run_id]))
+    env = {
+        "RAW_BUCKET": "raw",
+        "LAKE_BUCKET": "lake",
+        "MODEL_BUCKET": "models",
+        "REGISTRY_TABLE": "registry",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    events: dict[str, list[Any]] = {}
+    returns: dict[str, list[Any]] = {}
+    models: dict[str, list[Any]] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        client.cache_clear()  # the handlers' AWS clients are made, never called: no AWS here
+        train, evaluate, promote, notify = (
+            _load_app(f) for f in ("train", "evaluate", "promote", "notify")
+        )
+        registry, mailer = MemoryRegistry(), MemoryMailer()
+        for app in (train, evaluate, promote, notify):
+            mp.setattr(app, "store", world.store)
+        for app in (train, evaluate):
+            mp.setattr(app, "tables", world.tables)
+        for app in (evaluate, promote):
+            mp.setattr(app, "registry", registry)
+        mp.setattr(notify, "mailer", mailer)
+        jobs = _Spy(container_jobs.run)
+        mp.setattr(container_jobs, "run", jobs)
+        spies = {
+            "Prepare": _Spy(train.prepare),
+            "Trial": jobs,
+            "TrainCandidate": jobs,
+            "Select": _Spy(train.select),
+            "Evaluate": _Spy(evaluate.evaluate),
+            "Promote": _Spy(promote.promote),
+            "NotifyPromoted": _Spy(notify.notify),
+        }
+        for app, name, task in (
+            (train, "prepare", "Prepare"),
+            (train, "select", "Select"),
+            (evaluate, "evaluate", "Evaluate"),
+            (promote, "promote", "Promote"),
+            (notify, "notify", "NotifyPromoted"),
+        ):
+            mp.setattr(app, name, spies[task])
+
+        def run(task: str, handler: Any, event: dict[str, Any]) -> Any:
+            out = handler(event, _Context())
+            events.setdefault(task, []).append(event)
+            returns.setdefault(task, []).append(out)
+            models.setdefault(task, []).append(spies[task].returned[-1])
+            return out
+
+        state = _with_result(
+            "Prepare", state, run("Prepare", train.prepare_handler, _asl_event("Prepare", state))
+        )
+        trials = [
+            run("Trial", train.trial_handler, _asl_event("Tune", state, item))
+            for item in _at(state, STATE["Tune"]["ItemsPath"])
+        ]
+        state = _with_result("Tune", state, trials)
+        candidates = [
+            run("TrainCandidate", train.lambda_handler, _asl_event("Train", state, item))
+            for item in _at(state, STATE["Train"]["ItemsPath"])
+        ]
+        state = _with_result("Train", state, candidates)
+        for name, handler in (
+            ("Select", train.select_handler),
+            ("Evaluate", evaluate.lambda_handler),
+            ("Promote", promote.lambda_handler),
+            ("NotifyPromoted", notify.lambda_handler),
+        ):
+            state = _with_result(name, state, run(name, handler, _asl_event(name, state)))
+            if name == "Evaluate":  # the Gate: this run is promoted (tests/unit/test_gates_noise)
+                assert state["evaluation"]["promote"] is True
+        client.cache_clear()
+    return events, returns, models, state, world
+
+
+@pytest.mark.parametrize("task", sorted(TASK_OUTPUT))
+def test_a_handler_returns_the_dump_of_the_model_its_task_returns(handled, task):
+    """Byte for byte (key order included): the handler adds, drops or reorders nothing."""
+    _, returns, models, _, _ = handled
+    assert len(returns[task]) == len(models[task]) >= 1
+    for returned, model in zip(returns[task], models[task], strict=True):
+        assert type(model) is TASK_OUTPUT[task]
+        assert json.dumps(returned) == json.dumps(model.dump())
+
+
+@pytest.mark.parametrize("task", sorted(TASK_OUTPUT))
+def test_what_a_handler_returns_parses_as_the_next_task_input(handled, task):
+    """The JSON at the ResultPath comes back whole in the next task's input model; every task
+    parsed the event the ASL built for it."""
+    events, returns, _, state, _ = handled
+    for event in events[task]:
+        INPUT_MODEL[task].of(event)
+    holder, following, part = FLOWS_INTO[task]
+    stored = _at(state, STATE[holder]["ResultPath"])
+    assert stored == (returns[task] if holder != task else returns[task][-1])
+    if following is None:  # the last task: its output is the final run state's
+        assert p.RunState.of(state).notification.dump() == stored
+        return
+    for event in events[following]:
+        parsed = part(INPUT_MODEL[following].of(event))
+        dumped = [m.dump() for m in parsed] if isinstance(parsed, list) else parsed.dump()
+        assert dumped == stored
+
+
+def test_the_tasks_annotate_the_model_they_return():
+    from tabflow.workflow import evaluate, notify, prepare, promote, select, train, trial
+
+    returned = {
+        prepare.prepare: p.PrepareOutput,
+        trial.trial: p.TrialOutput,
+        train.train_candidate: p.CandidateOutput,
+        select.select: p.Selection,
+        train.train: p.Selection,
+        evaluate.evaluate: p.Evaluation,
+        promote.promote: p.Promotion,
+        notify.notify: p.NotifyOutput,
+    }
+    for task, model in returned.items():
+        assert typing.get_type_hints(task)["return"] is model, task.__qualname__
+
+
+def test_a_batch_job_writes_the_json_the_lambda_handler_returns(handled, monkeypatch):
+    """The same trial as an AWS Batch job (python -m tabflow.container_jobs trial): the JSON it
+    leaves for the next step is what the Trial handler returned (its elapsed seconds aside)."""
+    from tabflow import container_jobs
+    from tabflow.adapters import s3, tables
+
+    events, returns, _, _, world = handled
+    for key, value in {
+        "RAW_BUCKET": "raw",
+        "LAKE_BUCKET": "lake",
+        "MODEL_BUCKET": "models",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("REGISTRY_TABLE", "registry")
+    monkeypatch.setenv("TABFLOW_EVENT", json.dumps(events["Trial"][0]))
+    monkeypatch.setenv("TABFLOW_RESULT_URI", "s3://models/noisy/jobs/trial-0.json")
+    monkeypatch.setattr(s3, "S3Store", lambda: world.store)
+    monkeypatch.setattr(tables, "WranglerTables", lambda: world.tables)
+    assert container_jobs.main(["trial"]) == 0
+    written = json.loads(world.store.get("s3://models/noisy/jobs/trial-0.json"))
+    handler = returns["Trial"][0]
+    assert list(written) == list(handler)  # the same keys in the same order
+    assert {**written, "seconds": 0} == {**handler, "seconds": 0}

@@ -29,6 +29,7 @@ from tabflow.tuning import select_trial
 from tabflow.workflow.common import collect_results
 from tabflow.workflow.evaluate import evaluate
 from tabflow.workflow.notify import notify
+from tabflow.workflow.payloads import RunState
 from tabflow.workflow.prepare import choose_engine, prepare
 from tabflow.workflow.promote import promote
 from tabflow.workflow.train import train
@@ -59,22 +60,24 @@ class World:
             mailer=self.mailer,
         )
 
-    def run_training(self, state):
-        """What the state machine does: prepare, the trials (a Map), train, evaluate, promote."""
+    def run_training(self, state) -> RunState:
+        """What the state machine does: prepare, the trials (a Map), train, evaluate, promote,
+        each task's output put in the run state as the JSON on the wire (its dump())."""
         state = dict(state)
-        state["prepare"] = prepare(state, store=self.store, tables=self.tables, lake_bucket="lake")
+        prepared = prepare(state, store=self.store, tables=self.tables, lake_bucket="lake")
+        state["prepare"] = prepared.dump()
         state["trials"] = [
             trial(
-                {**state, "trial": t, "split_uri": state["prepare"]["split_uri"]},
+                {**state, "trial": t.dump(), "split_uri": prepared.split_uri},
                 store=self.store,
                 tables=self.tables,
-            )
-            for t in state["prepare"]["trials"]
+            ).dump()
+            for t in prepared.trials
         ]
         state["train"] = train(
             state, store=self.store, tables=self.tables, model_bucket="models", lake_bucket="lake"
-        )
-        state["evaluation"] = evaluate(
+        ).dump()
+        evaluation = evaluate(
             state,
             store=self.store,
             tables=self.tables,
@@ -82,15 +85,16 @@ class World:
             model_bucket="models",
             registry=self.registry,
         )
-        if state["evaluation"]["promote"]:
+        state["evaluation"] = evaluation.dump()
+        if evaluation.promote:
             state["promotion"] = promote(
                 state,
                 store=self.store,
                 registry=self.registry,
                 model_bucket="models",
                 code_version="test",
-            )
-        return state
+            ).dump()
+        return RunState.of(state)
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +160,12 @@ def test_a_dataset_without_contract_is_rejected_by_name(telco_csv, telco_contrac
 
 def test_training_promotes_a_model_that_meets_the_auc_goal(trained):
     world, state = trained
-    metrics = state["evaluation"]["all_metrics"]
+    assert state.evaluation is not None and state.promotion is not None
+    metrics = state.evaluation.all_metrics
     assert max(m["auc"] for m in metrics.values()) >= 0.84
-    assert state["promotion"]["version"] == 1
+    assert state.promotion.version == 1
     champion = world.registry.champion("telco_churn")
-    assert champion.version == 1 and champion.kind == state["evaluation"]["winner"]
+    assert champion.version == 1 and champion.kind == state.evaluation.winner
     meta = json.loads(world.store.get(champion.metadata_uri))
     assert meta["lineage"]["source_sha256"] and meta["lineage"]["contract_sha256"]
     assert world.store.get(champion.model_uri).startswith(b"tree") or champion.kind == "linear"
@@ -175,14 +180,14 @@ def test_the_champion_pointer_moves_only_by_conditional_write(trained):
 def test_notifications_name_what_happened(trained):
     world, state = trained
     out = notify(
-        {"kind": "promoted", "run": state},
+        {"kind": "promoted", "run": state.dump()},
         store=world.store,
         mailer=world.mailer,
         recipients=["a@example.com"],
     )
-    assert "model v1" in out["subject"] and "promoted" in out["subject"]
+    assert "model v1" in out.subject and "promoted" in out.subject
     failed = dict(
-        state,
+        state.dump(),
         failed_step="Train",
         error={"Error": "ValueError", "Cause": json.dumps({"errorMessage": "boom"})},
     )
@@ -192,20 +197,20 @@ def test_notifications_name_what_happened(trained):
         mailer=world.mailer,
         recipients=["a@example.com"],
     )
-    assert "failed at Train" in out["subject"] and "boom" in world.mailer.sent[-1][0].text
+    assert "failed at Train" in out.subject and "boom" in world.mailer.sent[-1][0].text
 
 
 def test_emails_say_what_serves(trained):
     """The first champion says so; a rejection with no champion says no model serves (not
     that "the current champion keeps serving"), and one with a champion names it."""
     world, state = trained
-    notify(
-        {"kind": "promoted", "run": state}, store=world.store, mailer=world.mailer, recipients=[]
-    )
+    wire = state.dump()
+    notify({"kind": "promoted", "run": wire}, store=world.store, mailer=world.mailer, recipients=[])
     assert "is its first champion" in world.mailer.sent[-1][0].text
-    assert state["evaluation"]["champion_version"] is None  # none when this run was evaluated
+    assert state.evaluation is not None
+    assert state.evaluation.champion_version is None  # none when this run was evaluated
     for serving, expected in ((None, "there is no champion yet"), (1, "champion v1 keeps serving")):
-        run = dict(state, evaluation=dict(state["evaluation"], champion_version=serving))
+        run = dict(wire, evaluation=dict(wire["evaluation"], champion_version=serving))
         notify(
             {"kind": "rejected", "run": run}, store=world.store, mailer=world.mailer, recipients=[]
         )
@@ -222,13 +227,14 @@ def test_tuned_lightgbm_is_not_worse_than_untuned_lightgbm_on_the_same_rows(trai
     from tabflow.training import target_vector
 
     world, state = trained
-    candidate = state["train"]["candidates"]["lightgbm"]
-    split = json.loads(world.store.get(state["train"]["split_uri"]))
-    spec = FeatureSpec.from_json(world.store.get(state["train"]["spec_uri"]))
-    frame = world.tables.read_parquet(state["curated_uri"])
+    assert state.train is not None
+    candidate = state.train.candidates["lightgbm"]
+    split = json.loads(world.store.get(state.train.split_uri))
+    spec = FeatureSpec.from_json(world.store.get(state.train.spec_uri))
+    frame = world.tables.read_parquet(state.curated_uri)
     x, y = spec.matrix(frame_columns(spec, frame)), target_vector(spec, frame)
     train, test = np.asarray(split["train_rows"]), np.asarray(split["test_rows"])
-    tuned = load_stored(world.store, "lightgbm", candidate["model_uri"], None).predict(x[test])
+    tuned = load_stored(world.store, "lightgbm", candidate.model_uri, None).predict(x[test])
     untuned = lgb.train(
         {"objective": "binary", "verbosity": -1, "num_threads": 2, "seed": 42},
         lgb.Dataset(x[train], y[train], categorical_feature=spec.categorical_indices),
@@ -237,7 +243,9 @@ def test_tuned_lightgbm_is_not_worse_than_untuned_lightgbm_on_the_same_rows(trai
     tuned_auc, untuned_auc = roc_auc(y[test], tuned), roc_auc(y[test], untuned)
     print(f"telco held-out AUC: tuned {tuned_auc:.4f}, untuned LightGBM {untuned_auc:.4f}")
     assert tuned_auc >= untuned_auc - 0.005
-    assert state["train"]["tuning"]["selection"]  # the run says which trial won and why
+    assert (
+        state.train.tuning and state.train.tuning["selection"]
+    )  # the run says which trial won and why
 
 
 def _predictor(world, max_records=1000):
@@ -434,14 +442,14 @@ def test_delayed_labels_reveal_decay_and_can_trigger_retraining(trained, telco_c
     (run,) = workflow.started.values()
     assert run["trigger"] == "monitor" and run["labelled_rows_added"] == 400
     retrain_data = world.tables.read_parquet(run["curated_uri"])
-    original = world.tables.read_parquet(state["curated_uri"])
+    original = world.tables.read_parquet(state.curated_uri)
     assert len(retrain_data) == len(original)  # the 400 labelled rows replace their older copies
     flipped_now = retrain_data.set_index("customer_id").loc[rows["customer_id"], "churn"].tolist()
     assert flipped_now == flipped
     trained_again = train(
         dict(run), store=world.store, tables=world.tables, model_bucket="models", lake_bucket="lake"
     )  # the merged data trains like any curated file
-    assert trained_again["candidates"]["lightgbm"]["validation"]["auc"] is not None
+    assert trained_again.candidates["lightgbm"].validation["auc"] is not None
     again = _monitor(world, contract, now=datetime.now(UTC) + timedelta(hours=1), workflow=workflow)
     assert (
         "retraining" not in again and len(workflow.started) == 1

@@ -22,6 +22,7 @@ from tabflow.serving.cache import ChampionCache
 from tabflow.serving.predictor import Predictor
 from tabflow.training import frame_columns
 from tabflow.workflow.evaluate import evaluate
+from tabflow.workflow.payloads import RunState
 from tabflow.workflow.promote import promote
 from tabflow.workflow.train import train
 from tests.conftest import DATASETS, ROOT
@@ -57,10 +58,11 @@ def run():
         mailer=MemoryMailer(),
     )
     state = dict(workflow.started[outcome.run_id])
+    # the run state as the state machine holds it: each task's output as its JSON (dump())
     state["train"] = train(
         state, store=store, tables=tables, model_bucket="models", lake_bucket="lake"
-    )
-    state["evaluation"] = evaluate(
+    ).dump()
+    evaluation = evaluate(
         state,
         store=store,
         tables=tables,
@@ -68,25 +70,26 @@ def run():
         model_bucket="models",
         registry=registry,
     )
-    if state["evaluation"]["promote"]:
+    state["evaluation"] = evaluation.dump()
+    if evaluation.promote:
         state["promotion"] = promote(
             state, store=store, registry=registry, model_bucket="models", code_version="t"
-        )
-    return outcome, state, store, registry
+        ).dump()
+    return outcome, RunState.of(state), store, registry
 
 
 def test_hotel_rates_train_in_time_and_beat_the_seasonal_baseline(run):
     outcome, state, store, _ = run
     assert outcome.counts["curated"] == outcome.counts["rows_in"] == 15402
-    assert state["train"]["split"] == "time"
-    evaluation = json.loads(store.get(state["evaluation"]["evaluation_uri"]))
+    assert state.train.split == "time"
+    evaluation = json.loads(store.get(state.evaluation.evaluation_uri))
     metrics = evaluation["candidates"]
     print({name: {k: m[k] for k in ("rmse", "r2")} for name, m in metrics.items()})
-    chosen = metrics[state["evaluation"]["winner"]]
+    chosen = metrics[state.evaluation.winner]
     assert chosen["rmse"] < metrics["baseline"]["rmse"] and chosen["r2"] > 0.3
     assert metrics["baseline"]["name"] == "seasonal_mean"
-    assert state["evaluation"]["promote"] and "beats_baseline" in [
-        g["name"] for g in state["evaluation"]["gates"]
+    assert state.evaluation.promote and "beats_baseline" in [
+        g["name"] for g in state.evaluation.gates
     ]
 
 
@@ -133,7 +136,7 @@ def test_held_out_interval_coverage_is_within_two_points_of_the_declared_90_perc
     on the test rows (the latest 20% of arrivals: the summer peak the calibration rows never
     saw); the figures are recorded in the evaluation document and its gates."""
     _, state, store, _ = run
-    evaluation = json.loads(store.get(state["evaluation"]["evaluation_uri"]))
+    evaluation = json.loads(store.get(state.evaluation.evaluation_uri))
     chosen = evaluation["candidates"][evaluation["chosen"]]
     held = chosen["interval"]
     print({n: m.get("interval") for n, m in evaluation["candidates"].items()})
@@ -141,7 +144,7 @@ def test_held_out_interval_coverage_is_within_two_points_of_the_declared_90_perc
     assert abs(held["coverage"] - 0.9) <= 0.02, held
     gate = next(g for g in evaluation["decision"]["gates"] if g["name"] == "interval_coverage")
     assert gate["passed"] and gate["value"] == held["coverage"] and gate["interval"]["low"] < 0.9
-    assert state["evaluation"]["metrics"]["coverage"] == held["coverage"]
+    assert state.evaluation.metrics["coverage"] == held["coverage"]
     # The ridge baseline's interval (auto: absolute on its validation rows) covers about two
     # thirds of the summer rows: on the same test rows its gate would fail.
     linear = evaluation["candidates"]["linear"]["interval"]

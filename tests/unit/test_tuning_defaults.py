@@ -177,18 +177,20 @@ def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgb
         "contract_uri": "s3://raw/contracts/wide.yaml",
         "curated_uri": "s3://lake/curated/wide/run=1/part.parquet",
     }
-    state["prepare"] = prepare(state, store=store, tables=tables, lake_bucket="lake")
-    split_uri = state["prepare"]["split_uri"]
-    state["trials"] = [
+    prepared = prepare(state, store=store, tables=tables, lake_bucket="lake")
+    state["prepare"] = prepared.dump()  # the run state holds each output's JSON
+    split_uri = prepared.split_uri
+    trials = [
         run_trial({**state, "trial": t, "split_uri": split_uri}, store=store, tables=tables)
-        for t in state["prepare"]["trials"]
-        if t["trial"] in (0, 5)
+        for t in prepared.trials
+        if t.trial in (0, 5)
     ]
-    assert [t["folds_done"] for t in state["trials"]] == [6, 6]  # 3 folds, repeated twice
+    assert [t.folds_done for t in trials] == [6, 6]  # 3 folds, repeated twice
+    state["trials"] = [t.dump() for t in trials]
     trained = train_candidate(
         state, "lightgbm", store=store, tables=tables, model_bucket="m", lake_bucket="lake"
     )
-    model = load_stored(store, "lightgbm", trained["model_uri"], None)
+    model = load_stored(store, "lightgbm", trained.model_uri, None)
     split = json.loads(store.get(split_uri))
     fit, test = np.asarray(split["train_rows"]), np.asarray(split["test_rows"])
     untuned = lgb.train(
@@ -202,6 +204,6 @@ def test_on_a_small_wide_imbalanced_file_tuning_does_not_lose_to_untuned_lightgb
         untuned_auc = roc_auc(rows_y, untuned.predict(rows_x))
         print(f"{len(rows_y)} rows: tuned {tuned_auc:.4f}, untuned {untuned_auc:.4f}")
         assert tuned_auc >= untuned_auc - 0.005
-    chosen = trained["tuning"]
-    assert trained["params"]["num_boost_round"] == chosen["rounds"] >= 50
-    print("rounds", [t["rounds"] for t in state["trials"]], chosen["selection"])
+    chosen = trained.tuning
+    assert chosen is not None and trained.params["num_boost_round"] == chosen["rounds"] >= 50
+    print("rounds", [t.rounds for t in trials], chosen["selection"])

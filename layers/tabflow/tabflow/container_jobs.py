@@ -16,7 +16,7 @@ import time
 from tabflow.observability import logger
 from tabflow.ports import ObjectStore, TableStore
 from tabflow.settings import Settings
-from tabflow.workflow.payloads import CandidateInput, Json, TrialInput
+from tabflow.workflow.payloads import CandidateInput, CandidateOutput, Json, TrialInput, TrialOutput
 from tabflow.workflow.train import train_candidate
 from tabflow.workflow.trial import trial
 
@@ -30,8 +30,9 @@ def run(
     store: ObjectStore,
     tables: TableStore,
     settings: Settings,
-) -> Json:
-    """The task's event (its model, or the JSON the state machine passed) -> its result."""
+) -> TrialOutput | CandidateOutput:
+    """The task's event (its model, or the JSON the state machine passed) -> its result's
+    model; the Lambda handler returns its ``dump()``, a job writes the same JSON."""
     if task == "trial":
         return trial(TrialInput.of(event), store=store, tables=tables)
     if task == "train":
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         logger.exception("training job failed", extra={"task": task, "result_uri": result_uri})
         return 1
-    store.put(result_uri, json.dumps(result, default=str).encode(), "application/json")
+    store.put(result_uri, json.dumps(result.dump(), default=str).encode(), "application/json")
     logger.info(
         "training job done",
         extra={

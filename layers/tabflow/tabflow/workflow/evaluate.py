@@ -37,7 +37,7 @@ def evaluate(
     lake_bucket: str,
     model_bucket: str,
     registry: Registry | None = None,
-) -> Json:
+) -> Evaluation:
     """Score the held-out rows once with every candidate (and with the current champion, on
     the same rows), apply the gates to the chosen candidate, write the evaluation report."""
     state = EvaluateInput.of(state)
@@ -209,4 +209,4 @@ def evaluate(
         "report_uri": report_uri,
         "model_card_uri": card_uri,
     }
-    return Evaluation.of(out).dump()
+    return Evaluation.of(out)

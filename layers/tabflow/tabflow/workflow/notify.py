@@ -13,7 +13,7 @@ from tabflow.workflow.payloads import Json, NotifyInput, NotifyOutput, TaskError
 
 def notify(
     event: NotifyInput | Json, *, store: ObjectStore, mailer: Mailer, recipients: list[str]
-) -> Json:
+) -> NotifyOutput:
     event = NotifyInput.of(event)
     kind, run = event.kind, event.run
     dataset, run_id = run.dataset, run.run_id
@@ -46,7 +46,7 @@ def notify(
         "notification sent",
         extra={"dataset": dataset, "run_id": run_id, "kind": kind, "subject": email.subject},
     )
-    return NotifyOutput(message_id=message_id, subject=email.subject).dump()
+    return NotifyOutput(message_id=message_id, subject=email.subject)
 
 
 def _need[T](value: T | None, name: str) -> T:

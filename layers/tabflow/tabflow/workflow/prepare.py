@@ -41,7 +41,7 @@ def prepare(
     lake_bucket: str,
     engine: str = "lambda",
     batch_switch_cells: int = 40_000_000,
-) -> Json:
+) -> PrepareOutput:
     """Split once (the test rows are set aside here and only evaluate reads them), draw the
     tuning trials and their folds, and choose the engine. The Map state fans the trials out."""
     state = Run.of(state)
@@ -89,4 +89,4 @@ def prepare(
         engine=chosen,
         trials=[TrialSpec(trial=i, params=p) for i, p in enumerate(trials)],
         candidates=list(KINDS),
-    ).dump()
+    )

@@ -46,7 +46,7 @@ def promote(
     model_bucket: str,
     code_version: str,
     sleep: Any = time.sleep,
-) -> Json:
+) -> Promotion:
     state = PromoteInput.of(state)
     dataset, run_id = state.dataset, state.run_id
     done = registry.version_of_run(dataset, run_id)
@@ -172,7 +172,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _output(version: ModelVersion) -> Json:
+def _output(version: ModelVersion) -> Promotion:
     metadata_dir = version.metadata_uri.rsplit("/", 1)[0]  # the release folder
     return Promotion(
         version=version.version,
@@ -182,4 +182,4 @@ def _output(version: ModelVersion) -> Json:
         report_uri=f"{metadata_dir}/report.html",
         model_card_uri=f"{metadata_dir}/model_card.md",
         previous_version=version.replaced,
-    ).dump()
+    )

@@ -8,7 +8,7 @@ from tabflow.workflow.common import collect_results
 from tabflow.workflow.payloads import CandidateOutput, JobResult, Json, Selection
 
 
-def select(results: Sequence[CandidateOutput | JobResult | Json], store: ObjectStore) -> Json:
+def select(results: Sequence[CandidateOutput | JobResult | Json], store: ObjectStore) -> Selection:
     """Join the parallel candidates and choose one on the validation rows (never the test)."""
     by_name = {
         r.name: r for r in (CandidateOutput.of(item) for item in collect_results(results, store))
@@ -33,4 +33,4 @@ def select(results: Sequence[CandidateOutput | JobResult | Json], store: ObjectS
         importance=lgbm.importance,
         rows=lgbm.rows,
         baseline=lgbm.baseline,
-    ).dump()
+    )

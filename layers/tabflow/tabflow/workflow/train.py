@@ -20,7 +20,7 @@ from tabflow.training import frame_columns
 from tabflow.tuning import select_trial
 from tabflow.workflow.common import collect_results
 from tabflow.workflow.data import training_context
-from tabflow.workflow.payloads import CandidateOutput, Json, TrainRun
+from tabflow.workflow.payloads import CandidateOutput, Json, Selection, TrainRun
 from tabflow.workflow.select import select
 
 REFERENCE_ROWS = 20_000  # rows the drift reference is profiled on (quantiles, shares, a KS sample)
@@ -36,7 +36,7 @@ def train_candidate(
     tables: TableStore,
     model_bucket: str,
     lake_bucket: str,
-) -> Json:
+) -> CandidateOutput:
     """Fit the candidate ``name`` (LightGBM with the best trial's parameters, or the linear
     baseline), calibrate it and choose its threshold on the validation rows."""
     if name not in KINDS:
@@ -106,7 +106,7 @@ def train_candidate(
         "candidate trained",
         extra={"dataset": dataset, "run_id": run_id, "candidate": name, "validation": validation},
     )
-    return CandidateOutput(**out).dump()
+    return CandidateOutput(**out)
 
 
 def validation_metrics(
@@ -178,13 +178,13 @@ def served_reference(
 
 
 def train(
-    state: dict[str, Any],
+    state: TrainRun | Json,
     *,
     store: ObjectStore,
     tables: TableStore,
     model_bucket: str,
     lake_bucket: str,
-) -> dict[str, Any]:
+) -> Selection:
     """Both candidates one after the other, then the choice: what the workflow's parallel
     branches and its Select step do."""
     return select(

@@ -11,7 +11,7 @@ from tabflow.workflow.data import load_training_data
 from tabflow.workflow.payloads import Json, TrialInput, TrialOutput
 
 
-def trial(event: TrialInput | Json, *, store: ObjectStore, tables: TableStore) -> Json:
+def trial(event: TrialInput | Json, *, store: ObjectStore, tables: TableStore) -> TrialOutput:
     """One tuning trial: K-fold cross-validation of one parameter set on the training rows."""
     event = TrialInput.of(event)
     contract, frame, spec, y = load_training_data(event, store, tables)
@@ -27,4 +27,4 @@ def trial(event: TrialInput | Json, *, store: ObjectStore, tables: TableStore) -
         seed=contract.training.seed,
         seconds=contract.training.tuning.seconds,
     )
-    return TrialOutput(trial=event.trial.trial, params=event.trial.params, **result).dump()
+    return TrialOutput(trial=event.trial.trial, params=event.trial.params, **result)
