@@ -23,14 +23,6 @@ def select(results: Sequence[CandidateOutput | JobResult | Json], store: ObjectS
     else:
         chosen = max(candidates, key=lambda n: candidates[n].validation["auc"] or 0.0)
     assert lgbm.spec_uri is not None and lgbm.importance is not None  # the run's describer
-    return Selection(
-        candidates=candidates,
-        chosen=chosen,
-        spec_uri=lgbm.spec_uri,
-        split_uri=lgbm.split_uri,
-        split=lgbm.split,
-        tuning=lgbm.tuning,
-        importance=lgbm.importance,
-        rows=lgbm.rows,
-        baseline=lgbm.baseline,
-    )
+    # the rest of the selection is what the run's describer (LightGBM) wrote of the run
+    described = lgbm.model_dump(include=set(Selection.model_fields) - {"candidates", "chosen"})
+    return Selection(candidates=candidates, chosen=chosen, **described)
