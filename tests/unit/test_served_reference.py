@@ -24,18 +24,18 @@ def run(telco_csv, telco_contract_text):
     world = World(telco_contract_text)
     outcome = world.ingest(telco_csv)
     state = world.run_training(world.workflow.started[outcome.run_id])
-    frame = world.tables.read_parquet(state["curated_uri"])
-    split = json.loads(world.store.get(state["train"]["split_uri"]))
+    frame = world.tables.read_parquet(state.curated_uri)
+    split = json.loads(world.store.get(state.train.split_uri))
     return world, state, frame, np.asarray(split["test_rows"])
 
 
 @pytest.mark.parametrize("candidate", ["lightgbm", "linear"])
 def test_unchanged_held_out_rows_never_flag_the_served_score(run, telco_contract_text, candidate):
     world, state, frame, test_rows = run
-    chosen = state["train"]["candidates"][candidate]
-    spec = FeatureSpec.from_json(world.store.get(state["train"]["spec_uri"]))
-    reference = ReferenceProfile.from_json(world.store.get(chosen["reference_uri"]))
-    served = load_stored(world.store, candidate, chosen["model_uri"], chosen["calibration_uri"])
+    chosen = state.train.candidates[candidate]
+    spec = FeatureSpec.from_json(world.store.get(state.train.spec_uri))
+    reference = ReferenceProfile.from_json(world.store.get(chosen.reference_uri))
+    served = load_stored(world.store, candidate, chosen.model_uri, chosen.calibration_uri)
     x = spec.matrix(frame_columns(spec, frame.iloc[test_rows]))
     scores = served.predict(x)
     cfg = parse_contract(telco_contract_text).monitoring
@@ -53,9 +53,9 @@ def test_each_reference_carries_its_own_model_s_importance(run):
     importances = {
         name: {
             f.name: f.importance
-            for f in ReferenceProfile.from_json(world.store.get(c["reference_uri"])).features
+            for f in ReferenceProfile.from_json(world.store.get(c.reference_uri)).features
         }
-        for name, c in state["train"]["candidates"].items()
+        for name, c in state.train.candidates.items()
     }
     for imp in importances.values():
         assert abs(sum(imp.values()) - 1.0) < 1e-6
@@ -64,8 +64,8 @@ def test_each_reference_carries_its_own_model_s_importance(run):
 
 def test_the_promoted_version_serves_the_winner_s_reference(run):
     world, state, _, _ = run
-    winner = state["evaluation"]["winner"]
+    winner = state.evaluation.winner
     champion = world.registry.champion("telco_churn")
     assert champion is not None and champion.kind == winner
     promoted = world.store.get(champion.reference_uri)
-    assert promoted == world.store.get(state["train"]["candidates"][winner]["reference_uri"])
+    assert promoted == world.store.get(state.train.candidates[winner].reference_uri)
