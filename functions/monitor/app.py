@@ -13,7 +13,7 @@ from tabflow.adapters.secrets import pii_salt
 from tabflow.adapters.ses import SesMailer
 from tabflow.adapters.sfn import StepFunctionsWorkflow
 from tabflow.adapters.tables import WranglerTables
-from tabflow.ingestion import load_contract
+from tabflow.intake import load_contract
 from tabflow.monitoring.check import check_dataset
 from tabflow.monitoring.context import MonitorContext
 from tabflow.observability import logger, metrics, tracer

@@ -153,7 +153,7 @@ def _emails() -> list:
         previous_version=1,
     )
     return [
-        emails.model_promoted(SCRIPT, IMG, evaluation, promotion),
+        emails.model_promoted(SCRIPT, evaluation, promotion),
         emails.model_rejected(SCRIPT, IMG, evaluation.model_copy(update={"passed_over": None})),
         emails.run_failed(SCRIPT, "r-1", "Train", IMG, SCRIPT),
         emails.file_rejected(SCRIPT, f"s3://raw/{IMG}", [SCRIPT, IMG], "s3://r"),

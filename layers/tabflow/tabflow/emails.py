@@ -77,13 +77,12 @@ def _label_rows(labels: dict[str, Any] | None) -> list[tuple[str, Any]]:
     return [("training labels", classes), ("mean served score", served)]
 
 
-def model_promoted(
-    dataset: str, run_id: str, evaluation: Evaluation, promotion: Promotion
-) -> Email:
+def model_promoted(dataset: str, evaluation: Evaluation, promotion: Promotion) -> Email:
     """``promotion.previous_version``: the champion this one replaces (None: the dataset's
     first); ``evaluation.passed_over``: the candidate chosen on validation rows when it failed
     and this one won."""
     version, winner, previous = promotion.version, evaluation.winner, promotion.previous_version
+    run_id = promotion.run_id
     rows = [("dataset", dataset), ("version", f"v{version}"), ("model", winner), ("run", run_id)]
     rows.append(("replaces", f"v{previous}" if previous else "nothing (first)"))
     if evaluation.passed_over:

@@ -1,8 +1,8 @@
 """Batch scoring: a file dropped under batch/<dataset>/ becomes a predictions file in the lake
 (CSV or Parquet, like the input) with the id, score (a regression's interval too), label and
-model version of every valid row. Validation and quarantine are the ingest's; the scoring is
-the API's (same feature spec, same model, same history), so a batch score equals an API score
-for the same record.
+model version of every valid row. Intake, validation and quarantine are the ingest's
+(tabflow.intake); the scoring is the API's (same feature spec, same model, same history), so a
+batch score equals an API score for the same record.
 
 PII columns are hashed or dropped by that validation, with the secret's salt (tabflow.pii):
 the predictions, the captured rows and the report hold no raw PII value; each prediction
@@ -26,6 +26,7 @@ from tabflow.intake import (
     Drop,
     DropConfig,
     DroppedObject,
+    Intake,
     Refused,
     open_drop,
     take_in,
@@ -64,7 +65,11 @@ def score_object(
     if drop is None:
         return {"status": "ignored", "key": unquote_plus(key)}
     try:
-        return _score(drop, registry, pii_salt)
+        try:
+            taken = take_in(drop, pii_salt)
+        except ObjectChanged:
+            return drop.skipped().to_dict() | {"kind": "batch scoring"}
+        return _score(drop, taken, config, registry)
     except Refused as refused:
         return {
             "status": "rejected",
@@ -72,24 +77,14 @@ def score_object(
             "problems": refused.problems,
             "report_uri": drop.report_uri,
         }
-    except ObjectChanged:
-        return drop.skipped().to_dict() | {"kind": "batch scoring"}
 
 
-def _score(drop: Drop, registry: Registry, pii_salt: Callable[[], str]) -> dict[str, Any]:
-    taken = take_in(drop, pii_salt)
+def _score(drop: Drop, taken: Intake, config: BatchConfig, registry: Registry) -> dict[str, Any]:
     contract, result, raw = taken.contract, taken.result, taken.raw
     if result.counts["curated"] == 0:
-        raise drop.refuse(["no valid rows to score"], contract=contract)
-    config = drop.config
-    assert isinstance(config, BatchConfig)
-    dataset, run_id, report, store, mailer = (
-        drop.dataset,
-        drop.run_id,
-        drop.report,
-        drop.store,
-        drop.mailer,
-    )
+        drop.refuse(["no valid rows to score"], contract=contract)
+    dataset, run_id, report = drop.dataset, drop.run_id, drop.report
+    store, mailer = drop.store, drop.mailer
     name = drop.key.split("/")[-1]
 
     def alert(incident: Incident) -> None:  # once per incident across every process
@@ -106,9 +101,9 @@ def _score(drop: Drop, registry: Registry, pii_salt: Callable[[], str]) -> dict[
     try:  # the file is checked first: its problems are reported even before a model exists
         champion = cache.get(dataset)
     except ModelUnavailable as exc:  # nothing loads: a report and an email, not a crash
-        raise drop.refuse(exc.problems, contract=contract) from None
+        drop.refuse(exc.problems, contract=contract)
     except ModelNotFound as exc:
-        raise drop.refuse([str(exc)], contract=contract) from None
+        drop.refuse([str(exc)], contract=contract)
     if champion.fallback is not None:  # the champion does not load: an older version scores
         report["model_fallback"] = {
             "champion": champion.fallback.champion,

@@ -102,11 +102,6 @@ class Judging:
     def slices(self, name: str) -> dict[str, Any] | None:
         return self.slices_by_candidate.get(name)
 
-    def parts(
-        self,
-    ) -> tuple[dict[str, dict[str, Any]], Gates, dict[str, Any] | None, HeldOut | None]:
-        return self.candidates, self.config, self.champion, self.held_out
-
 
 def _with_fallback(
     chosen: str, judging: Judging, decide_one: Callable[[str, Judging], Decision]
@@ -152,7 +147,8 @@ def decide(
 
 
 def _decide_binary(chosen: str, judging: Judging) -> Decision:
-    candidates, config, champion, held_out = judging.parts()
+    candidates, config = judging.candidates, judging.config
+    champion, held_out = judging.champion, judging.held_out
     slices = judging.slices(chosen)
     m = candidates[chosen]
     auc = m.get("auc")

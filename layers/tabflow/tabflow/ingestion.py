@@ -12,7 +12,6 @@ from tabflow.intake import (
     IngestOutcome,
     Refused,
     contract_uri,
-    load_contract,
     open_drop,
     take_in,
     write_report,
@@ -21,19 +20,11 @@ from tabflow.observability import logger
 from tabflow.ports import Mailer, ObjectStore, TableStore, Workflow, s3_uri
 from tabflow.workflow.payloads import start_payload
 
-__all__ = ["IngestConfig", "IngestOutcome", "dataset_from_key", "ingest_object", "load_contract"]
+__all__ = ["IngestConfig", "IngestOutcome", "ingest_object"]
 
 
 class IngestConfig(DropConfig):
     """The ingest's limits and recipients (tabflow.intake.DropConfig)."""
-
-
-def dataset_from_key(key: str) -> str | None:
-    """incoming/<dataset>/<file...> -> dataset (unchecked); anything else -> None."""
-    parts = unquote_plus(key).split("/")
-    if len(parts) < 3 or parts[0] != "incoming" or not parts[-1] or not parts[1]:
-        return None
-    return parts[1]
 
 
 def ingest_object(
@@ -56,8 +47,9 @@ def ingest_object(
     obj = DroppedObject(key, etag, size, version)
     drop = open_drop(obj, "incoming", config, store, mailer)
     if drop is None:
-        logger.warning("ignored object outside incoming/<dataset>/", extra={"key": key})
-        return IngestOutcome("ignored", "", "", "", {}, file=s3_uri(config.raw_bucket, key))
+        decoded = unquote_plus(key)
+        logger.warning("ignored object outside incoming/<dataset>/", extra={"key": decoded})
+        return IngestOutcome("ignored", "", "", "", {}, file=s3_uri(config.raw_bucket, decoded))
 
     def rejected(refused: Refused) -> IngestOutcome:
         return IngestOutcome(
@@ -80,9 +72,9 @@ def ingest_object(
                 f"({result.bad_share:.1%}), above the contract's limit of "
                 f"{contract.max_bad_row_share:.0%}"
             )
-            raise drop.refuse([problem], result.counts, contract)
+            drop.refuse([problem], result.counts, contract)
         if result.counts["curated"] == 0:
-            raise drop.refuse(["no valid rows left after validation"], result.counts, contract)
+            drop.refuse(["no valid rows left after validation"], result.counts, contract)
     except Refused as refused:
         return rejected(refused)
     except ObjectChanged:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 from urllib.parse import unquote_plus
 
 from tabflow import emails, pii
@@ -137,11 +137,12 @@ class Drop:
         problems: list[str],
         counts: dict[str, int] | None = None,
         contract: Contract | None = None,
-    ) -> Refused:
+    ) -> NoReturn:
         """The one way a dropped file is refused: the report (stored first), the email to the
         contract's notify list as the recipient policy allows it (else the AlertRecipients),
-        and a structured log. A failing email is logged, not raised (the report is there),
-        unless SES is only throttling: then Lambda retries the whole event."""
+        and a structured log; then ``Refused`` is raised for the use case to answer with. A
+        failing email is logged, not raised (the report is there), unless SES is only
+        throttling: then Lambda retries the whole event."""
         recipients = self.config.policy.resolve(contract.notify if contract else [])
         report = self.report
         report.update(
@@ -175,7 +176,7 @@ class Drop:
             logger.exception(
                 "the rejection email could not be sent", extra=log | {"report": self.report_uri}
             )
-        return Refused(problems, counts)
+        raise Refused(problems, counts) from None
 
     def skipped(self) -> IngestOutcome:
         """The event's object was overwritten before it was read (and the event carries no
@@ -236,14 +237,14 @@ def take_in(drop: Drop, pii_salt: Callable[[], str]) -> Intake:
         check_dataset_name(drop.dataset)
     except InvalidDatasetName as exc:
         report["dataset"] = shown(drop.dataset)  # the name as it may be shown, not as it came
-        raise drop.refuse([f"{shown(key, 200)}: {exc}"]) from None
+        drop.refuse([f"{shown(key, 200)}: {exc}"])
     try:
         contract = load_contract(drop.store, config.raw_bucket, drop.dataset)
     except ContractError as exc:
-        raise drop.refuse([str(exc)]) from None
+        drop.refuse([str(exc)])
     too_big = size_problem(key, obj.size, config.max_file_bytes, config.max_decompressed_bytes)
     if too_big:
-        raise drop.refuse([too_big], contract=contract)
+        drop.refuse([too_big], contract=contract)
 
     salt = pii_salt() if any(c.pii == "hash" for c in contract.columns.values()) else ""
     data = drop.store.get_exact(drop.raw_uri, version=obj.version, etag=obj.etag or None)
@@ -261,14 +262,14 @@ def take_in(drop: Drop, pii_salt: Callable[[], str]) -> Intake:
         rules = contract.model_copy(update={"duplicates": "keep"}) if scoring else contract
         result = validate(raw, rules, file=key, salt=salt, for_scoring=scoring)
     except SchemaError as exc:
-        raise drop.refuse(exc.problems, contract=contract) from None
+        drop.refuse(exc.problems, contract=contract)
     except TabflowError:
         # AWS trouble (TransientError; ObjectNotFound: deleted before it was read): Lambda
         # retries the event, then sends it to the dead-letter queue
         raise
     except Exception as exc:  # deterministic on these bytes: a retry would fail the same way
         logger.exception("file could not be read or validated", extra=drop.log)
-        raise drop.refuse([unexpected_problem(key, exc)], contract=contract) from None
+        drop.refuse([unexpected_problem(key, exc)], contract=contract)
 
     report.update(
         counts=result.counts,

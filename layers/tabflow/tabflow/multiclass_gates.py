@@ -49,7 +49,8 @@ def decide_multiclass(
 
 
 def _decide(chosen: str, judging: Judging) -> Decision:
-    candidates, config, champion, held_out = judging.parts()
+    candidates, config = judging.candidates, judging.config
+    champion, held_out = judging.champion, judging.held_out
     slices = judging.slices(chosen)
     assert held_out is not None  # multiclass gates always have the held-out rows
     m = candidates[chosen]

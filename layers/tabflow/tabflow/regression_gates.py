@@ -40,7 +40,8 @@ def decide_regression(
 
 
 def _decide_regression(chosen: str, judging: Judging, baseline: dict[str, Any]) -> Decision:
-    candidates, config, champion, held_out = judging.parts()
+    candidates, config = judging.candidates, judging.config
+    champion, held_out = judging.champion, judging.held_out
     slices = judging.slices(chosen)
     m = candidates[chosen]
     rmse = m["rmse"]

@@ -24,7 +24,7 @@ def notify(
         pass
     if kind == "promoted":
         ev, pr = _need(run.evaluation, "evaluation"), _need(run.promotion, "promotion")
-        email = emails.model_promoted(dataset, run_id, ev, pr)
+        email = emails.model_promoted(dataset, ev, pr)
     elif kind == "rejected":
         email = emails.model_rejected(dataset, run_id, _need(run.evaluation, "evaluation"))
     elif kind == "failed":

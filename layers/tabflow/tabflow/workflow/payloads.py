@@ -100,8 +100,8 @@ def start_payload(
     )
     retrain = dict(trigger=trigger, labelled_rows_added=labelled_rows_added)
     source |= {k: v for k, v in retrain.items() if v is not None}
-    ref = RunRef(dataset=dataset, run_id=run_id, curated_uri=curated_uri, contract_uri=contract_uri)
-    return Run(**ref.model_dump(), **source).dump()
+    ids = dict(dataset=dataset, run_id=run_id, curated_uri=curated_uri, contract_uri=contract_uri)
+    return Run(**ids, **source).dump()
 
 
 class TrialSpec(Payload):

@@ -24,5 +24,5 @@ def select(results: Sequence[CandidateOutput | JobResult | Json], store: ObjectS
         chosen = max(candidates, key=lambda n: candidates[n].validation["auc"] or 0.0)
     assert lgbm.spec_uri is not None and lgbm.importance is not None  # the run's describer
     # the rest of the selection is what the run's describer (LightGBM) wrote of the run
-    described = lgbm.model_dump(include=set(Selection.model_fields) - {"candidates", "chosen"})
-    return Selection(candidates=candidates, chosen=chosen, **described)
+    run = ("spec_uri", "split_uri", "split", "tuning", "importance", "rows", "baseline")
+    return Selection(candidates=candidates, chosen=chosen, **{f: getattr(lgbm, f) for f in run})
