@@ -688,6 +688,7 @@ print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1}}))
             {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
             | stack.runtime.base_env
             | spec.environment
+            | {"LAMBDA_TASK_ROOT": str(build / "PredictFunction")}  # as in Lambda: see functions.py
         )
         runs = []
         for _ in range(3):
