@@ -36,30 +36,28 @@ def _export(telco_csv: bytes, rows: int = 50) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(telco_csv), dtype=str, keep_default_na=False).head(rows)
 
 
+def _dropped(store, key, data) -> dict:
+    """The object put where S3 keeps it (decoded), and what its event says (key URL-encoded)."""
+    store.put(f"s3://raw/{unquote_plus(key)}", data)
+    return {"key": key, "etag": "e1", "size": len(data), "store": store}
+
+
 def _ingest(store, mailer, key, data):
-    store.put(f"s3://raw/{unquote_plus(key)}", data)  # the event's key is URL-encoded
+    config = IngestConfig("raw", "lake", ["ops@example.com"], 1 << 30)
+    workflow = MemoryWorkflow()
     return ingest_object(
-        key=key,
-        etag="e1",
-        size=len(data),
-        config=IngestConfig("raw", "lake", ["ops@example.com"], 1 << 30),
-        store=store,
+        **_dropped(store, key, data),
+        config=config,
         tables=MemoryTables(store),
-        workflow=MemoryWorkflow(),
+        workflow=workflow,
         mailer=mailer,
     )
 
 
 def _batch(store, mailer, key, data):
-    store.put(f"s3://raw/{unquote_plus(key)}", data)
+    config = BatchConfig("raw", "lake", ["ops@example.com"], 1 << 30)
     return score_object(
-        key=key,
-        etag="e1",
-        size=len(data),
-        config=BatchConfig("raw", "lake", ["ops@example.com"], 1 << 30),
-        store=store,
-        registry=MemoryRegistry(),
-        mailer=mailer,
+        **_dropped(store, key, data), config=config, registry=MemoryRegistry(), mailer=mailer
     )
 
 
