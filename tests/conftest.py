@@ -1,6 +1,8 @@
 """Shared fixtures: paths, the demo dataset, and an isolated AWS environment for every test."""
 
 import os
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,20 @@ def telco_csv() -> bytes:
 @pytest.fixture(scope="session")
 def telco_contract_text() -> str:
     return (DATASETS / "telco_churn.yaml").read_text()
+
+
+@dataclass
+class Context:
+    function_name: str = "test"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = ""
+    log_group_name: str = "/aws/lambda/test"
+    log_stream_name: str = "test"
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000

@@ -5,7 +5,6 @@ import copy
 import importlib.util
 import json
 import uuid
-from dataclasses import dataclass
 from types import ModuleType
 
 import boto3
@@ -14,24 +13,7 @@ from moto import mock_aws
 
 from offline_aws.deploy import Deployment, deploy
 from tabflow.adapters.clients import client as cached_client
-from tests.conftest import EVENTS, ROOT
-
-
-@dataclass
-class Context:
-    function_name: str = "test"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = ""
-    log_group_name: str = "/aws/lambda/test"
-    log_stream_name: str = "test"
-
-    def __post_init__(self) -> None:
-        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+from tests.conftest import EVENTS, ROOT, Context  # noqa: F401 - Context: the tests import it here
 
 
 def _deployed(parameters: dict[str, str] | None = None):

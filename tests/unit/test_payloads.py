@@ -12,14 +12,13 @@ import json
 import re
 import types
 import typing
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from tabflow.workflow import payloads as p
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Context
 
 ASL = json.loads((ROOT / "statemachines" / "training.asl.json").read_text())
 EVENTS = ROOT / "tests" / "events" / "workflow"
@@ -299,20 +298,6 @@ INPUT_MODEL = {
 }
 
 
-@dataclass
-class _Context:
-    function_name: str = "test"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = "req-1"
-    log_group_name: str = "/aws/lambda/test"
-    log_stream_name: str = "test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
 class _Spy:
     """The real function, remembering what it returned."""
 
@@ -422,7 +407,7 @@ def handled():
             mp.setattr(app, name, spies[task])
 
         def run(task: str, handler: Any, event: dict[str, Any]) -> Any:
-            out = handler(event, _Context())
+            out = handler(event, Context())
             events.setdefault(task, []).append(event)
             returns.setdefault(task, []).append(out)
             models.setdefault(task, []).append(spies[task].returned[-1])
